@@ -1,0 +1,38 @@
+# Two entry points: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-slow fuzz bench clean
+
+setup: $(STAMP)
+
+# The CPU build of torch must be installed before anything that depends on torch,
+# otherwise pip resolves an unpinned torch to a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/shop-r1 demo --out outputs/demo
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+FUZZ_MINUTES ?= 5
+fuzz: setup
+	$(PY) -m pip install atheris
+	$(PY) benchmarks/fuzz.py --minutes $(FUZZ_MINUTES)
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

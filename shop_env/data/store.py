@@ -1,0 +1,362 @@
+"""The session store: one canonical on-disk format for recorded sessions.
+
+Layout of a store directory (format version 1)::
+
+    manifest.json     format name/version, counts, source, ``synthetic`` flag, page codec
+    sessions.jsonl    one session per line (``Session.to_record()``), UTF-8 JSON
+    index.bin         one fixed-size record per session (little-endian, see INDEX_DTYPE):
+                      byte offset and length of its line, step count, and 64-bit hashes of
+                      its session id and user id
+
+Why JSON Lines plus a binary index: a line is readable with any tool (``head``, ``jq``),
+appends stream with O(1) memory, and the memory-mapped index gives O(1) random access to
+any session (seek + read one line) without reading the rest of the file. Splits and
+session-id look-ups use the hashes in the index, so they never parse the JSON.
+
+Pages may be stored compressed (``page_codec="zlib"``): the step's ``page`` field then
+holds base64 of the zlib-compressed UTF-8 HTML and is inflated on read. Lines stay JSON.
+
+Writes are atomic: a store is written to a temporary sibling directory and renamed into
+place on success, so a killed writer never leaves a half-written store.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from shop_env.data.model import Session, Step
+from shop_env.errors import DataError
+
+FORMAT_NAME = "shop-r1-store"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATA_FILE = "sessions.jsonl"
+INDEX_FILE = "index.bin"
+PAGE_CODECS = ("none", "zlib")
+INDEX_DTYPE = np.dtype([
+    ("offset", "<u8"), ("length", "<u8"), ("n_steps", "<u4"),
+    ("session_hash", "<u8"), ("user_hash", "<u8"),
+])
+SPLITS = ("train", "test", "all")
+
+
+def stable_hash(text: str | None) -> int:
+    """64-bit hash that is the same on every run and machine (0 for ``None``)."""
+    if text is None:
+        return 0
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _encode_page(html: str, codec: str) -> str:
+    if codec == "zlib":
+        return base64.b64encode(zlib.compress(html.encode("utf-8"), 9)).decode("ascii")
+    return html
+
+
+def _decode_page(data: str, codec: str) -> str:
+    if codec == "zlib":
+        return zlib.decompress(base64.b64decode(data)).decode("utf-8")
+    return data
+
+
+class StoreWriter:
+    """Streams sessions into a new store; use as a context manager.
+
+    Memory stays O(1) in the number of sessions: each session is serialised and written
+    as it arrives. On ``close()`` the store appears atomically at ``path``; on an
+    exception inside the ``with`` block nothing is left behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, source: str = "unknown", synthetic: bool = False,
+                 page_codec: str = "none", description: str = "", overwrite: bool = True,
+                 extra_manifest: dict[str, Any] | None = None) -> None:
+        if page_codec not in PAGE_CODECS:
+            raise ValueError(f"page_codec must be one of {PAGE_CODECS}, got {page_codec!r}")
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        self._data = open(self._tmp / DATA_FILE, "wb")
+        self._index = open(self._tmp / INDEX_FILE, "wb")
+        self._offset = 0
+        self._n_sessions = 0
+        self._n_steps = 0
+        self._closed = False
+        self.manifest: dict[str, Any] = {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION, "source": source,
+            "synthetic": bool(synthetic), "page_codec": page_codec, "description": description,
+            **(extra_manifest or {}),
+        }
+
+    def write(self, session: Session) -> None:
+        """Append one session."""
+        rec = session.to_record()
+        codec = self.manifest["page_codec"]
+        if codec != "none":
+            for step in rec["steps"]:
+                step["page"] = _encode_page(step["page"], codec)
+        line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        self._data.write(line)
+        row = np.array([(self._offset, len(line), len(session.steps), stable_hash(session.session_id),
+                         stable_hash(session.user_id))], dtype=INDEX_DTYPE)
+        self._index.write(row.tobytes())
+        self._offset += len(line)
+        self._n_sessions += 1
+        self._n_steps += len(session.steps)
+
+    def write_all(self, sessions: Iterable[Session]) -> None:
+        for s in sessions:
+            self.write(s)
+
+    def close(self) -> Path:
+        """Finish the files, fsync, and move the store into place atomically."""
+        if self._closed:
+            return self.path
+        self.manifest.update(n_sessions=self._n_sessions, n_steps=self._n_steps)
+        for f in (self._data, self._index):
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        with open(self._tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(self.manifest, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        old = None
+        if self.path.exists():
+            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
+            os.replace(self.path, old)
+        os.replace(self._tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._closed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        if not self._closed:
+            self._data.close()
+            self._index.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._closed = True
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_store(path: str | os.PathLike, sessions: Iterable[Session], **kwargs: Any) -> Path:
+    """Write ``sessions`` to a new store at ``path`` (atomically) and return the path."""
+    with StoreWriter(path, **kwargs) as w:
+        w.write_all(sessions)
+    return Path(path)
+
+
+class SessionStore(Sequence[Session]):
+    """Read-only random access to a store (or to a split view of one).
+
+    ``len(store)``, ``store[i]`` (a :class:`Session`), ``store.step(i)`` (global step
+    index -> ``(session, step_index)``), iteration, and ``store.split(...)``. Only the
+    small index is memory-mapped; each access reads one line.
+    """
+
+    def __init__(self, path: str | os.PathLike, _rows: np.ndarray | None = None) -> None:
+        self.path = Path(path)
+        manifest_path = self.path / MANIFEST
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError("not a session store (no manifest.json)", path=self.path) from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"manifest is not valid JSON: {e}", path=manifest_path) from None
+        if self.manifest.get("format") != FORMAT_NAME:
+            raise DataError(f"unknown store format {self.manifest.get('format')!r}", path=manifest_path,
+                            field="format")
+        if self.manifest.get("version") != FORMAT_VERSION:
+            raise DataError(f"unsupported store version {self.manifest.get('version')!r}",
+                            path=manifest_path, field="version")
+        self._codec = self.manifest.get("page_codec", "none")
+        index_path = self.path / INDEX_FILE
+        size = index_path.stat().st_size
+        if size % INDEX_DTYPE.itemsize:
+            raise DataError("index size is not a whole number of records (truncated?)", path=index_path)
+        self._index = (np.memmap(index_path, dtype=INDEX_DTYPE, mode="r") if size
+                       else np.zeros(0, dtype=INDEX_DTYPE))
+        self._rows = np.arange(len(self._index), dtype=np.int64) if _rows is None else _rows
+        self._step_cum: np.ndarray | None = None
+        self._file = None
+
+    # -- basic access -----------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return self.path / DATA_FILE
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.manifest.get("synthetic", False))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _fh(self):
+        if self._file is None:
+            self._file = open(self.data_path, "rb")
+        return self._file
+
+    def read_record(self, i: int) -> dict[str, Any]:
+        """The raw JSON record of session ``i`` (pages decoded)."""
+        row = int(self._rows[i])
+        entry = self._index[row]
+        fh = self._fh()
+        fh.seek(int(entry["offset"]))
+        raw = fh.read(int(entry["length"]))
+        line_no = row + 1
+        if len(raw) != int(entry["length"]):
+            raise DataError("line is truncated", path=self.data_path, row=line_no)
+        try:
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"corrupt JSON: {e}", path=self.data_path, row=line_no) from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("steps"), list):
+            raise DataError("session record must be an object with a 'steps' list",
+                            path=self.data_path, row=line_no, field="steps")
+        if self._codec != "none":
+            for k, step in enumerate(rec["steps"]):
+                try:
+                    step["page"] = _decode_page(step["page"], self._codec)
+                except Exception as e:  # noqa: BLE001 - any decode failure is a data error
+                    raise DataError(f"page cannot be decoded ({self._codec}): {e}", path=self.data_path,
+                                    row=line_no, field=f"steps[{k}].page") from None
+        return rec
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"session index {i} out of range for {len(self)} sessions")
+        rec = self.read_record(i)
+        try:
+            return Session.from_record(rec)
+        except (KeyError, ValueError, TypeError) as e:
+            raise DataError(f"invalid session record: {e!r}", path=self.data_path,
+                            row=int(self._rows[i]) + 1) from None
+
+    def __iter__(self) -> Iterator[Session]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def n_steps(self, i: int) -> int:
+        """Number of steps of session ``i`` (from the index; no read)."""
+        return int(self._index[int(self._rows[i])]["n_steps"])
+
+    @property
+    def num_steps(self) -> int:
+        """Total steps over the sessions of this view."""
+        return int(self._index["n_steps"][self._rows].sum()) if len(self) else 0
+
+    def step_location(self, global_step: int) -> tuple[int, int]:
+        """Map a global step index to ``(session_index, step_index)`` within this view."""
+        if self._step_cum is None:
+            self._step_cum = np.cumsum(self._index["n_steps"][self._rows].astype(np.int64))
+        if not 0 <= global_step < (self._step_cum[-1] if len(self._step_cum) else 0):
+            raise IndexError(f"step index {global_step} out of range")
+        s = int(np.searchsorted(self._step_cum, global_step, side="right"))
+        before = int(self._step_cum[s - 1]) if s else 0
+        return s, global_step - before
+
+    def step(self, global_step: int) -> tuple[Session, int]:
+        """The session holding global step ``global_step`` and the step's index in it."""
+        s, k = self.step_location(global_step)
+        return self[s], k
+
+    def index_of(self, session_id: str) -> int:
+        """Position of ``session_id`` in this view; ``KeyError`` if absent."""
+        h = stable_hash(str(session_id))
+        for pos in np.nonzero(self._index["session_hash"][self._rows] == h)[0]:
+            if str(self.read_record(int(pos))["session_id"]) == str(session_id):
+                return int(pos)
+        raise KeyError(f"session {session_id!r} not in {self.path}")
+
+    # -- splits -----------------------------------------------------------------------
+    def split(self, name: str, *, test_fraction: float = 0.2, seed: int = 0, by: str = "auto") -> "SessionStore":
+        """A deterministic train/test view.
+
+        ``by="user"`` keeps all sessions of a user on one side; ``"session"`` splits
+        sessions independently; ``"auto"`` uses users when every session has a user id.
+        The assignment depends only on (seed, id), so it is stable when sessions are added.
+        """
+        if name == "all":
+            return self
+        if name not in ("train", "test"):
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        if not 0.0 <= test_fraction <= 1.0:
+            raise ValueError("test_fraction must be in [0, 1]")
+        idx = self._index[self._rows]
+        if by == "auto":
+            by = "user" if len(idx) and bool(np.all(idx["user_hash"] != 0)) else "session"
+        if by not in ("user", "session"):
+            raise ValueError("by must be 'auto', 'user' or 'session'")
+        keys = idx["user_hash"] if by == "user" else idx["session_hash"]
+        u = _unit_interval(keys, seed)
+        mask = u < test_fraction if name == "test" else u >= test_fraction
+        return SessionStore(self.path, _rows=self._rows[mask])
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for AsyncVectorEnv: reopen files in the child process.
+        return {"path": self.path, "rows": np.asarray(self._rows)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], _rows=state["rows"])
+
+    def __repr__(self) -> str:
+        return f"SessionStore({str(self.path)!r}, sessions={len(self)})"
+
+
+def _unit_interval(keys: np.ndarray, seed: int) -> np.ndarray:
+    """SplitMix64 of (key xor seed) mapped to [0, 1): a seeded, vectorised hash."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) ^ np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any) -> SessionStore:
+    """Open the store at ``path``.
+
+    If ``path`` holds per-split sub-stores (``path/train``, ``path/test``, as the embedded
+    sample does), ``split`` selects one; otherwise ``split`` takes a seeded hash split of
+    the single store (see :meth:`SessionStore.split`).
+    """
+    p = Path(path)
+    if split in ("train", "test") and (p / split / MANIFEST).exists():
+        return SessionStore(p / split)
+    if split == "all" and not (p / MANIFEST).exists() and (p / "train" / MANIFEST).exists():
+        raise DataError("this folder holds split stores; pass split='train' or split='test'", path=p)
+    store = SessionStore(p)
+    return store.split(split, **split_kwargs) if split != "all" else store
