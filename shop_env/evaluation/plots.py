@@ -1,0 +1,73 @@
+"""PNG plots of a report (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shop_env.actions import ACTION_TYPES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shop_env.evaluation.report import Report
+
+PER_TYPE_PNG = "per_type.png"
+CONFUSION_PNG = "confusion.png"
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
+    """Grouped bars: exact match and type accuracy per action type (paper Table 3)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    width = 0.38
+    xs = range(len(ACTION_TYPES))
+    for j, (key, label) in enumerate((("exact", "exact match"), ("type_accuracy", "type accuracy"))):
+        vals = [100 * report.table3.get(t, {}).get(key, 0.0) for t in ACTION_TYPES]
+        bars = ax.bar([x + (j - 0.5) * width for x in xs], vals, width, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(list(xs), [f"{t}\n(n={report.table3.get(t, {}).get('n', 0)})" for t in ACTION_TYPES])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("%")
+    ax.set_title(f"{report.name}: per action type")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
+    """Heat map of human (rows) vs predicted (columns) action types, row-normalised colours."""
+    plt = _pyplot()
+    rows, cols, m = report.confusion["rows"], report.confusion["columns"], report.confusion["matrix"]
+    norm = [[v / (sum(r) or 1) for v in r] for r in m]
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=100)
+    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i, r in enumerate(m):
+        for j, v in enumerate(r):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i][j] > 0.5 else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=20)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("policy")
+    ax.set_ylabel("human")
+    ax.set_title(f"{report.name}: action-type confusion")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_plots(report: "Report", out: str | os.PathLike) -> dict[str, Path]:
+    """Write both plots into ``out``; returns ``{"per_type": path, "confusion": path}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"per_type": plot_per_type(report, out / PER_TYPE_PNG),
+            "confusion": plot_confusion(report, out / CONFUSION_PNG)}

@@ -1,0 +1,268 @@
+"""Run any policy over every step of every held-out session, in teacher forcing.
+
+:func:`evaluate` drives :class:`shop_env.env.ShopSessionEnv` (the replay environment):
+whatever the policy says, the next observation is the page the human saw next, so each
+step is scored independently against the recorded action. Several sessions run side by
+side so the policy sees batches of ``batch_size`` observations.
+
+With ``out`` set, every scored step is appended to ``out/steps.jsonl`` and fsync'ed
+before the next batch is requested (see :mod:`shop_env.evaluation.results`). A run that
+is killed (even with SIGKILL) and started again with the same arguments skips the steps
+already logged: the policy is not called for them again and none is counted twice. The
+environment is advanced past logged steps by replaying their logged outputs.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from agents.base import Policy, as_policy
+from shop_env.actions import parse_model_output
+from shop_env.data.model import Session
+from shop_env.data.store import SessionStore, open_store
+from shop_env.evaluation.report import Report, build_report
+from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, read_step_log, write_json_atomic
+from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
+
+CONTEXTS = ("whole_session", "latest_step")
+# Run settings that must match for a resumed run to reuse logged steps.
+RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed")
+
+
+def open_data(data: str | os.PathLike | SessionStore, split: str) -> SessionStore:
+    """A store view for ``split``: ``data`` may be an open store or a store folder."""
+    if isinstance(data, SessionStore):
+        return data
+    return open_store(data, split=split)
+
+
+def policy_name(policy: Any) -> str:
+    """Display name of a policy (its ``name`` attribute, else its class name)."""
+    return str(getattr(policy, "name", None) or type(policy).__name__)
+
+
+def _make_env(store: SessionStore, context: str, env_kwargs: Mapping[str, Any] | None):
+    from shop_env.env import ShopSessionEnv
+    return ShopSessionEnv(store, context=context, **dict(env_kwargs or {}))
+
+
+@dataclass
+class _Slot:
+    """One environment working through one session at a time."""
+
+    env: Any
+    session_index: int = -1
+    session: Session | None = None
+    step_index: int = 0
+    obs: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        return self.session is not None
+
+
+def _outcome(action: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None = None) -> str:
+    return PURCHASE if is_purchase(action, metadata) else LEAVE
+
+
+def make_record(*, session: Session, session_index: int, step_index: int, output: str,
+                info: Mapping[str, Any], reward: float) -> dict[str, Any]:
+    """The logged result of one step (what reports are computed from)."""
+    parsed = parse_model_output(output)
+    pred = parsed.action.to_dict() if parsed.ok and parsed.action is not None else None
+    gold_step = session.steps[step_index]
+    gold = gold_step.action.to_dict()
+    last = step_index == len(session.steps) - 1
+    return {
+        "session_id": session.session_id,
+        "session_index": session_index,
+        "step_index": step_index,
+        "n_steps": len(session.steps),
+        "output": output,
+        "gold": gold,
+        "pred": pred,
+        "pred_type": pred["type"] if pred else None,
+        "parse_error": None if parsed.ok else parsed.error,
+        "exact": bool(info.get("exact_match", False)),
+        "type_match": bool(info.get("type_match", False)),
+        "reward": float(reward),
+        "gold_outcome": _outcome(gold, gold_step.metadata) if last else None,
+        "pred_outcome": _outcome(pred) if last else None,
+    }
+
+
+def _apply_temperature(policy: Any, temperature: float | None) -> None:
+    if temperature is None:
+        return
+    if hasattr(policy, "temperature"):
+        policy.temperature = float(temperature)
+    elif hasattr(policy, "generation_kwargs") and isinstance(policy.generation_kwargs, dict):
+        policy.generation_kwargs["temperature"] = float(temperature)
+
+
+def _seed_everything(policy: Any, seed: int) -> None:
+    if hasattr(policy, "set_seed"):
+        policy.set_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def _check_resume(out: Path, config: Mapping[str, Any]) -> None:
+    import json
+    path = out / RUN_FILE
+    if not path.exists():
+        return
+    old = json.loads(path.read_text(encoding="utf-8"))
+    diff = {k: (old.get(k), config.get(k)) for k in RESUME_KEYS if old.get(k) != config.get(k)}
+    if diff:
+        raise ValueError(f"{path}: an evaluation with other settings is logged here {diff}; "
+                         "use another --out folder or resume=False to start over")
+
+
+def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | SessionStore,
+             split: str = "test", context: str = "whole_session", temperature: float | None = None,
+             limit: int | None = None, out: str | os.PathLike | None = None, resume: bool = True,
+             seed: int = 0, batch_size: int = 8, progress: bool = False,
+             env_kwargs: Mapping[str, Any] | None = None, name: str | None = None,
+             data_label: str | None = None) -> Report:
+    """Score ``policy`` on every step of the first ``limit`` sessions of ``split``.
+
+    ``policy`` is an :class:`agents.base.Policy` (batched ``act(observations, infos)``) or a
+    plain ``callable(observation_text) -> output_text``. ``out`` (optional) receives
+    ``run.json``, ``steps.jsonl`` and, via :meth:`Report.save`, ``report.json`` /
+    ``report.md`` / plots; an existing partial run there is resumed when ``resume``.
+    Returns the :class:`Report` over all steps of the selected sessions.
+    """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    store = open_data(data, split)
+    pol = as_policy(policy)
+    _apply_temperature(pol, temperature)
+    _seed_everything(pol, seed)
+    n_sessions = len(store) if limit is None else min(int(limit), len(store))
+    config = {
+        "policy": name or policy_name(pol), "data": data_label or str(Path(store.path).resolve()),
+        "split": split, "context": context, "temperature": temperature, "seed": seed,
+        "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
+    }
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            _check_resume(out_dir, config)
+        write_json_atomic(out_dir / RUN_FILE, config)
+        log = StepLog(out_dir / STEPS_FILE, resume=resume)
+    else:
+        log = _MemoryLog()
+    try:
+        _run(pol, store, n_sessions, context, log, batch_size, progress, seed, env_kwargs)
+    finally:
+        log.close()
+    selected = _selected_ids(store, n_sessions, log.done)
+    records = [r for r in log.done.values() if r["session_id"] in selected]
+    report = build_report(records, config)
+    if out_dir is not None:
+        report.save(out_dir)
+    return report
+
+
+class _MemoryLog:
+    """In-memory stand-in for :class:`StepLog` when no ``out`` folder is given."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self.done
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> int:
+        for r in records:
+            self.done.setdefault((str(r["session_id"]), int(r["step_index"])), dict(r))
+        return len(records)
+
+    def close(self) -> None:
+        pass
+
+
+def _selected_ids(store: SessionStore, n_sessions: int, done: Mapping[tuple[str, int], Any]) -> set[str]:
+    index_of = {int(r["session_index"]): r["session_id"] for r in done.values()}
+    return {sid for i, sid in index_of.items() if i < n_sessions}
+
+
+def _run(pol: Policy, store: SessionStore, n_sessions: int, context: str, log: Any, batch_size: int,
+         progress: bool, seed: int, env_kwargs: Mapping[str, Any] | None) -> None:
+    total = int(sum(store.n_steps(i) for i in range(n_sessions)))
+    already = sum(1 for r in log.done.values() if int(r["session_index"]) < n_sessions)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, initial=already, unit="step", desc=f"eval {policy_name(pol)}")
+    queue = iter(range(n_sessions))
+    slots = [_Slot(env=_make_env(store, context, env_kwargs)) for _ in range(min(batch_size, max(n_sessions, 1)))]
+    try:
+        while True:
+            for slot in slots:
+                _advance(slot, queue, store, log, seed)
+            ready = [s for s in slots if s.busy]
+            if not ready:
+                break
+            outputs = pol.act([s.obs for s in ready], [s.info for s in ready])
+            if len(outputs) != len(ready):
+                raise RuntimeError(f"policy {policy_name(pol)} returned {len(outputs)} outputs "
+                                   f"for {len(ready)} observations")
+            records = [_step(s, str(o) if o is not None else "") for s, o in zip(ready, outputs)]
+            log.append(records)
+            if bar is not None:
+                bar.update(len(records))
+    finally:
+        if bar is not None:
+            bar.close()
+        for slot in slots:
+            close = getattr(slot.env, "close", None)
+            if close:
+                close()
+
+
+def _advance(slot: _Slot, queue: Any, store: SessionStore, log: Any, seed: int) -> None:
+    """Bring ``slot`` to a step that still needs the policy (or leave it idle when all done)."""
+    while True:
+        if not slot.busy:
+            i = next(queue, None)
+            if i is None:
+                return
+            n = store.n_steps(i)
+            if n == 0:
+                continue
+            session = store[i]
+            if all((session.session_id, k) in log for k in range(n)):
+                continue  # finished in an earlier run: no env work at all
+            slot.obs, slot.info = slot.env.reset(seed=seed, options={"session_index": i})
+            slot.session_index, slot.session, slot.step_index = i, session, 0
+        key = (slot.session.session_id, slot.step_index)
+        if key not in log:
+            return
+        _env_step(slot, log.done[key]["output"])  # replay a logged step to move on
+
+
+def _env_step(slot: _Slot, output: str) -> tuple[float, dict[str, Any]]:
+    obs, reward, terminated, truncated, info = slot.env.step(output)
+    scored_info = info
+    slot.step_index += 1
+    if terminated or truncated or slot.step_index >= len(slot.session.steps):
+        slot.session, slot.obs, slot.info = None, None, {}
+    else:
+        slot.obs, slot.info = obs, info
+    return float(reward), scored_info
+
+
+def _step(slot: _Slot, output: str) -> dict[str, Any]:
+    session, i, k = slot.session, slot.session_index, slot.step_index
+    reward, info = _env_step(slot, output)
+    return make_record(session=session, session_index=i, step_index=k, output=output, info=info,
+                       reward=reward)
