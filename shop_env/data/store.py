@@ -16,8 +16,12 @@ session-id look-ups use the hashes in the index, so they never parse the JSON.
 Pages may be stored compressed (``page_codec="zlib"``): the step's ``page`` field then
 holds base64 of the zlib-compressed UTF-8 HTML and is inflated on read. Lines stay JSON.
 
-Writes are atomic: a store is written to a temporary sibling directory and renamed into
-place on success, so a killed writer never leaves a half-written store.
+Writes are atomic: a store is written to a temporary sibling directory
+(``.<name>.tmp-<pid>-*``) and renamed into place on success, so a killed writer never
+leaves a half-written store at ``path``. Replacing an existing store takes two renames
+(old store aside to ``.<name>.old-<pid>``, new store in); if the writer is killed between
+them, opening ``path`` falls back to the intact previous store. Leftovers of killed writers
+are removed by the next writer to the same path.
 """
 from __future__ import annotations
 
@@ -85,7 +89,10 @@ class StoreWriter:
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        _remove_stale_siblings(self.path)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-",
+                                          dir=self.path.parent))
+        os.chmod(self._tmp, 0o755)  # mkdtemp makes it 0700; a store should be readable like a file
         self._data = open(self._tmp / DATA_FILE, "wb")
         self._index = open(self._tmp / INDEX_FILE, "wb")
         self._offset = 0
@@ -137,8 +144,10 @@ class StoreWriter:
             old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
             os.replace(self.path, old)
         os.replace(self._tmp, self.path)
+        _fsync_dir(self.path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        _remove_stale_siblings(self.path)
         self._closed = True
         return self.path
 
@@ -160,6 +169,62 @@ class StoreWriter:
             self.abort()
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (best effort; not every OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sibling_pid(entry: Path, stem: str) -> int | None:
+    """The writer pid encoded in ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>``, if any."""
+    rest = entry.name[len(stem):]
+    digits = rest.split("-", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Delete temp/old directories that killed writers left next to ``path``.
+
+    An ``.old-*`` directory is only removed when ``path`` itself holds a complete store
+    (otherwise it is the intact previous store and readers fall back to it).
+    """
+    for kind in ("tmp", "old"):
+        stem = f".{path.name}.{kind}-"
+        for entry in path.parent.glob(f"{stem}*"):
+            pid = _sibling_pid(entry, stem)
+            if pid is None or pid == os.getpid() or _pid_alive(pid):
+                continue
+            if kind == "old" and not (path / MANIFEST).exists():
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _fallback_store_dir(path: Path) -> Path | None:
+    """The intact previous store left aside by a writer killed between its two renames."""
+    if path.exists():
+        return None
+    candidates = sorted(e for e in path.parent.glob(f".{path.name}.old-*") if (e / MANIFEST).exists())
+    return candidates[-1] if candidates else None
+
+
 def write_store(path: str | os.PathLike, sessions: Iterable[Session], **kwargs: Any) -> Path:
     """Write ``sessions`` to a new store at ``path`` (atomically) and return the path."""
     with StoreWriter(path, **kwargs) as w:
@@ -177,6 +242,9 @@ class SessionStore(Sequence[Session]):
 
     def __init__(self, path: str | os.PathLike, _rows: np.ndarray | None = None) -> None:
         self.path = Path(path)
+        fallback = _fallback_store_dir(self.path)
+        if fallback is not None:
+            self.path = fallback
         manifest_path = self.path / MANIFEST
         try:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -192,11 +260,24 @@ class SessionStore(Sequence[Session]):
                             path=manifest_path, field="version")
         self._codec = self.manifest.get("page_codec", "none")
         index_path = self.path / INDEX_FILE
-        size = index_path.stat().st_size
+        try:
+            size = index_path.stat().st_size
+        except FileNotFoundError:
+            raise DataError("store has no index file", path=index_path) from None
         if size % INDEX_DTYPE.itemsize:
             raise DataError("index size is not a whole number of records (truncated?)", path=index_path)
         self._index = (np.memmap(index_path, dtype=INDEX_DTYPE, mode="r") if size
                        else np.zeros(0, dtype=INDEX_DTYPE))
+        expected = self.manifest.get("n_sessions")
+        if expected is not None and expected != len(self._index):
+            raise DataError(f"index has {len(self._index)} records but the manifest says {expected} sessions",
+                            path=index_path, field="n_sessions")
+        if len(self._index):
+            end = int(self._index["offset"][-1]) + int(self._index["length"][-1])
+            data_size = self.data_path.stat().st_size if self.data_path.exists() else 0
+            if data_size < end:
+                raise DataError(f"data file is truncated: {data_size} bytes, index needs {end}",
+                                path=self.data_path, row=len(self._index))
         self._rows = np.arange(len(self._index), dtype=np.int64) if _rows is None else _rows
         self._step_cum: np.ndarray | None = None
         self._file = None

@@ -1,0 +1,117 @@
+"""Stream input rows from Parquet, JSON or JSON Lines files (or any iterable of mappings).
+
+Every row comes with where it came from, ``(file, row)``, so importers can name the exact
+place of bad data. Parquet is read by record batch (``ParquetFile.iter_batches``), JSON
+Lines line by line, so memory stays bounded by one batch, not by the file. A ``.json`` file
+must hold one JSON array of row objects and is loaded whole: use JSON Lines for big logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from shop_env.errors import DataError
+
+ROW_FILE_SUFFIXES = (".parquet", ".jsonl", ".json")
+ITERABLE_LABEL = "<rows>"
+
+
+def find_row_files(path: Path) -> list[Path]:
+    """All Parquet/JSON/JSONL files under ``path`` (or ``[path]`` for a file), sorted."""
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise DataError("input not found", path=path)
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in ROW_FILE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """Column names of a Parquet file; ``DataError`` if it cannot be opened."""
+    import pyarrow.parquet as pq
+    try:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError/... for broken files
+        raise DataError(f"cannot read Parquet file (corrupt or truncated?): {e}", path=path) from None
+
+
+def iter_file_rows(path: Path, *, required: Sequence[str] = (), batch_size: int = 256
+                   ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Yield ``(file, row_number, row)`` for every row of one file; row numbers start at 1.
+
+    ``required`` columns must exist (checked on the Parquet schema up front, and on each
+    JSON row); a missing one is a ``DataError`` naming the file, row and field.
+    """
+    suffix = path.suffix.lower()
+    label = os.fspath(path)
+    if suffix == ".parquet":
+        yield from _iter_parquet(path, label, required, batch_size)
+    elif suffix == ".jsonl":
+        yield from _iter_jsonl(path, label, required)
+    elif suffix == ".json":
+        yield from _iter_json(path, label, required)
+    else:
+        raise DataError(f"unsupported file type {suffix!r} (expected one of {ROW_FILE_SUFFIXES})", path=path)
+
+
+def iter_mapping_rows(rows: Iterable[Mapping[str, Any]], *, required: Sequence[str] = ()
+                      ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Rows from memory (a list of dicts, a ``datasets.Dataset``, ...), labelled ``<rows>``."""
+    for n, row in enumerate(rows, start=1):
+        yield ITERABLE_LABEL, n, _check_row(row, ITERABLE_LABEL, n, required)
+
+
+def _check_row(row: Any, label: str, n: int, required: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(row, Mapping):
+        raise DataError(f"row must be a JSON object, got {type(row).__name__}", path=label, row=n)
+    for col in required:
+        if col not in row:
+            raise DataError("required column is missing", path=label, row=n, field=col)
+    return dict(row)
+
+
+def _iter_parquet(path: Path, label: str, required: Sequence[str], batch_size: int
+                  ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+    names = parquet_columns(path)
+    for col in required:
+        if col not in names:
+            raise DataError(f"required column is missing (columns: {names})", path=path, field=col)
+    n = 0
+    batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - a damaged page/row group inside the file
+            raise DataError(f"cannot read Parquet data after row {n} (corrupt or truncated?): {e}",
+                            path=path, row=n + 1) from None
+        for row in batch.to_pylist():
+            n += 1
+            yield label, n, row
+
+
+def _iter_jsonl(path: Path, label: str, required: Sequence[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise DataError(f"invalid JSON line: {e}", path=path, row=n) from None
+            yield label, n, _check_row(row, label, n, required)
+
+
+def _iter_json(path: Path, label: str, required: Sequence[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"invalid JSON: {e}", path=path) from None
+    if not isinstance(data, list):
+        raise DataError("a .json input must be one array of row objects (use .jsonl for streams)", path=path)
+    for n, row in enumerate(data, start=1):
+        yield label, n, _check_row(row, label, n, required)
