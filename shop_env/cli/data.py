@@ -1,0 +1,110 @@
+"""``shop-r1 data ...``: import, validate, describe and generate session stores."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from shop_env.errors import DataError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``data`` command group to the top-level parser."""
+    data = subparsers.add_parser("data", help="import, validate, describe and generate session stores")
+    sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
+
+    imp = sub.add_parser("import-opera", help="import OPeRA parquet/JSON/JSONL rows into a store")
+    imp.add_argument("src", nargs="+", metavar="SRC",
+                     help="OPeRA_filtered / OPeRA_full folder, or action files (.parquet, .jsonl, .json)")
+    imp.add_argument("out", metavar="OUT", help="new store directory (written atomically)")
+    imp.add_argument("--users", nargs="+", help="user parquet/JSON files with personas (default: the "
+                     "folder's user/ files)")
+    imp.add_argument("--strict", action="store_true", help="fail on the first odd row instead of skipping it")
+    imp.add_argument("--min-steps", type=int, default=1, help="drop sessions with fewer steps (counted)")
+    imp.add_argument("--input-name-fallback", help="name for input rows without semantic_id (else skipped)")
+    imp.add_argument("--assume-grouped", action="store_true",
+                     help="rows are contiguous per session: one pass, no spill to disk")
+    imp.add_argument("--page-codec", choices=("none", "zlib"), default="none")
+    imp.add_argument("--report-json", help="also write the import report here")
+    imp.set_defaults(func=_guard(_cmd_import_opera))
+
+    val = sub.add_parser("validate", help="check a store; errors name file, line and field")
+    val.add_argument("path", metavar="PATH")
+    val.add_argument("--no-targets", action="store_true", help="skip the target-on-page check")
+    val.add_argument("--max-problems", type=int, default=50, help="problems to list (all are counted)")
+    val.set_defaults(func=_guard(_cmd_validate))
+
+    st = sub.add_parser("stats", help="sessions, steps, action-type mix, page-size percentiles")
+    st.add_argument("path", metavar="PATH")
+    st.add_argument("--split", choices=("train", "test", "all"),
+                    help="one split (a split folder's sub-store, or a seeded hash split of a single store)")
+    st.add_argument("--test-fraction", type=float, default=0.2)
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--by", choices=("auto", "user", "session"), default="auto")
+    st.add_argument("--sample", type=int, help="estimate mix and page sizes from this many sessions")
+    st.add_argument("--json", action="store_true", help="print JSON instead of text")
+    st.set_defaults(func=_guard(_cmd_stats))
+
+    syn = sub.add_parser("synth", help="generate a SYNTHETIC store (shop_env.synth)")
+    syn.add_argument("out", metavar="OUT")
+    syn.add_argument("--sessions", type=int, required=True)
+    syn.add_argument("--seed", type=int, default=0)
+    syn.set_defaults(func=_guard(_cmd_synth))
+
+
+def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad data is a one-line error and exit status 1, not a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (DataError, FileNotFoundError, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    return run
+
+
+def _cmd_import_opera(args: argparse.Namespace) -> int:
+    from shop_env.data.importers.opera import import_opera
+    src = args.src[0] if len(args.src) == 1 else args.src
+    report = import_opera(src, args.out, users=args.users, strict=args.strict, min_steps=args.min_steps,
+                          input_name_fallback=args.input_name_fallback, assume_grouped=args.assume_grouped,
+                          page_codec=args.page_codec)
+    print(report.summary())
+    print(f"wrote {args.out}")
+    if args.report_json:
+        with open(args.report_json, "w", encoding="utf-8") as f:
+            json.dump(report.to_dict(), f, indent=2)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from shop_env.data.validate import validate_store
+    report = validate_store(args.path, check_targets=not args.no_targets, max_problems=args.max_problems)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from shop_env.data.stats import format_stats, store_stats
+    split_kwargs = {"test_fraction": args.test_fraction, "seed": args.seed, "by": args.by}
+    if args.split in (None, "all"):
+        split_kwargs = {}
+    results = store_stats(args.path, split=args.split, sample=args.sample, **split_kwargs)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print("\n\n".join(format_stats(s, label) for label, s in results.items()))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    try:
+        from shop_env.synth import generate
+    except ImportError as e:
+        print(f"error: the synthetic generator is not available: {e}", file=sys.stderr)
+        return 1
+    path = generate(args.sessions, args.seed, args.out)
+    print(f"wrote SYNTHETIC store {path}")
+    return 0
