@@ -1,0 +1,257 @@
+"""``ShopSessionEnv``: the Gymnasium environment ``ShopR1-v0`` that replays recorded sessions.
+
+One episode is one recorded session. The observation is the prompt text for the LLM
+(:mod:`shop_env.prompts`); the action is the model's output text. ``step`` parses and
+scores the text against the recorded action with :mod:`shop_env.reward`, then moves to
+the page the human saw next whatever the action was (teacher forcing, SPEC). The episode
+terminates at the session's end, or (``replay="until_mismatch"``) at the first action
+that is not an exact match.
+
+Spaces: both are :class:`UnicodeText`, a :class:`gymnasium.spaces.Text` whose members
+are *all* Unicode strings up to ``max_length`` (pages hold any character, emoji
+included; a plain ``Text`` only holds strings over its finite ``charset``).
+``sample()`` draws from a small mixed ASCII/Unicode charset (random strings for fuzzing).
+
+Vector envs: ``SyncVectorEnv`` works as is. ``AsyncVectorEnv`` needs
+``shared_memory=False``: gymnasium's shared memory for ``Text`` is a fixed int32 buffer of
+``max_length`` characters per env that keeps only charset characters, which cannot hold
+prompts of up to tens of millions of arbitrary characters. :func:`make_vector_env` sets it.
+
+Info keys, on ``reset`` and ``step`` (describing the new observation): ``messages``
+([system, user] chat turns), ``session_id``, ``step_index`` (0-based index of the step
+whose page is shown; ``n_steps`` at the end), ``n_steps``, ``url``, ``elements`` (the
+current page's named :class:`~shop_env.html.Element` records), ``target_kept``,
+``dropped_pages``. ``step`` adds, for the step just scored: ``scored_step_index``,
+``gold`` (action dict), ``reward`` (breakdown dict), ``parsed`` (``{"rationale", "action"}``
+or ``None``), ``parse_error``, ``exact_match``, ``type_match``. At the end the observation
+is ``""`` with no messages or elements.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Sequence
+
+import gymnasium as gym
+from gymnasium.error import ResetNeeded
+
+from shop_env.actions import parse_model_output
+from shop_env.data.model import Session
+from shop_env.data.store import SessionStore, open_store
+from shop_env.errors import DataError
+from shop_env.html import named_elements
+from shop_env.metrics import exact_match
+from shop_env.paths import sample_data_dir
+from shop_env.prompts import CONTEXT_MODES, PromptBuilder
+from shop_env.reward import RewardConfig, score_parsed
+
+__all__ = ["ShopSessionEnv", "UnicodeText", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
+           "make_vector_env"]
+
+REPLAY_MODES: tuple[str, ...] = ("teacher_forcing", "until_mismatch")
+OBS_MAX_LENGTH = 1 << 26
+"""Longest observation in the space (67M characters: ~100 pages of 600k characters)."""
+ACTION_MAX_LENGTH = 1 << 14
+"""Longest action text in the space; longer outputs are still accepted and scored."""
+_SAMPLE_CHARSET = ("".join(chr(c) for c in range(0x20, 0x7F)) + "\n\t"
+                   + "éüñßçøÅ€£¥©®™°±×÷–—‘’“”…•中文字ひらがな한국어Ωπ😀🛒")
+_REPLAY_OPTIONS = frozenset({"session_id", "session_index", "step"})
+
+
+class UnicodeText(gym.spaces.Text):
+    """A ``Text`` space of every Unicode string of ``min_length..max_length`` characters.
+
+    ``contains`` checks only the type and the length; ``sample`` draws from ``charset``.
+    """
+
+    def __init__(self, max_length: int, *, min_length: int = 0, charset: str = _SAMPLE_CHARSET,
+                 seed: int | None = None) -> None:
+        super().__init__(max_length, min_length=min_length, charset=charset, seed=seed)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+    def __repr__(self) -> str:
+        return f"UnicodeText({self.min_length}, {self.max_length})"
+
+
+def _load_tokenizer(tokenizer: Any) -> Any:
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+        return AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+    return tokenizer
+
+
+def _as_text(action: Any) -> str:
+    if isinstance(action, str):
+        return action
+    if isinstance(action, (bytes, bytearray)):
+        return bytes(action).decode("utf-8", errors="replace")
+    return str(action)
+
+
+class ShopSessionEnv(gym.Env[str, str]):
+    """Replays recorded shopping sessions; observation = prompt text, action = model output text.
+
+    Args:
+        data_path: a store folder (with ``train/``/``test/`` sub-stores or one store), or an
+            open :class:`SessionStore` (used as is). Default: the embedded sample.
+        split: ``"train"``, ``"test"`` or ``"all"`` (ignored for an open store).
+        context: ``"whole_session"`` (default) or ``"latest_step"``.
+        max_chars / max_tokens / tokenizer: context budget (:mod:`shop_env.prompts`);
+            ``tokenizer`` may be a Hugging Face tokenizer or a local path to load one from.
+        reward_config: a :class:`RewardConfig` (default: the paper's Shop-R1 setting).
+        replay: ``"teacher_forcing"`` (default) or ``"until_mismatch"``.
+        include_persona: show the shopper's persona when the data has one.
+        render_mode: ``None`` or ``"ansi"``.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, data_path: str | os.PathLike | SessionStore | None = None, split: str = "train", *,
+                 context: str = "whole_session", max_chars: int | None = None, max_tokens: int | None = None,
+                 tokenizer: Any = None, reward_config: RewardConfig | None = None,
+                 replay: str = "teacher_forcing", include_persona: bool = True,
+                 render_mode: str | None = None) -> None:
+        if context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        if replay not in REPLAY_MODES:
+            raise ValueError(f"replay must be one of {REPLAY_MODES}, got {replay!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                             f"got {render_mode!r}")
+        if reward_config is not None and not isinstance(reward_config, RewardConfig):
+            raise TypeError(f"reward_config must be a RewardConfig, got {type(reward_config).__name__}")
+        if isinstance(data_path, SessionStore):
+            self.store = data_path
+        else:
+            self.store = open_store(sample_data_dir() if data_path is None else data_path, split=split)
+        if len(self.store) == 0:
+            raise DataError(f"no sessions in split {split!r}", path=self.store.path)
+        self.context = context
+        self.replay = replay
+        self.render_mode = render_mode
+        self.reward_config = reward_config or RewardConfig()
+        self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
+                                      tokenizer=_load_tokenizer(tokenizer), include_persona=include_persona)
+        self.observation_space = UnicodeText(OBS_MAX_LENGTH)
+        self.action_space = UnicodeText(ACTION_MAX_LENGTH)
+        self._session: Session | None = None
+        self._session_index = -1
+        self._k = 0
+        self._done = True
+        self._elements: dict[int, list[Any]] = {}
+        self._last: dict[str, Any] = {}
+
+    # -- episode control ----------------------------------------------------------------
+    def _pick(self, options: dict[str, Any]) -> int:
+        unknown = set(options) - _REPLAY_OPTIONS
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: {sorted(_REPLAY_OPTIONS)}")
+        if options.get("session_id") is not None:
+            return self.store.index_of(str(options["session_id"]))
+        if options.get("session_index") is not None:
+            i = int(options["session_index"])
+            if not 0 <= i < len(self.store):
+                raise ValueError(f"session_index {i} out of range for {len(self.store)} sessions")
+            return i
+        n = len(self.store)
+        start = int(self.np_random.integers(n))
+        for j in range(n):  # skip sessions without steps, deterministically
+            i = (start + j) % n
+            if self.store.n_steps(i) > 0:
+                return i
+        raise DataError("every session in the store is empty", path=self.store.path)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode on a session chosen by the seeded generator, or by ``options``:
+        ``{"session_id": str}`` or ``{"session_index": int}``, and ``{"step": int}`` to start later."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        i = self._pick(options)
+        if i != self._session_index or self._session is None:
+            self._session = self.store[i]
+            self._session_index = i
+            self._elements = {}
+        n = len(self._session.steps)
+        k = int(options.get("step") or 0)
+        if not 0 <= k < n:
+            raise ValueError(f"step {k} out of range for session {self._session.session_id!r} with {n} steps")
+        self._k = k
+        self._done = False
+        self._last = {}
+        return self._observe()
+
+    def _page_elements(self, k: int) -> list[Any]:
+        els = self._elements.get(k)
+        if els is None:
+            els = self._elements[k] = named_elements(self._session.steps[k].page_html)  # type: ignore[union-attr]
+        return els
+
+    def _observe(self) -> tuple[str, dict[str, Any]]:
+        s = self._session
+        assert s is not None
+        k, n = self._k, len(s.steps)
+        if self._done:
+            return "", {"messages": [], "session_id": s.session_id, "step_index": k, "n_steps": n, "url": None,
+                        "elements": [], "target_kept": True, "dropped_pages": []}
+        p = self._builder.build(s, k)
+        return p.text, {"messages": p.messages, "session_id": s.session_id, "step_index": k, "n_steps": n,
+                        "url": s.steps[k].url, "elements": list(self._page_elements(k)),
+                        "target_kept": p.target_kept, "dropped_pages": p.dropped_pages}
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Score ``action`` (any text; never raises on it) and move to the next recorded page."""
+        if self._done or self._session is None:
+            raise ResetNeeded("call reset() before step(): the episode has ended or not started")
+        text = _as_text(action)
+        s, k = self._session, self._k
+        gold = s.steps[k].action
+        parsed = parse_model_output(text)
+        breakdown = score_parsed(parsed, gold, self.reward_config)
+        pred = parsed.action if parsed.ok else None
+        exact = bool(exact_match(pred, gold, self.reward_config.threshold))
+        self._k = k + 1
+        terminated = self._k >= len(s.steps) or (self.replay == "until_mismatch" and not exact)
+        self._done = terminated
+        obs, info = self._observe()
+        info.update(
+            scored_step_index=k, gold=gold.to_dict(), reward=breakdown.to_dict(),
+            parsed=None if pred is None else {"rationale": parsed.rationale, "action": pred.to_dict()},
+            parse_error=parsed.error, exact_match=exact,
+            type_match=pred is not None and pred.type == gold.type,
+        )
+        self._last = {"k": k, "output": text, "info": info}
+        return obs, float(breakdown.total), bool(terminated), False, info
+
+    def render(self) -> str | None:
+        """``"ansi"``: a short text summary of the episode's position and the last scored step."""
+        if self.render_mode != "ansi":
+            return None
+        s = self._session
+        if s is None:
+            return "ShopSessionEnv: not reset\n"
+        n = len(s.steps)
+        lines = [f"session {s.session_id}  step {min(self._k + 1, n)}/{n}"
+                 + ("  (episode over)" if self._done else f"  {s.steps[self._k].url or ''}")]
+        if self._last:
+            info = self._last["info"]
+            out = self._last["output"]
+            lines.append(f"  step {self._last['k'] + 1}: output {out[:120]!r}{'...' if len(out) > 120 else ''}")
+            lines.append(f"    gold {info['gold']}  reward {info['reward']['total']:.3f}  "
+                         f"exact {info['exact_match']}  type {info['type_match']}"
+                         + (f"  parse error: {info['parse_error']}" if info["parse_error"] else ""))
+        return "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        """Close the store's file handle (safe to call twice)."""
+        self.store.close()
+
+
+def make_vector_env(num_envs: int, *, asynchronous: bool = True, **env_kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of :class:`ShopSessionEnv` in an ``AsyncVectorEnv`` (with
+    ``shared_memory=False``, required for text observations) or a ``SyncVectorEnv``."""
+    fns: Sequence[Any] = [functools.partial(ShopSessionEnv, **env_kwargs) for _ in range(num_envs)]
+    if asynchronous:
+        return gym.vector.AsyncVectorEnv(fns, shared_memory=False)
+    return gym.vector.SyncVectorEnv(fns)
