@@ -33,6 +33,8 @@ LABELS: tuple[str, ...] = ACTION_TYPES
 INVALID = "invalid"
 _INDEX = {label: i for i, label in enumerate(LABELS)}
 _K = len(LABELS)
+#: Resample-by-example cells generated at once by the bootstrap (bounds its memory).
+BOOTSTRAP_CHUNK_CELLS = 4_000_000
 
 
 def exact_match(pred: Action | None, gold: Action, threshold: float = 0.75,
@@ -80,7 +82,7 @@ def _bootstrap(exact: np.ndarray, strict: np.ndarray, typed: np.ndarray, g: np.n
     rng = np.random.default_rng(seed)
     codes = g * (_K + 1) + p
     cells = _K * (_K + 1)
-    chunk = max(1, min(resamples, 4_000_000 // max(n, 1)))
+    chunk = max(1, min(resamples, BOOTSTRAP_CHUNK_CELLS // n))
     stats: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("exact_match", "exact_match_strict", "type_accuracy", "type_macro_f1")}
     done = 0
