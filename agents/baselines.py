@@ -253,7 +253,7 @@ def policy_from_spec(spec: str, *, data: str | os.PathLike | SessionStore | None
         if not arg:
             raise ValueError("llm policy needs a checkpoint folder or model name: llm:PATH_OR_NAME")
         from agents import LLMAgent
-        kwargs = dict(llm_kwargs)
+        kwargs = {"seed": seed, **llm_kwargs}
         if temperature is not None:
             kwargs["temperature"] = temperature
         return LLMAgent.from_pretrained(arg, **kwargs)

@@ -44,9 +44,10 @@ def policy_name(policy: Any) -> str:
     return str(getattr(policy, "name", None) or type(policy).__name__)
 
 
-def _make_env(store: SessionStore, context: str, env_kwargs: Mapping[str, Any] | None):
+def default_env_factory(store: SessionStore, context: str, **env_kwargs: Any):
+    """A :class:`shop_env.env.ShopSessionEnv` replaying ``store`` with the given context mode."""
     from shop_env.env import ShopSessionEnv
-    return ShopSessionEnv(store, context=context, **dict(env_kwargs or {}))
+    return ShopSessionEnv(store, context=context, **env_kwargs)
 
 
 @dataclass
@@ -104,9 +105,8 @@ def _apply_temperature(policy: Any, temperature: float | None) -> None:
         policy.generation_kwargs["temperature"] = float(temperature)
 
 
-def _seed_everything(policy: Any, seed: int) -> None:
-    if hasattr(policy, "set_seed"):
-        policy.set_seed(seed)
+def _seed_globals(seed: int) -> None:
+    """Seed torch's global generator (if loaded); policies keep their own seeds."""
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
 
@@ -128,7 +128,7 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
              limit: int | None = None, out: str | os.PathLike | None = None, resume: bool = True,
              seed: int = 0, batch_size: int = 8, progress: bool = False,
              env_kwargs: Mapping[str, Any] | None = None, name: str | None = None,
-             data_label: str | None = None) -> Report:
+             data_label: str | None = None, env_factory: Callable[..., Any] | None = None) -> Report:
     """Score ``policy`` on every step of the first ``limit`` sessions of ``split``.
 
     ``policy`` is an :class:`agents.base.Policy` (batched ``act(observations, infos)``) or a
@@ -136,6 +136,9 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     ``run.json``, ``steps.jsonl`` and, via :meth:`Report.save`, ``report.json`` /
     ``report.md`` / plots; an existing partial run there is resumed when ``resume``.
     Returns the :class:`Report` over all steps of the selected sessions.
+
+    ``env_kwargs`` go to the environment (e.g. a prompt budget); ``env_factory(store,
+    context, **env_kwargs)`` replaces :func:`default_env_factory` (e.g. a wrapped env).
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -144,7 +147,7 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     store = open_data(data, split)
     pol = as_policy(policy)
     _apply_temperature(pol, temperature)
-    _seed_everything(pol, seed)
+    _seed_globals(seed)
     n_sessions = len(store) if limit is None else min(int(limit), len(store))
     config = {
         "policy": name or policy_name(pol), "data": data_label or str(Path(store.path).resolve()),
@@ -161,7 +164,9 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     else:
         log = _MemoryLog()
     try:
-        _run(pol, store, n_sessions, context, log, batch_size, progress, seed, env_kwargs)
+        factory = env_factory or default_env_factory
+        _run(pol, store, n_sessions, log, batch_size, progress, seed,
+             lambda: factory(store, context, **dict(env_kwargs or {})))
     finally:
         log.close()
     selected = _selected_ids(store, n_sessions, log.done)
@@ -195,8 +200,8 @@ def _selected_ids(store: SessionStore, n_sessions: int, done: Mapping[tuple[str,
     return {sid for i, sid in index_of.items() if i < n_sessions}
 
 
-def _run(pol: Policy, store: SessionStore, n_sessions: int, context: str, log: Any, batch_size: int,
-         progress: bool, seed: int, env_kwargs: Mapping[str, Any] | None) -> None:
+def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size: int,
+         progress: bool, seed: int, make_env: Callable[[], Any]) -> None:
     total = int(sum(store.n_steps(i) for i in range(n_sessions)))
     already = sum(1 for r in log.done.values() if int(r["session_index"]) < n_sessions)
     bar = None
@@ -204,7 +209,7 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, context: str, log: A
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=already, unit="step", desc=f"eval {policy_name(pol)}")
     queue = iter(range(n_sessions))
-    slots = [_Slot(env=_make_env(store, context, env_kwargs)) for _ in range(min(batch_size, max(n_sessions, 1)))]
+    slots = [_Slot(env=make_env()) for _ in range(min(batch_size, max(n_sessions, 1)))]
     try:
         while True:
             for slot in slots:

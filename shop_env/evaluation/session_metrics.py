@@ -20,7 +20,6 @@ All functions take the runner's per-step records (dicts with ``session_id``,
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -30,10 +29,10 @@ INVALID = "invalid"
 TYPE_LABELS: tuple[str, ...] = (*ACTION_TYPES, INVALID)
 PURCHASE = "purchase"
 LEAVE = "leave"
-# Element names of purchase buttons on Amazon-like pages (OPeRA semantic ids and the
-# synthetic sample): matched as whole dotted/underscored tokens, case-insensitive.
-PURCHASE_NAME_PATTERN = re.compile(r"(^|[._])(buy_now|place_order|place_your_order|purchase|checkout|proceed_to_checkout)($|[._])",
-                                   re.IGNORECASE)
+# Purchase buttons on Amazon-like pages (OPeRA semantic ids and the synthetic sample): a
+# click is a purchase when one dotted segment of its element name is one of these.
+PURCHASE_SEGMENTS = frozenset({"buy_now", "place_order", "place_your_order", "checkout",
+                               "proceed_to_checkout", "buy_now_button", "place_order_button"})
 PURCHASE_CLICK_TYPES = frozenset({"purchase", "buy_now", "place_order", "checkout"})
 
 
@@ -41,7 +40,7 @@ def is_purchase(action: Action | Mapping[str, Any] | None, metadata: Mapping[str
     """True if ``action`` is a purchase click.
 
     The recorded ``click_type`` in ``metadata`` (OPeRA's field) decides when present;
-    otherwise the element name is matched against :data:`PURCHASE_NAME_PATTERN`
+    otherwise a dotted segment of the element name must be in :data:`PURCHASE_SEGMENTS`
     (``buy_now``, ``place_order``, ``checkout``...). ``add_to_cart`` is not a purchase.
     """
     if action is None:
@@ -55,7 +54,7 @@ def is_purchase(action: Action | Mapping[str, Any] | None, metadata: Mapping[str
     click_type = (metadata or {}).get("click_type")
     if isinstance(click_type, str) and click_type:
         return click_type.lower() in PURCHASE_CLICK_TYPES
-    return bool(PURCHASE_NAME_PATTERN.search(str(name)))
+    return any(seg.lower() in PURCHASE_SEGMENTS for seg in str(name).split("."))
 
 
 def group_sessions(records: Iterable[Mapping[str, Any]], *, complete_only: bool = True

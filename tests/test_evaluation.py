@@ -1,0 +1,252 @@
+"""Evaluation harness: oracle, reports, baselines ordering, session metrics, crash-safe resume."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from shop_env.actions import Action, format_model_output
+from shop_env.data.model import Session, Step
+from shop_env.data.store import open_store, write_store
+from shop_env.errors import DataError
+from shop_env.evaluation import Report, comparison_table, evaluate, load_reports
+from shop_env.evaluation.results import STEPS_FILE, read_step_log
+from shop_env.evaluation.session_metrics import (LEAVE, PURCHASE, is_purchase, js_divergence,
+                                                 session_outcomes, total_variation, until_mismatch)
+
+HOME = '<div><input name="nav_bar.search_input" type="text"/><a name="nav_bar.deals">Deals</a></div>'
+RESULTS = ('<div><input name="nav_bar.search_input"/>{items}'
+           '<a name="refinements.customer_reviews">4 stars</a></div>')
+ITEM = '<a name="search_results.{slug}.product_title">{title}</a>'
+PRODUCT = ('<div><input name="nav_bar.search_input"/><span>{title}</span>'
+           '<button name="buybox.purchase_form.add_to_cart">Add to Cart</button>'
+           '<button name="buybox.purchase_form.buy_now">Buy Now</button></div>')
+
+
+def make_sessions(n: int, seed: int = 0) -> list[Session]:
+    """Small Amazon-like sessions: search, browse results/products, then buy or leave."""
+    rng = random.Random(seed)
+    sessions = []
+    for i in range(n):
+        q = rng.choice(["red running shoes", "coffee maker", "yoga mat", "usb c cable"])
+        steps = [Step(HOME, Action("type_and_submit", "nav_bar.search_input", q), rationale="I search.")]
+        for _ in range(rng.randint(1, 3)):
+            slugs = [f"item_{rng.randint(0, 99)}" for _ in range(3)]
+            page = RESULTS.format(items="".join(ITEM.format(slug=s, title=s.replace("_", " ")) for s in slugs))
+            steps.append(Step(page, Action("click", f"search_results.{rng.choice(slugs)}.product_title"),
+                              rationale="This one looks good."))
+            if rng.random() < 0.3:
+                steps.append(Step(PRODUCT.format(title="x"), Action("click", "buybox.purchase_form.add_to_cart")))
+        buy = rng.random() < 0.4
+        last = Action("click", "buybox.purchase_form.buy_now") if buy else Action("terminate")
+        steps.append(Step(PRODUCT.format(title="final"), last, rationale="Done."))
+        sessions.append(Session(f"sess-{seed}-{i}", steps, user_id=f"user-{i}", source="test"))
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "store"
+    return write_store(path, make_sessions(16, seed=1), synthetic=True, source="test")
+
+
+def all_keys(store) -> set[tuple[str, int]]:
+    return {(s.session_id, k) for s in store for k in range(len(s))}
+
+
+def test_replay_oracle_scores_100_percent(store_path, tmp_path):
+    from agents.baselines import ReplayPolicy
+    store = open_store(store_path)
+    report = evaluate(ReplayPolicy(store), store, out=tmp_path / "replay")
+    assert report.n_steps == store.num_steps and report.n_sessions == len(store)
+    for key in ("exact", "exact_strict", "type_accuracy", "type_macro_f1"):
+        assert report.table2[key]["value"] == 1.0, key
+    assert report.extra["env_exact_rate"] == 1.0  # the environment's flags agree with the scorer
+    assert report.session["until_mismatch"]["fully_matched_sessions"] == 1.0
+    assert report.session["outcome"]["accuracy"] == 1.0
+    assert report.session["type_distribution"]["total_variation"] == 0.0
+
+
+def test_report_files_written_and_parse(store_path, tmp_path):
+    from agents.baselines import RandomPolicy
+    out = tmp_path / "rand"
+    report = evaluate(RandomPolicy(seed=1), open_store(store_path), out=out)
+    data = json.loads((out / "report.json").read_text())
+    assert data["n_steps"] == report.n_steps
+    loaded = Report.load(out)
+    assert loaded.table2 == report.table2 and loaded.session == report.session
+    md = (out / "report.md").read_text()
+    assert "| random |" in md and "Type F1" in md and "SYNTHETIC" in md
+    for png in ("per_type.png", "confusion.png"):
+        raw = (out / png).read_bytes()
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 2000
+    # Confusion counts add up to the steps, and per-type n to the gold counts.
+    assert sum(map(sum, loaded.confusion["matrix"])) == report.n_steps
+    assert sum(v["n"] for v in loaded.table3.values()) == report.n_steps
+    lo, v, hi = (report.table2["type_accuracy"][k] for k in ("ci_low", "value", "ci_high"))
+    assert 0.0 <= lo <= v <= hi <= 1.0 and hi > lo
+    table = comparison_table(load_reports([out, out / "report.json"]), paper=True)
+    assert table.count("| random |") == 2 and "paper: Shop-R1" in table
+
+
+def test_random_below_majority_on_type_accuracy(store_path, tmp_path):
+    from agents.baselines import MajorityTypePolicy, RandomPolicy
+    train = write_store(tmp_path / "train", make_sessions(30, seed=7))
+    majority = MajorityTypePolicy.fit(open_store(train))
+    store = open_store(store_path)
+    r_rand = evaluate(RandomPolicy(seed=0), store)
+    r_maj = evaluate(majority, store)
+    assert r_rand.table2["type_accuracy"]["value"] < r_maj.table2["type_accuracy"]["value"]
+
+
+def test_callable_policy_garbage_and_limit(store_path):
+    store = open_store(store_path)
+    outputs = iter(["not json", "", '{"rationale": "x", "action": {"type": "terminate"}}', "{" * 5000] * 1000)
+    report = evaluate(lambda obs: next(outputs), store, limit=3)
+    assert report.n_sessions == 3
+    assert report.n_steps == sum(len(store[i]) for i in range(3))
+    assert report.extra["parse_failure_rate"] >= 0.5
+    assert report.table3["click"]["exact"] == 0.0
+
+
+def test_policy_returning_wrong_count_is_an_error(store_path):
+    class Bad:
+        name = "bad"
+
+        def act(self, observations, infos):
+            return []
+    with pytest.raises(RuntimeError, match="returned 0 outputs"):
+        evaluate(Bad(), open_store(store_path), limit=2)
+
+
+def test_resume_refuses_other_settings(store_path, tmp_path):
+    from agents.baselines import RandomPolicy
+    store = open_store(store_path)
+    evaluate(RandomPolicy(seed=0), store, out=tmp_path / "o", limit=1)
+    with pytest.raises(ValueError, match="other settings"):
+        evaluate(RandomPolicy(seed=0), store, out=tmp_path / "o", limit=1, context="latest_step")
+    evaluate(RandomPolicy(seed=0), store, out=tmp_path / "o", limit=1, context="latest_step", resume=False)
+
+
+class CountingPolicy:
+    """Wraps a policy and records every (session_id, step_index) it is asked about."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.calls = inner, inner.name, []
+
+    def act(self, observations, infos):
+        self.calls += [(i["session_id"], int(i["step_index"])) for i in infos]
+        return self.inner.act(observations, infos)
+
+
+def test_torn_tail_is_repaired_and_corrupt_line_reported(store_path, tmp_path):
+    from agents.baselines import RandomPolicy
+    store = open_store(store_path)
+    out = tmp_path / "torn"
+    full = evaluate(RandomPolicy(seed=2), store, out=out, limit=4)
+    log = out / STEPS_FILE
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 2])  # a kill mid-write
+    pol = CountingPolicy(RandomPolicy(seed=2))
+    again = evaluate(pol, store, out=out, limit=4)
+    assert len(pol.calls) == len(lines) - 5 and len(set(pol.calls)) == len(pol.calls)
+    assert again.table2 == full.table2
+    assert len(log.read_bytes().splitlines()) == len(lines)
+    log.write_bytes(b"".join(lines[:2]) + b"{oops\n" + b"".join(lines[2:]))
+    with pytest.raises(DataError, match=r"steps\.jsonl.*row 3"):
+        read_step_log(log)
+
+
+CHILD = """
+import sys, time
+from agents.baselines import RandomPolicy
+from shop_env.evaluation import evaluate
+
+class Slow(RandomPolicy):
+    def act(self, observations, infos):
+        time.sleep(0.08)
+        return super().act(observations, infos)
+
+evaluate(Slow(seed=5, name="random"), sys.argv[1], split="all", out=sys.argv[2], batch_size=2)
+print("finished")
+"""
+
+
+def test_sigkilled_evaluation_resumes_without_recompute_or_double_count(store_path, tmp_path):
+    from agents.baselines import RandomPolicy
+    store = open_store(store_path)
+    out = tmp_path / "killed"
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(CHILD))
+    proc = subprocess.Popen([sys.executable, str(script), str(store_path), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = out / STEPS_FILE
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if log.exists() and log.read_bytes().count(b"\n") >= 6:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    before = read_step_log(log)
+    assert 6 <= len(before) < store.num_steps
+
+    pol = CountingPolicy(RandomPolicy(seed=5, name="random"))
+    resumed = evaluate(pol, store_path, split="all", out=out, batch_size=2)
+    calls = set(pol.calls)
+    assert len(calls) == len(pol.calls)                      # nothing asked twice
+    assert not calls & set(before)                           # nothing logged is recomputed
+    assert calls | set(before) == all_keys(store)            # and nothing is missing
+    lines = log.read_bytes().splitlines()
+    assert len(lines) == store.num_steps == resumed.n_steps  # each step logged exactly once
+    reference = evaluate(RandomPolicy(seed=5, name="random"), store, batch_size=3)
+    assert resumed.table2 == reference.table2 and resumed.session == reference.session
+
+
+def test_session_metrics_match_independent_references():
+    from scipy.spatial.distance import jensenshannon
+    from sklearn.metrics import f1_score
+    rng = random.Random(0)
+    sessions = {}
+    gold, pred = [], []
+    for i in range(40):
+        g, p = rng.choice([PURCHASE, LEAVE]), rng.choice([PURCHASE, LEAVE])
+        gold.append(g)
+        pred.append(p)
+        sessions[f"s{i}"] = [{"exact": True, "gold_outcome": None, "pred_outcome": None},
+                             {"exact": rng.random() < 0.5, "gold_outcome": g, "pred_outcome": p}]
+    res = session_outcomes(sessions)
+    assert res["purchase_f1"] == pytest.approx(f1_score(gold, pred, pos_label=PURCHASE))
+    assert res["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
+    um = until_mismatch(sessions)
+    assert um["mean_steps_matched"] == pytest.approx(
+        sum(1 + s[1]["exact"] for s in sessions.values()) / 40)
+    p = {"click": 0.5, "terminate": 0.5}
+    q = {"click": 0.2, "type_and_submit": 0.3, "terminate": 0.5}
+    keys = ["click", "type_and_submit", "terminate"]
+    ref = jensenshannon([p.get(k, 0) for k in keys], [q[k] for k in keys], base=2) ** 2
+    assert js_divergence(p, q) == pytest.approx(ref)
+    assert total_variation(p, q) == pytest.approx(0.3)
+
+
+def test_is_purchase():
+    assert is_purchase(Action("click", "buybox.purchase_form.buy_now"))
+    assert is_purchase({"type": "click", "name": "checkout.place_order"})
+    assert not is_purchase(Action("click", "buybox.purchase_form.add_to_cart"))
+    assert not is_purchase(Action("terminate"))
+    assert not is_purchase(Action("click", "search_results.buy_nowhere.product_title"))
+    assert is_purchase(Action("click", "x.y"), {"click_type": "purchase"})
+    assert not is_purchase(Action("click", "buybox.buy_now"), {"click_type": "review"})
