@@ -9,7 +9,7 @@ With ``out`` set, every scored step is appended to ``out/steps.jsonl`` and fsync
 before the next batch is requested (see :mod:`shop_env.evaluation.results`). A run that
 is killed (even with SIGKILL) and started again with the same arguments skips the steps
 already logged: the policy is not called for them again and none is counted twice. The
-environment is advanced past logged steps by replaying their logged outputs.
+environment is reset straight to the first step not yet logged.
 """
 from __future__ import annotations
 
@@ -73,8 +73,14 @@ def _outcome(action: Mapping[str, Any] | None, metadata: Mapping[str, Any] | Non
 def make_record(*, session: Session, session_index: int, step_index: int, output: str,
                 info: Mapping[str, Any], reward: float) -> dict[str, Any]:
     """The logged result of one step (what reports are computed from)."""
-    parsed = parse_model_output(output)
-    pred = parsed.action.to_dict() if parsed.ok and parsed.action is not None else None
+    parsed = info.get("parsed")
+    if "parsed" in info:  # the environment already parsed the output
+        pred = parsed["action"] if parsed else None
+        parse_error = info.get("parse_error")
+    else:
+        p = parse_model_output(output)
+        pred = p.action.to_dict() if p.ok and p.action is not None else None
+        parse_error = p.error
     gold_step = session.steps[step_index]
     gold = gold_step.action.to_dict()
     last = step_index == len(session.steps) - 1
@@ -87,7 +93,7 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
         "gold": gold,
         "pred": pred,
         "pred_type": pred["type"] if pred else None,
-        "parse_error": None if parsed.ok else parsed.error,
+        "parse_error": parse_error,
         "exact": bool(info.get("exact_match", False)),
         "type_match": bool(info.get("type_match", False)),
         "reward": float(reward),
@@ -234,40 +240,58 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size
                 close()
 
 
+def _first_undone(session: Session, start: int, log: Any) -> int | None:
+    for k in range(start, len(session.steps)):
+        if (session.session_id, k) not in log:
+            return k
+    return None
+
+
 def _advance(slot: _Slot, queue: Any, store: SessionStore, log: Any, seed: int) -> None:
-    """Bring ``slot`` to a step that still needs the policy (or leave it idle when all done)."""
+    """Bring ``slot`` to a step that still needs the policy (or leave it idle when all done).
+
+    Steps already in the log are skipped by resetting the environment straight to the next
+    step that is not (the environment's ``step`` reset option), so they cost nothing.
+    """
     while True:
-        if not slot.busy:
-            i = next(queue, None)
-            if i is None:
+        if slot.busy:
+            k = _first_undone(slot.session, slot.step_index, log)
+            if k == slot.step_index:
                 return
-            n = store.n_steps(i)
-            if n == 0:
-                continue
-            session = store[i]
-            if all((session.session_id, k) in log for k in range(n)):
-                continue  # finished in an earlier run: no env work at all
-            slot.obs, slot.info = slot.env.reset(seed=seed, options={"session_index": i})
-            slot.session_index, slot.session, slot.step_index = i, session, 0
-        key = (slot.session.session_id, slot.step_index)
-        if key not in log:
+            if k is not None:
+                slot.obs, slot.info = slot.env.reset(seed=seed, options={"session_index": slot.session_index,
+                                                                          "step": k})
+                slot.step_index = k
+                return
+            slot.session, slot.obs, slot.info = None, None, {}
+        i = next(queue, None)
+        if i is None:
             return
-        _env_step(slot, log.done[key]["output"])  # replay a logged step to move on
+        if store.n_steps(i) == 0:
+            continue
+        session = store[i]
+        k = _first_undone(session, 0, log)
+        if k is None:
+            continue  # finished in an earlier run: no environment work at all
+        slot.obs, slot.info = slot.env.reset(seed=seed, options={"session_index": i, "step": k})
+        slot.session_index, slot.session, slot.step_index = i, session, k
 
 
 def _env_step(slot: _Slot, output: str) -> tuple[float, dict[str, Any]]:
     obs, reward, terminated, truncated, info = slot.env.step(output)
-    scored_info = info
     slot.step_index += 1
     if terminated or truncated or slot.step_index >= len(slot.session.steps):
         slot.session, slot.obs, slot.info = None, None, {}
     else:
         slot.obs, slot.info = obs, info
-    return float(reward), scored_info
+    return float(reward), info
 
 
 def _step(slot: _Slot, output: str) -> dict[str, Any]:
     session, i, k = slot.session, slot.session_index, slot.step_index
     reward, info = _env_step(slot, output)
+    if info.get("scored_step_index", k) != k:
+        raise RuntimeError(f"environment scored step {info.get('scored_step_index')} of session "
+                           f"{session.session_id!r}, expected {k}")
     return make_record(session=session, session_index=i, step_index=k, output=output, info=info,
                        reward=reward)
