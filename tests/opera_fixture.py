@@ -15,6 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+# The ``filtered_action`` columns, as listed on the dataset card (all of dtype string).
+OPERA_COLUMNS_FIXTURE = ("session_id", "action_id", "timestamp", "action_type", "click_type", "semantic_id",
+                         "mouse_position", "element_meta", "url", "window_size", "page_meta", "simplified_html",
+                         "rationale", "products", "input_text", "image")
 USER_1 = "324934a2-5d58-49d9-bae8-545fba660731"
 USER_2 = "8f1e2d3c-aaaa-4bbb-8ccc-0123456789ab"
 SESSION_A = f"{USER_1}_2025-04-14T21:52:46.756000Z_2025-04-14T21:55:50.785000Z"
