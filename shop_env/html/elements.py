@@ -1,0 +1,138 @@
+"""Named interactive elements: the ``Element`` record, element kinds, and a fast reader.
+
+``named_elements`` is called by the environment on every step, so it does not build a tree:
+one regex pass finds start tags that carry ``name="..."``, and the element's text is read
+up to its matching end tag. On a 10 kB page it takes well under a millisecond (see
+``benchmarks/bench_simplify.py``). It is exact on pages written by :func:`simplify`
+(and on OPeRA's simplified_html) because interactive elements there never nest an element
+of their own tag; on arbitrary hand-written HTML the text is a best effort.
+"""
+from __future__ import annotations
+
+import html as _html
+import re
+from dataclasses import dataclass
+
+# Roles that make any element interactive, and how each maps onto an action kind.
+CLICK_ROLES = frozenset({"button", "link", "checkbox", "radio", "tab", "option", "menuitem",
+                         "menuitemcheckbox", "menuitemradio", "switch", "treeitem"})
+INPUT_ROLES = frozenset({"textbox", "searchbox", "combobox"})
+SELECT_ROLES = frozenset({"listbox"})
+INTERACTIVE_ROLES = CLICK_ROLES | INPUT_ROLES | SELECT_ROLES
+INTERACTIVE_TAGS = frozenset({"a", "button", "input", "select", "textarea"})
+# input types that are clicked, not typed into
+CLICK_INPUT_TYPES = frozenset({"button", "submit", "reset", "image", "checkbox", "radio",
+                               "file", "color", "range"})
+TEXT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Element:
+    """One named interactive element of a simplified page.
+
+    ``name``: the dotted ``name`` attribute (what actions refer to); ``kind``: ``click``,
+    ``input`` (type_and_submit target) or ``select``; ``tag``: the HTML tag; ``text``: its
+    visible text (for inputs: value, placeholder or aria-label), collapsed, at most 200 chars.
+    """
+
+    name: str
+    kind: str
+    tag: str
+    text: str = ""
+
+
+def element_kind(tag: str, type_: str | None = None, role: str | None = None) -> str | None:
+    """``click`` | ``input`` | ``select`` for an interactive element, ``None`` otherwise."""
+    tag = tag.lower()
+    role = (role or "").strip().lower()
+    if tag == "input":
+        return "click" if (type_ or "text").strip().lower() in CLICK_INPUT_TYPES else "input"
+    if tag == "textarea":
+        return "input"
+    if tag == "select":
+        return "select"
+    if role in INPUT_ROLES:
+        return "input"
+    if role in SELECT_ROLES:
+        return "select"
+    if tag in ("a", "button") or role in CLICK_ROLES:
+        return "click"
+    return None
+
+
+def collapse(text: str | None, limit: int = TEXT_MAX) -> str:
+    """Collapse whitespace runs to one space, strip, truncate to ``limit`` characters."""
+    if not text:
+        return ""
+    return " ".join(text.split())[:limit]
+
+
+_START = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)(\s[^>]*?\bname\s*=[^>]*)>")
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _attrs(src: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in _ATTR.finditer(src):
+        key = m.group(1).lower()
+        if key not in out:
+            val = m.group(2)
+            if val is None:
+                val = m.group(3) if m.group(3) is not None else (m.group(4) or "")
+            out[key] = _html.unescape(val) if "&" in val else val
+    return out
+
+
+_ALT = re.compile(r"""<img\b[^>]*?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+
+
+def _inner_alt(inner: str) -> str:
+    m = _ALT.search(inner)
+    if not m:
+        return ""
+    val = m.group(1) if m.group(1) is not None else m.group(2)
+    return _html.unescape(val)
+
+
+_END_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _end_tag(tag: str) -> re.Pattern[str]:
+    pat = _END_CACHE.get(tag)
+    if pat is None:
+        pat = _END_CACHE[tag] = re.compile(rf"</{re.escape(tag)}\s*>", re.I)
+    return pat
+
+
+def named_elements(simplified_html: str) -> list[Element]:
+    """List the interactive elements of an already simplified page, in document order.
+
+    Reads ``name`` attributes only; named elements that are not interactive (for example a
+    recipe container such as ``<div name="search_results">``) are skipped. Fast: a regex
+    pass, no DOM (see the module docstring).
+    """
+    if not simplified_html:
+        return []
+    out: list[Element] = []
+    page = simplified_html
+    for m in _START.finditer(page):
+        attrs = _attrs(m.group(2))
+        name = attrs.get("name")
+        if not name:
+            continue
+        tag = m.group(1).lower()
+        kind = element_kind(tag, attrs.get("type"), attrs.get("role"))
+        if kind is None:
+            continue
+        if tag == "input":
+            text = attrs.get("value") or attrs.get("placeholder") or attrs.get("aria-label") or ""
+        else:
+            end = _end_tag(tag).search(page, m.end())
+            inner = page[m.end(): end.start() if end else m.end() + 4 * TEXT_MAX]
+            text = _html.unescape(_TAGS.sub(" ", inner)) if "<" in inner or "&" in inner else inner
+            text = collapse(text) or attrs.get("aria-label") or attrs.get("value") or \
+                attrs.get("placeholder") or attrs.get("alt") or attrs.get("title") or \
+                _inner_alt(inner)
+        out.append(Element(name=name, kind=kind, tag=tag, text=collapse(text)))
+    return out

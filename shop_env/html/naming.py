@@ -1,0 +1,178 @@
+"""Generic names for interactive elements: dotted paths of meaningful ancestors + own slug.
+
+Rules (documented in the package docstring, tested in tests/test_html_naming.py):
+
+* segment of a meaningful ancestor (``nav header form section aside main footer`` or a
+  landmark role): slug of its ``aria-label``, else ``id``, else form ``name``, else its tag;
+  an ancestor that already carries a ``name`` (recipe container, or a simplified page)
+  contributes its whole name and the walk stops there;
+* item context: inside a repeated item (``article``, ``li``, ``tr``, role listitem/row/
+  article) holding two or more interactive elements, the item's label (aria-label, first
+  heading, else first link text) is added, so "Add to cart" in each product card differs;
+* own slug: aria-label, visible text, img alt, title, value, placeholder, existing form
+  ``name``, id, then the tag; at most 8 words / 60 characters;
+* uniqueness: later duplicates get ``_2``, ``_3``... in document order.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+from lxml.html import HtmlElement
+
+from shop_env.html.elements import INTERACTIVE_ROLES, element_kind
+
+MEANINGFUL_TAGS = frozenset({"nav", "header", "form", "section", "aside", "main", "footer"})
+LANDMARK_ROLES = frozenset({"navigation", "search", "banner", "main", "contentinfo",
+                            "complementary", "region", "form", "dialog"})
+ITEM_TAGS = frozenset({"article", "li", "tr"})
+ITEM_ROLES = frozenset({"listitem", "row", "article"})
+MAX_WORDS = 8
+MAX_CHARS = 60
+MAX_SEGMENTS = 4  # innermost meaningful ancestors kept in a generic path
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+_HEADINGS = "h1 h2 h3 h4 h5 h6".split()
+
+INTERACTIVE_XPATH = (
+    "//a | //button | //input[not(translate(@type,'HIDEN','hiden')='hidden')] | //select"
+    " | //textarea | //*[@onclick] | //*[@role][" + " or ".join(
+        f"translate(@role,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')='{r}'"
+        for r in sorted(INTERACTIVE_ROLES)) + "]")
+
+
+def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_CHARS) -> str:
+    """Lowercase ASCII slug: runs of ``[^a-z0-9]`` become ``_``, edges stripped, truncated."""
+    if not text:
+        return ""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    words = _NON_SLUG.sub(" ", text.lower()).split()
+    slug = "_".join(words[:max_words])
+    if len(slug) > max_chars:
+        slug = slug[:max_chars].rsplit("_", 1)[0] if "_" in slug[:max_chars] else slug[:max_chars]
+    return slug
+
+
+def own_text(el: HtmlElement) -> str:
+    """Visible text of an element (whitespace collapsed)."""
+    return " ".join(el.text_content().split())
+
+
+def own_slug(el: HtmlElement) -> str:
+    """Slug for the element itself, from the first source that yields one."""
+    get = el.get
+    tag = el.tag if isinstance(el.tag, str) else "node"
+    is_field = tag in ("input", "textarea", "select")
+    sources: list[str | None] = [get("aria-label")]
+    if not is_field:
+        sources.append(el.text_content())
+        sources.extend(img.get("alt") for img in el.iter("img"))
+    sources += [get("title"), get("placeholder"), get("value") if tag != "input" or
+                (get("type") or "").lower() in ("submit", "button", "reset") else None,
+                get(ORIG_NAME_ATTR), get("name"), get("id"), get("value")]
+    for src in sources:
+        slug = slugify(src)
+        if slug:
+            return slug
+    return slugify(tag) or "element"
+
+
+def ancestor_segment(el: HtmlElement) -> str | None:
+    """Segment contributed by a meaningful ancestor, or None if it is not meaningful."""
+    role = (el.get("role") or "").lower()
+    if el.tag not in MEANINGFUL_TAGS and role not in LANDMARK_ROLES:
+        return None
+    for src in (el.get("aria-label"), el.get("id"), el.get("name") if el.tag == "form" else None):
+        slug = slugify(src, max_words=4, max_chars=30)
+        if slug:
+            return slug
+    return el.tag if el.tag in MEANINGFUL_TAGS else slugify(role)
+
+
+def is_item(el: HtmlElement) -> bool:
+    return el.tag in ITEM_TAGS or (el.get("role") or "").lower() in ITEM_ROLES
+
+
+def item_label(item: HtmlElement) -> str:
+    """Slug naming a repeated item (product card, row): aria-label, first heading, first link."""
+    slug = slugify(item.get("aria-label"))
+    if slug:
+        return slug
+    for h in item.iter(*_HEADINGS):
+        slug = slugify(h.text_content())
+        if slug:
+            return slug
+    for a in item.iter("a"):
+        slug = own_slug(a) if a.text_content().strip() else ""
+        if slug:
+            return slug
+    return ""
+
+
+def is_interactive(el: HtmlElement) -> bool:
+    """Native interactive tag, interactive role, or an onclick handler."""
+    if el.get("onclick") is not None:
+        return True
+    if el.tag == "input" and (el.get("type") or "").lower() == "hidden":
+        return False
+    return element_kind(el.tag, el.get("type"), el.get("role")) is not None
+
+
+ORIG_NAME_ATTR = "data-shop-orig-name"  # a raw page's form-field name, kept for slugs
+
+
+def generic_names(targets: Iterable[HtmlElement], taken: set[str]) -> dict[HtmlElement, str]:
+    """Assign a unique dotted name to every element of ``targets`` (in the order given).
+
+    An ancestor carrying a ``name`` attribute (a recipe container, or any named element of
+    an already simplified page) contributes its whole name as prefix and ends the walk.
+    ``taken`` holds the names already used on the page and is updated in place.
+    """
+    targets = list(targets)
+    chains: list[tuple[str | None, list[str], HtmlElement | None]] = []
+    item_counts: dict[HtmlElement, int] = {}
+    for el in targets:
+        prefix = None
+        segments: list[str] = []
+        item = None
+        for anc in el.iterancestors():
+            existing = anc.get("name")
+            if existing:
+                prefix = existing
+                break
+            if item is None and is_item(anc):
+                item = anc
+            seg = ancestor_segment(anc)
+            if seg:
+                segments.append(seg)
+        if item is not None:
+            item_counts[item] = item_counts.get(item, 0) + 1
+        chains.append((prefix, segments, item))
+    labels: dict[HtmlElement, str] = {}
+    result: dict[HtmlElement, str] = {}
+    for el, (prefix, segments, item) in zip(targets, chains):
+        own = own_slug(el)
+        parts = list(reversed(segments[:MAX_SEGMENTS]))
+        if prefix:
+            parts.insert(0, prefix)
+        if item is not None and item_counts[item] >= 2:
+            if item not in labels:
+                labels[item] = item_label(item)
+            if labels[item] and labels[item] != own:
+                parts.append(labels[item])
+        parts.append(own)
+        result[el] = unique(".".join(parts), taken)
+    return result
+
+
+def unique(base: str, taken: set[str]) -> str:
+    """``base`` if free, else ``base_2``, ``base_3``...; the result is added to ``taken``."""
+    name = base
+    n = 2
+    while name in taken:
+        name = f"{base}_{n}"
+        n += 1
+    taken.add(name)
+    return name

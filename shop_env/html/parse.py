@@ -1,0 +1,122 @@
+"""Robust bytes/str -> lxml tree for arbitrary saved pages.
+
+Never raises on bad input: wrong declared encodings, NUL bytes, unclosed tags, empty input,
+huge pages and absurdly deep nesting all yield a (possibly empty) ``<html><body>`` tree.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+import lxml.etree as etree
+import lxml.html
+
+# libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
+# with huge_tree=True; pages deeper than this are flattened first, keeping their text.
+FLATTEN_DEPTH = 512
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*>", re.I)
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)>")
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+
+
+def decode_html(raw: str | bytes | bytearray | memoryview | None) -> str:
+    """Return page text. Bytes: BOM, then strict UTF-8, then the declared charset, then cp1252.
+
+    Strict UTF-8 is tried before the declared charset because a page that decodes as UTF-8
+    almost surely is UTF-8 (the common "wrong declared encoding" case is a UTF-8 page that
+    says iso-8859-1). Undecodable bytes become U+FFFD. NUL bytes are removed.
+    """
+    if raw is None:
+        return ""
+    if isinstance(raw, str):
+        text = raw
+    else:
+        data = bytes(raw)
+        text = None
+        for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                         (codecs.BOM_UTF16_BE, "utf-16-be")):
+            if data.startswith(bom):
+                text = data[len(bom):].decode(enc, errors="replace")
+                break
+        if text is None:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = _decode_declared(data)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
+def _decode_declared(data: bytes) -> str:
+    m = _META_CHARSET.search(data[:4096])
+    enc = "cp1252"
+    if m:
+        try:
+            enc = codecs.lookup(m.group(1).decode("ascii")).name
+        except (LookupError, UnicodeDecodeError):
+            enc = "cp1252"
+        if enc.startswith("utf-16") or enc.startswith("utf-32"):
+            enc = "cp1252"  # an 8-bit page that claims UTF-16 is lying
+    return data.decode(enc, errors="replace")
+
+
+def _parser() -> lxml.html.HTMLParser:
+    return lxml.html.HTMLParser(encoding="utf-8", huge_tree=True, remove_comments=True,
+                                remove_pis=True, no_network=True, recover=True)
+
+
+def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH) -> str:
+    """Drop start/end tags nested deeper than ``max_depth`` (text is kept). Linear time."""
+    out: list[str] = []
+    depth = 0
+    last = 0
+    for m in _TAG.finditer(text):
+        closing, tag = m.group(1), m.group(2).lower()
+        if tag in _VOID or m.group(3).endswith("/"):
+            continue
+        if closing:
+            keep = depth <= max_depth
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            keep = depth <= max_depth
+        if not keep:
+            out.append(text[last:m.start()])
+            last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def parse_html(raw: str | bytes | None) -> lxml.html.HtmlElement:
+    """Parse a page into an lxml ``<html>`` element that always has a ``<body>``."""
+    text = decode_html(raw)
+    text = _XML_DECL.sub("", text, count=1)
+    root = None
+    if text.strip():
+        root, too_deep = _parse_bytes(text.encode("utf-8", errors="replace"))
+        if too_deep:
+            root, _ = _parse_bytes(flatten_deep(text).encode("utf-8", errors="replace"))
+    if root is None:
+        return lxml.html.document_fromstring("<html><body></body></html>")
+    if root.tag != "html":  # defensive: wrap anything odd
+        wrapper = lxml.html.document_fromstring("<html><body></body></html>")
+        wrapper.find("body").append(root)
+        root = wrapper
+    if root.find("body") is None:
+        etree.SubElement(root, "body")
+    return root
+
+
+def _parse_bytes(data: bytes) -> tuple[lxml.html.HtmlElement | None, bool]:
+    """Parse; return (root or None, whether libxml2 gave up on excessive depth)."""
+    parser = _parser()
+    try:
+        root = lxml.html.document_fromstring(data, parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        root = None
+    too_deep = any(e.type_name == "ERR_RESOURCE_LIMIT" or "depth" in e.message
+                   for e in parser.error_log if e.level_name == "FATAL")
+    return root, too_deep

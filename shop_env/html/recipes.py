@@ -1,0 +1,264 @@
+"""Declarative site recipes (in the spirit of UXAgent's recipe parser), applied with lxml.
+
+A recipe is JSON (or a dict)::
+
+    {"name": "amazon", "domains": ["amazon.com", ...],
+     "rules": [{"selector": "#navbar", "name": "nav_bar", "first": true, "required": true,
+                "children": [{"selector": "#twotabsearchtextbox", "name": "search_input"}]}]}
+
+Rule keys:
+  selector      CSS selector, evaluated among the descendants of the parent match
+                (top-level rules: the whole page). Required.
+  name          name segment; ``"from_text"`` slugs the element's text (or that of
+                ``text_selector``); omitted: the rule groups children without a segment.
+                A match's full name is its named parent's full name + "." + segment.
+  children      rules applied inside every match.
+  clickable     the match is an interactive (click) element even if it is not natively.
+  add_text      false: the match's text is left out of the simplified page (default true).
+  text_selector CSS selector inside the match whose text feeds ``"from_text"``.
+  first         use only the first match in document order.
+  drop          remove the match (ads, carousels) instead of naming it.
+  url           regex; a top-level rule applies only when the page url matches (or url
+                is unknown).
+  required      report a miss for this top-level rule even without a url match.
+  optional      the rule may match nothing without being reported.
+
+Recipe drift: a child rule that matched nothing inside any of its parent's matches, a
+top-level rule whose ``url`` matched the page but whose selector matched nothing, and a
+``required`` rule that matched nothing, are listed in ``recipe_misses``; never fatal.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import lxml.etree as etree
+from cssselect import HTMLTranslator, SelectorError
+from lxml.html import HtmlElement
+
+from shop_env.errors import DataError
+from shop_env.html.naming import own_slug, slugify, unique
+
+RULE_KEYS = frozenset({"selector", "name", "children", "clickable", "add_text", "text_selector",
+                       "first", "drop", "url", "required", "optional", "comment"})
+RECIPE_KEYS = frozenset({"name", "domains", "rules", "description", "comment"})
+
+
+@dataclass
+class Rule:
+    """One compiled recipe rule (see the module docstring for the keys)."""
+
+    selector: str
+    path: str  # where the rule sits in the recipe, for messages
+    xpath: etree.XPath
+    name: str | None = None
+    children: list["Rule"] = field(default_factory=list)
+    clickable: bool = False
+    add_text: bool = True
+    text_xpath: etree.XPath | None = None
+    first: bool = False
+    drop: bool = False
+    url: re.Pattern[str] | None = None
+    required: bool = False
+    optional: bool = False
+
+
+@dataclass
+class Recipe:
+    """A compiled recipe: its name, the domains it is for, and its top-level rules."""
+
+    name: str
+    domains: tuple[str, ...]
+    rules: list[Rule]
+
+
+@dataclass
+class RecipeResult:
+    """What applying a recipe decided: element -> full name, clickables, misses."""
+
+    names: dict[HtmlElement, str] = field(default_factory=dict)
+    clickable: set[HtmlElement] = field(default_factory=set)
+    misses: list[str] = field(default_factory=list)
+    child_hits: dict[str, tuple[Rule, int]] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=512)
+def _css_xpath(selector: str) -> etree.XPath:
+    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant::"))
+
+
+def _compile_rule(spec: Any, where: str, source: str) -> Rule:
+    if not isinstance(spec, dict):
+        raise DataError("a rule must be an object", path=source, field=where)
+    unknown = set(spec) - RULE_KEYS
+    if unknown:
+        raise DataError(f"unknown rule key(s) {sorted(unknown)}", path=source, field=where)
+    selector = spec.get("selector")
+    if not isinstance(selector, str) or not selector.strip():
+        raise DataError("missing or empty 'selector'", path=source, field=f"{where}.selector")
+    try:
+        xpath = _css_xpath(selector)
+        text_xpath = _css_xpath(spec["text_selector"]) if spec.get("text_selector") else None
+    except (SelectorError, etree.XPathSyntaxError) as e:
+        raise DataError(f"bad CSS selector: {e}", path=source, field=f"{where}.selector") from e
+    name = spec.get("name")
+    if name is not None and (not isinstance(name, str) or (name != "from_text" and not
+                                                          re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)*", name))):
+        raise DataError(f"name must be 'from_text' or a slug like 'search_input', got {name!r}",
+                        path=source, field=f"{where}.name")
+    try:
+        url = re.compile(spec["url"]) if spec.get("url") else None
+    except re.error as e:
+        raise DataError(f"bad url regex: {e}", path=source, field=f"{where}.url") from e
+    children = spec.get("children", [])
+    if not isinstance(children, list):
+        raise DataError("'children' must be a list", path=source, field=f"{where}.children")
+    label = name or selector
+    return Rule(selector=selector, path=where if not name else f"{where}({label})", xpath=xpath,
+                name=name, clickable=bool(spec.get("clickable", False)),
+                add_text=bool(spec.get("add_text", True)), text_xpath=text_xpath,
+                first=bool(spec.get("first", False)), drop=bool(spec.get("drop", False)),
+                url=url, required=bool(spec.get("required", False)),
+                optional=bool(spec.get("optional", False)),
+                children=[_compile_rule(c, f"{where}.children[{i}]", source)
+                          for i, c in enumerate(children)])
+
+
+def compile_recipe(spec: dict, source: str = "<recipe>") -> Recipe:
+    """Validate and compile a recipe dict; bad recipes raise DataError naming the field."""
+    if not isinstance(spec, dict):
+        raise DataError("a recipe must be a JSON object", path=source)
+    unknown = set(spec) - RECIPE_KEYS
+    if unknown:
+        raise DataError(f"unknown recipe key(s) {sorted(unknown)}", path=source)
+    rules = spec.get("rules")
+    if not isinstance(rules, list):
+        raise DataError("'rules' must be a list", path=source, field="rules")
+    domains = spec.get("domains", [])
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise DataError("'domains' must be a list of strings", path=source, field="domains")
+    return Recipe(name=str(spec.get("name", "custom")), domains=tuple(d.lower() for d in domains),
+                  rules=[_compile_rule(r, f"rules[{i}]", source) for i, r in enumerate(rules)])
+
+
+def builtin_recipes() -> list[str]:
+    """Names of the recipes shipped in ``shop_env/html/recipes/``."""
+    folder = resources.files("shop_env.html") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+@lru_cache(maxsize=32)
+def _load_named(name: str) -> Recipe:
+    if name in builtin_recipes():
+        ref = resources.files("shop_env.html") / "recipes" / f"{name}.json"
+        source = str(ref)
+        text = ref.read_text(encoding="utf-8")
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise DataError(f"no such recipe: built-in ones are {builtin_recipes()}, "
+                            f"or give a path to a .json file", path=name)
+        source, text = str(path), path.read_text(encoding="utf-8")
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path=source, row=e.lineno) from e
+    return compile_recipe(spec, source)
+
+
+def load_recipe(recipe: str | dict | Recipe) -> Recipe:
+    """A Recipe from a built-in name (``"amazon"``), a path to a JSON file, or a dict."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, dict):
+        return compile_recipe(recipe)
+    return _load_named(str(recipe))
+
+
+def recipe_for_url(url: str | None) -> Recipe | None:
+    """The built-in recipe whose ``domains`` contain the url's host (or a parent domain)."""
+    if not url:
+        return None
+    try:
+        host = (urlsplit(url if "//" in url else "//" + url).hostname or "").lower()
+    except ValueError:
+        return None
+    for name in builtin_recipes():
+        recipe = _load_named(name)
+        if any(host == d or host.endswith("." + d) for d in recipe.domains):
+            return recipe
+    return None
+
+
+def apply_recipe(root: HtmlElement, recipe: Recipe, url: str | None,
+                 taken: set[str]) -> RecipeResult:
+    """Match the recipe against the tree: name matches, collect clickables and misses.
+
+    Elements that already carry a ``name`` keep it. Names are made unique against
+    ``taken`` (updated in place). Dropped matches are removed from the tree.
+    """
+    result = RecipeResult()
+    for rule in recipe.rules:
+        url_hit = rule.url is not None and url is not None and bool(rule.url.search(url))
+        if rule.url is not None and url is not None and not url_hit:
+            continue
+        matches = _matches(rule, root)
+        if not matches:
+            if rule.required or (url_hit and not rule.optional):
+                result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
+            continue
+        for el in matches:
+            _apply(el, rule, None, result, taken)
+    for rule, hits in result.child_hits.values():
+        if hits == 0:
+            result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
+    return result
+
+
+def _matches(rule: Rule, el: HtmlElement) -> list[HtmlElement]:
+    found = [m for m in rule.xpath(el) if isinstance(m, etree._Element)]
+    return found[:1] if rule.first else found
+
+
+def _apply(el: HtmlElement, rule: Rule, prefix: str | None, result: RecipeResult,
+           taken: set[str]) -> None:
+    if rule.drop:
+        if el.getparent() is not None:
+            el.drop_tree()
+        return
+    full = prefix
+    existing = el.get("name")
+    if existing:
+        full = existing
+    elif rule.name:
+        seg = rule.name
+        if seg == "from_text":
+            src = el
+            if rule.text_xpath is not None:
+                found = rule.text_xpath(el)
+                src = found[0] if found else el
+            seg = (slugify(src.get("aria-label")) or slugify(src.text_content())
+                   or slugify(src.get("alt")) or own_slug(el))
+        full = unique(f"{prefix}.{seg}" if prefix else seg, taken)
+        el.set("name", full)
+        result.names[el] = full
+    if rule.clickable:
+        result.clickable.add(el)
+    for child in rule.children:
+        found = _matches(child, el)
+        if not child.optional:
+            seen = result.child_hits.get(child.path, (child, 0))[1]
+            result.child_hits[child.path] = (child, seen + len(found))
+        for c in found:
+            _apply(c, child, full, result, taken)
+    if not rule.add_text:
+        for node in el.iter():
+            node.text = None
+            if node is not el:
+                node.tail = None

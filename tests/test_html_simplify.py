@@ -1,0 +1,120 @@
+"""simplify(): cleaning, whitelist, idempotency, CLI (see also test_html_naming/robust/recipes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from shop_env.html import Element, named_elements, simplify
+
+FIXTURES = Path(__file__).parent / "fixtures" / "html"
+
+
+def _tree(html: str):
+    return lxml.html.document_fromstring(html)
+
+
+def test_drops_scripts_styles_comments_and_hidden_content():
+    raw = """<html><head><script>var secret=1</script><style>.x{color:red}</style></head><body>
+    <p>visible one</p><!-- a comment --><noscript>enable js</noscript><template><p>tpl</p></template>
+    <div hidden>hid1</div><div aria-hidden="TRUE">hid2</div><div style="DISPLAY : none">hid3</div>
+    <div style="color:red; visibility:hidden">hid4</div><input type="hidden" name="tok" value="hid5">
+    <iframe src="x">hid6</iframe><svg viewBox="0 0 1 1"><path d="M0 0"/><text>hid7</text></svg>
+    <p>visible two</p></body></html>"""
+    html = simplify(raw).html
+    assert "visible one" in html and "visible two" in html
+    for gone in ("secret", "color:red", "a comment", "enable js", "tpl", "hid1", "hid2", "hid3",
+                 "hid4", "hid5", "hid6", "hid7", "<svg", "<path", "<script", "<style"):
+        assert gone not in html, gone
+
+
+def test_attribute_whitelist_keeps_spec_attributes_only():
+    raw = """<body><button id="b1" class="btn" data-track="xyz" onclick="go()" style="color:red"
+    role="button" aria-label="Add" aria-labelledby="b1" type="submit" value="v" title="t"
+    tabindex="0">Add</button><img src="a.png" alt="A mug" width="10"><a href="/p?session=1">L</a>
+    <input type="password" value="hunter2" placeholder="Password"></body>"""
+    page = simplify(raw)
+    root = _tree(page.html)
+    button = root.xpath("//button")[0]
+    assert dict(button.attrib) == {"role": "button", "aria-label": "Add", "type": "submit",
+                                   "value": "v", "title": "t", "name": button.get("name")}
+    assert dict(root.xpath("//img")[0].attrib) == {"alt": "A mug"}
+    assert "href" not in root.xpath("//a")[0].attrib
+    pw = root.xpath("//input")[0]
+    assert pw.get("value") is None and pw.get("placeholder") == "Password"
+    assert "hunter2" not in page.html and "session" not in page.html
+
+
+def test_keep_href_strips_query_and_fragment():
+    page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
+    assert 'href="https://shop.example/p/1"' in page.html
+
+
+def test_whitespace_collapsed_and_empty_wrappers_removed():
+    raw = "<body><div><div><div>\n\n  <section>  hello \t\n  world </section></div></div></div>" \
+          "<div><span></span><div> </div></div><span><span><b>x</b></span></span></body>"
+    html = simplify(raw).html
+    assert "hello world" in html
+    assert "\n" not in html and "\t" not in html and "  " not in html
+    assert "<span></span>" not in html and "<div></div>" not in html
+    assert "<div><div>" not in html  # block wrapper chain unwrapped
+    assert "<span><span>" not in html
+
+
+def test_text_is_kept():
+    raw = FIXTURES.joinpath("amazon_search.html").read_bytes()
+    html = simplify(raw, url="https://www.amazon.com/s?k=coffee+mug").html
+    for text in ("Amazon Basics Stoneware Coffee Mug, 14 oz, Set of 4, Black", "$24.99",
+                 "$29.99", "Sweese Porcelain Mugs for Coffee", "Customer Reviews", "Up to $15"):
+        assert text in lxml.html.fromstring(html).text_content(), text
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.html")))
+def test_idempotent_on_fixtures(fixture):
+    raw = FIXTURES.joinpath(fixture).read_bytes()
+    for url in (None, "https://www.amazon.com/s?k=mug", "https://www.amazon.com/dp/B0"):
+        once = simplify(raw, url=url)
+        twice = simplify(once.html, url=url)
+        assert twice.html == once.html
+        assert twice.elements == once.elements
+
+
+def test_elements_match_fast_reader_and_dom():
+    raw = FIXTURES.joinpath("amazon_search.html").read_bytes()
+    page = simplify(raw, url="https://www.amazon.com/s?k=coffee+mug")
+    assert page.elements == named_elements(page.html)
+    # independent reference: the DOM's named interactive elements
+    root = _tree(page.html)
+    dom = [el.get("name") for el in root.xpath("//*[@name]")
+           if el.tag in ("a", "button", "input", "select", "textarea")
+           or el.get("role") in ("button", "link", "checkbox", "tab", "option", "menuitem")]
+    assert [e.name for e in page.elements] == [n for n in dom]
+    names = [e.name for e in page.elements]
+    assert len(names) == len(set(names))
+
+
+def test_named_elements_kinds_and_text():
+    html = ('<body><input name="s.q" type="search" placeholder="Search"><textarea name="s.note">'
+            'hi there</textarea><select name="s.sort"><option>A</option></select>'
+            '<input name="s.go" type="submit" value="Go"><div name="box"><a name="box.x">X &amp; Y'
+            '</a></div><span name="s.tab" role="tab">Tab</span><input type="checkbox" name="s.c"></body>')
+    assert named_elements(html) == [
+        Element("s.q", "input", "input", "Search"), Element("s.note", "input", "textarea", "hi there"),
+        Element("s.sort", "select", "select", "A"), Element("s.go", "click", "input", "Go"),
+        Element("box.x", "click", "a", "X & Y"), Element("s.tab", "click", "span", "Tab"),
+        Element("s.c", "click", "input", ""),
+    ]
+    assert named_elements("") == []
+
+
+def test_cli_prints_page_and_elements(capsys):
+    from shop_env.cli import main
+    path = str(FIXTURES / "amazon_search.html")
+    assert main(["simplify", path, "--url", "https://www.amazon.com/s?k=coffee+mug"]) == 0
+    out = capsys.readouterr().out
+    assert 'name="nav_bar.search_input"' in out and "<script" not in out
+    assert main(["simplify", path, "--recipe", "amazon", "--elements"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "nav_bar.search_input\tinput\tinput\tcoffee mug" in lines
+    assert main(["simplify", path + ".missing"]) == 2
