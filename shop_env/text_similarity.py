@@ -26,18 +26,32 @@ __all__ = ["tokenize", "lcs_length", "rouge_l", "rouge_l_tokens", "similarity_ab
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _CACHE_SIZE = 1 << 16
+# bytes.translate table: [a-z0-9] kept, every other byte becomes a space
+_ASCII_SEPARATORS = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def _token_bytes(text: str) -> tuple[bytes, ...]:
+    """The tokens of ``text`` as ASCII ``bytes`` (internal form: hashing and comparing are cheap).
+
+    For text that is ASCII after lowercasing, one ``bytes.translate`` + ``split`` replaces the
+    regex (about 4x faster); other text goes through the regex on the lowercased string.
+    """
+    low = text.lower()
+    if low.isascii():
+        return tuple(low.encode("ascii").translate(_ASCII_SEPARATORS).split())
+    return tuple(tok.encode("ascii") for tok in _TOKEN_RE.findall(low))
+
+
 def tokenize(text: str) -> tuple[str, ...]:
     """rouge-score's default tokens of ``text``: lowercase ``[a-z0-9]`` runs, as a tuple."""
-    return tuple(_TOKEN_RE.findall(text.lower()))
+    return tuple(tok.decode("ascii") for tok in _token_bytes(text))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _match_masks(tokens: tuple[str, ...]) -> dict[str, int]:
+def _match_masks(tokens: tuple) -> dict:
     """Bit ``i`` of ``masks[t]`` is set where ``tokens[i] == t`` (the Allison-Dix match vectors)."""
-    masks: dict[str, int] = {}
+    masks: dict = {}
     bit = 1
     for tok in tokens:
         masks[tok] = masks.get(tok, 0) | bit
@@ -45,7 +59,7 @@ def _match_masks(tokens: tuple[str, ...]) -> dict[str, int]:
     return masks
 
 
-def _lcs_bits(masks: dict[str, int], m: int, other: Sequence[str]) -> int:
+def _lcs_bits(masks: dict, m: int, other: Sequence) -> int:
     """LCS length of the sequence described by ``masks`` (length ``m``) and ``other``."""
     full = (1 << m) - 1
     v = full
@@ -94,12 +108,15 @@ def similarity_above(prediction: str, reference: str, threshold: float) -> float
     1.0 even when they have no ``[a-z0-9]`` token (e.g. a non-Latin search query), which
     rouge-score would score 0.0; every other pair scores as rouge-score does.
     """
-    pred_tokens, ref_tokens = tokenize(prediction), tokenize(reference)
+    pred_tokens, ref_tokens = _token_bytes(prediction), _token_bytes(reference)
     if not pred_tokens or not ref_tokens:
         stripped = prediction.strip()
         same = bool(stripped) and stripped == reference.strip()
         return 1.0 if same and 1.0 > threshold else 0.0
-    lcs = lcs_length(pred_tokens, ref_tokens)
+    if pred_tokens == ref_tokens:
+        lcs = len(pred_tokens)
+    else:
+        lcs = lcs_length(pred_tokens, ref_tokens)
     num, den = float(threshold).as_integer_ratio()
     if 2 * lcs * den <= num * (len(pred_tokens) + len(ref_tokens)):
         return 0.0
@@ -111,4 +128,4 @@ def rouge_l(prediction: str, reference: str) -> float:
 
     Symmetric in its arguments; 0.0 when either string has no ``[a-z0-9]`` token.
     """
-    return rouge_l_tokens(tokenize(prediction), tokenize(reference))
+    return rouge_l_tokens(_token_bytes(prediction), _token_bytes(reference))
