@@ -13,6 +13,12 @@ appends stream with O(1) memory, and the memory-mapped index gives O(1) random a
 any session (seek + read one line) without reading the rest of the file. Splits and
 session-id look-ups use the hashes in the index, so they never parse the JSON.
 
+Bad data (documented behaviour): a corrupt or truncated line raises ``DataError`` naming
+``sessions.jsonl`` and its line number when that session is read (other sessions stay
+readable); a truncated data or index file, or an index that disagrees with the manifest,
+raises ``DataError`` at open. A session with no steps is stored as given: it holds no
+global steps (``step_location`` skips it) and ``shop-r1 data validate`` reports it.
+
 Pages may be stored compressed (``page_codec="zlib"``): the step's ``page`` field then
 holds base64 of the zlib-compressed UTF-8 HTML and is inflated on read. Lines stay JSON.
 
@@ -37,6 +43,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from shop_env.data.atomic import fallback_dir, fsync_dir, remove_stale_siblings
 from shop_env.data.model import Session, Step
 from shop_env.errors import DataError
 
@@ -89,7 +96,7 @@ class StoreWriter:
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_siblings(self.path)
+        remove_stale_siblings(self.path, MANIFEST)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-",
                                           dir=self.path.parent))
         os.chmod(self._tmp, 0o755)  # mkdtemp makes it 0700; a store should be readable like a file
@@ -144,10 +151,10 @@ class StoreWriter:
             old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
             os.replace(self.path, old)
         os.replace(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-        _remove_stale_siblings(self.path)
+        remove_stale_siblings(self.path, MANIFEST)
         self._closed = True
         return self.path
 
@@ -169,62 +176,6 @@ class StoreWriter:
             self.abort()
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable (best effort; not every OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _sibling_pid(entry: Path, stem: str) -> int | None:
-    """The writer pid encoded in ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>``, if any."""
-    rest = entry.name[len(stem):]
-    digits = rest.split("-", 1)[0]
-    return int(digits) if digits.isdigit() else None
-
-
-def _remove_stale_siblings(path: Path) -> None:
-    """Delete temp/old directories that killed writers left next to ``path``.
-
-    An ``.old-*`` directory is only removed when ``path`` itself holds a complete store
-    (otherwise it is the intact previous store and readers fall back to it).
-    """
-    for kind in ("tmp", "old"):
-        stem = f".{path.name}.{kind}-"
-        for entry in path.parent.glob(f"{stem}*"):
-            pid = _sibling_pid(entry, stem)
-            if pid is None or pid == os.getpid() or _pid_alive(pid):
-                continue
-            if kind == "old" and not (path / MANIFEST).exists():
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _fallback_store_dir(path: Path) -> Path | None:
-    """The intact previous store left aside by a writer killed between its two renames."""
-    if path.exists():
-        return None
-    candidates = sorted(e for e in path.parent.glob(f".{path.name}.old-*") if (e / MANIFEST).exists())
-    return candidates[-1] if candidates else None
-
-
 def write_store(path: str | os.PathLike, sessions: Iterable[Session], **kwargs: Any) -> Path:
     """Write ``sessions`` to a new store at ``path`` (atomically) and return the path."""
     with StoreWriter(path, **kwargs) as w:
@@ -242,7 +193,7 @@ class SessionStore(Sequence[Session]):
 
     def __init__(self, path: str | os.PathLike, _rows: np.ndarray | None = None) -> None:
         self.path = Path(path)
-        fallback = _fallback_store_dir(self.path)
+        fallback = fallback_dir(self.path, MANIFEST)
         if fallback is not None:
             self.path = fallback
         manifest_path = self.path / MANIFEST

@@ -1,0 +1,70 @@
+"""Crash-safe directory replacement helpers for the session store.
+
+A store directory is written under a hidden temporary sibling ``.<name>.tmp-<pid>-*`` and
+renamed into place. Replacing an existing directory takes two renames (old one aside to
+``.<name>.old-<pid>``, new one in), so a writer killed between them leaves no directory at
+``path`` but an intact previous one aside: :func:`fallback_dir` finds it for readers, and
+:func:`remove_stale_siblings` clears leftovers of dead writers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (best effort; not every OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sibling_pid(entry: Path, stem: str) -> int | None:
+    """The writer pid encoded in ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>``, if any."""
+    rest = entry.name[len(stem):]
+    digits = rest.split("-", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def remove_stale_siblings(path: Path, marker: str) -> None:
+    """Delete temp/old directories that killed writers left next to ``path``.
+
+    An ``.old-*`` directory is only removed when ``path`` itself holds a complete store
+    (its ``marker`` file exists)
+    (otherwise it is the intact previous store and readers fall back to it).
+    """
+    for kind in ("tmp", "old"):
+        stem = f".{path.name}.{kind}-"
+        for entry in path.parent.glob(f"{stem}*"):
+            pid = _sibling_pid(entry, stem)
+            if pid is None or pid == os.getpid() or _pid_alive(pid):
+                continue
+            if kind == "old" and not (path / marker).exists():
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def fallback_dir(path: Path, marker: str) -> Path | None:
+    """The intact previous store left aside by a writer killed between its two renames."""
+    if path.exists():
+        return None
+    candidates = sorted(e for e in path.parent.glob(f".{path.name}.old-*") if (e / marker).exists())
+    return candidates[-1] if candidates else None
