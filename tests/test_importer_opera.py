@@ -268,3 +268,15 @@ def test_property_report_balances_and_matches_reference(tmp_path_factory, rows) 
     assert report.skipped == dict(ref_skipped)
     got = {s.session_id: [st.metadata["action_id"] for st in s.steps] for s in open_store(out)}
     assert got == ref_sessions
+
+
+@pytest.mark.parametrize("assume_grouped", [False, True])
+def test_list_of_rows_binary_cells_and_new_parent_folder(tmp_path: Path, assume_grouped: bool) -> None:
+    rows = sorted(opera_rows(), key=lambda r: r["session_id"])
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    for r in rows:
+        r["image"] = png
+    out = tmp_path / "not" / "yet" / "there"
+    report = import_opera(rows, out, assume_grouped=assume_grouped)
+    assert report.balanced and report.input_files == ["<rows>"]
+    assert {st.metadata["image"] for s in open_store(out) for st in s.steps} == {f"<binary: {len(png)} bytes>"}

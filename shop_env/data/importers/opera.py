@@ -40,6 +40,8 @@ Counted, not skipped: ``reordered_sessions`` (rows were not in timestamp order),
 ``sessions_without_persona``. Structural problems always raise ``DataError``: a missing
 required column, an unreadable or truncated Parquet file, an invalid JSON line, a wrong
 value type.
+Metadata cells are kept as JSON: binary cells (e.g. raw image bytes) become the text
+``<binary: N bytes>``, other non-JSON values their ``str()``.
 
 Memory stays bounded for large logs: rows are spilled to disk and grouped bucket by bucket
 (:mod:`shop_env.data.importers.grouping`); ``assume_grouped=True`` streams input whose
@@ -167,6 +169,7 @@ def import_opera(src: str | os.PathLike | Iterable[Any], out: str | os.PathLike,
     personas = _load_personas(user_files)
     report.users_loaded = len(personas)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     grouper = StreamGrouper() if assume_grouped else SpillGrouper(n_buckets, tmp_dir or out.parent)
     try:
         with StoreWriter(out, source="opera", synthetic=False, page_codec=page_codec,
@@ -200,7 +203,8 @@ def import_opera(src: str | os.PathLike | Iterable[Any], out: str | os.PathLike,
 
 def _resolve_sources(src: Any, users: Any) -> tuple[list[tuple[str, Any]], list[Path]]:
     """[(label, path-or-iterable)] of action inputs, and the user files to read personas from."""
-    if not isinstance(src, (str, os.PathLike, list, tuple)):
+    rows_in_memory = isinstance(src, (list, tuple)) and bool(src) and isinstance(src[0], Mapping)
+    if rows_in_memory or not isinstance(src, (str, os.PathLike, list, tuple)):
         return [("<rows>", src)], _user_files(users)
     paths = [Path(p) for p in (src if isinstance(src, (list, tuple)) else [src])]
     actions: list[Path] = []
@@ -255,6 +259,21 @@ def _text(value: Any, where: tuple[str, int], column: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise DataError(f"expected text, got {type(value).__name__}", path=where[0], row=where[1], field=column)
+
+
+def _json_safe(value: Any) -> Any:
+    """A metadata cell as JSON: containers recursively, datetimes as ISO, bytes summarised."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return f"<binary: {len(value)} bytes>"
+    return str(value)
 
 
 def timestamp_key(value: Any) -> float | None:
@@ -314,7 +333,7 @@ def _normalise(row: Mapping[str, Any], where: tuple[str, int], input_name_fallba
     step = Step(page_html=page, action=action, url=_text(row.get("url"), where, "url") or None,
                 rationale=_text(row.get("rationale"), where, "rationale") or None,
                 timestamp=raw_ts.isoformat() if isinstance(raw_ts, datetime) else raw_ts,
-                metadata={k: v for k, v in row.items() if k not in _STEP_COLUMNS})
+                metadata={k: _json_safe(v) for k, v in row.items() if k not in _STEP_COLUMNS})
     action_id = _text(row.get("action_id"), where, "action_id") or None
     user_id = _text(row.get("user_id"), where, "user_id") or None
     if user_id is None:
