@@ -77,15 +77,15 @@ def test_clean_import_validates(tmp_path: Path, stub_targets) -> None:
     assert report.ok and report.problems == [] and (report.n_sessions, report.n_steps) == (3, 8)
 
 
-def test_validate_uses_the_real_simplifier_when_present(tmp_path: Path) -> None:
-    try:
-        from shop_env.html import named_elements  # noqa: F401
-        available = True
-    except ImportError:
-        available = False
-    report = validate_store(write_store(tmp_path / "s", bad_sessions()[:1]))
-    assert report.checked_targets is available
-    assert validate_store(tmp_path / "s", check_targets=False).checked_targets is False
+def test_targets_checked_with_the_real_named_elements(tmp_path: Path) -> None:
+    from shop_env.html import named_elements  # noqa: F401 - the validator must find it
+    path = write_store(tmp_path / "s", bad_sessions())
+    report = validate_store(path)
+    assert report.checked_targets
+    target_problems = {(p.line, p.severity) for p in report.problems if p.field == "steps[0].action.name"}
+    assert target_problems == {(6, "error"), (7, "warning")}
+    assert validate_store(path, check_targets=False).checked_targets is False
+    assert not any(p.field == "steps[0].action.name" for p in validate_store(path, check_targets=False).problems)
 
 
 def test_corrupt_line_is_reported_and_validation_continues(tmp_path: Path, stub_targets) -> None:
