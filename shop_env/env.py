@@ -28,6 +28,7 @@ is ``""`` with no messages or elements.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Sequence
@@ -43,7 +44,7 @@ from shop_env.html import named_elements
 from shop_env.metrics import exact_match
 from shop_env.paths import sample_data_dir
 from shop_env.prompts import CONTEXT_MODES, PromptBuilder
-from shop_env.reward import RewardConfig, score_parsed
+from shop_env.reward import RewardBreakdown, RewardConfig, score_parsed
 
 __all__ = ["ShopSessionEnv", "UnicodeText", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
            "make_vector_env"]
@@ -56,6 +57,7 @@ ACTION_MAX_LENGTH = 1 << 14
 _SAMPLE_CHARSET = ("".join(chr(c) for c in range(0x20, 0x7F)) + "\n\t"
                    + "éüñßçøÅ€£¥©®™°±×÷–—‘’“”…•中文字ひらがな한국어Ωπ😀🛒")
 _REPLAY_OPTIONS = frozenset({"session_id", "session_index", "step"})
+_BREAKDOWN_FIELDS = tuple(f.name for f in dataclasses.fields(RewardBreakdown))
 
 
 class UnicodeText(gym.spaces.Text):
@@ -104,6 +106,9 @@ class ShopSessionEnv(gym.Env[str, str]):
         replay: ``"teacher_forcing"`` (default) or ``"until_mismatch"``.
         include_persona: show the shopper's persona when the data has one.
         render_mode: ``None`` or ``"ansi"``.
+        elements: put the page's named elements in ``info["elements"]`` (default). Reading
+            them is most of a step's cost (``benchmarks/bench_env.py``); LLM loops that only
+            use the prompt can pass ``False`` (``info["elements"]`` is then ``[]``).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -112,7 +117,7 @@ class ShopSessionEnv(gym.Env[str, str]):
                  context: str = "whole_session", max_chars: int | None = None, max_tokens: int | None = None,
                  tokenizer: Any = None, reward_config: RewardConfig | None = None,
                  replay: str = "teacher_forcing", include_persona: bool = True,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, elements: bool = True) -> None:
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if replay not in REPLAY_MODES:
@@ -131,6 +136,7 @@ class ShopSessionEnv(gym.Env[str, str]):
         self.context = context
         self.replay = replay
         self.render_mode = render_mode
+        self.with_elements = bool(elements)
         self.reward_config = reward_config or RewardConfig()
         self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
                                       tokenizer=_load_tokenizer(tokenizer), include_persona=include_persona)
@@ -183,6 +189,8 @@ class ShopSessionEnv(gym.Env[str, str]):
         return self._observe()
 
     def _page_elements(self, k: int) -> list[Any]:
+        if not self.with_elements:
+            return []
         els = self._elements.get(k)
         if els is None:
             els = self._elements[k] = named_elements(self._session.steps[k].page_html)  # type: ignore[union-attr]
@@ -216,7 +224,7 @@ class ShopSessionEnv(gym.Env[str, str]):
         self._done = terminated
         obs, info = self._observe()
         info.update(
-            scored_step_index=k, gold=gold.to_dict(), reward=breakdown.to_dict(),
+            scored_step_index=k, gold=gold.to_dict(), reward={f: getattr(breakdown, f) for f in _BREAKDOWN_FIELDS},
             parsed=None if pred is None else {"rationale": parsed.rationale, "action": pred.to_dict()},
             parse_error=parsed.error, exact_match=exact,
             type_match=pred is not None and pred.type == gold.type,

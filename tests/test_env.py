@@ -243,3 +243,11 @@ def test_sync_and_async_vector_envs_agree(store_path):
         asyn.close()
     assert all(r == e for r, e in r_sync) and any(e == 0.0 for _, e in r_sync)  # an autoreset happened
     assert r_async == r_sync  # same per-env seeds -> same sessions, same rewards
+
+
+def test_elements_off_gives_empty_lists_and_same_scores(store_path):
+    on, off = ShopSessionEnv(store_path, split="all"), ShopSessionEnv(store_path, split="all", elements=False)
+    (o1, i1), (o2, i2) = on.reset(seed=4), off.reset(seed=4)
+    assert o1 == o2 and i1["elements"] and i2["elements"] == []
+    out = oracle(on, i1)
+    assert on.step(out)[1] == off.step(out)[1]
