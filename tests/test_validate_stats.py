@@ -202,3 +202,14 @@ def test_cli_reports_data_errors_without_traceback(tmp_path: Path, capsys) -> No
     assert cli_main(["data", "stats", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path) in err
+
+
+def test_cli_defaults_to_the_embedded_sample(tmp_path: Path, monkeypatch, capsys) -> None:
+    write_store(tmp_path / "train", stat_sessions()[:20], synthetic=True)
+    write_store(tmp_path / "test", stat_sessions()[20:], synthetic=True)
+    monkeypatch.setenv("SHOP_R1_SAMPLE_DIR", str(tmp_path))
+    assert cli_main(["data", "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "[train]" in out and "[test]" in out and out.count("*** SYNTHETIC DATA") == 2
+    assert cli_main(["data", "validate", "--no-targets"]) == 1  # stat_sessions has empty sessions
+    assert "session has no steps" in capsys.readouterr().out

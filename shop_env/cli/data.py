@@ -31,13 +31,13 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=_guard(_cmd_import_opera))
 
     val = sub.add_parser("validate", help="check a store; errors name file, line and field")
-    val.add_argument("path", metavar="PATH")
+    val.add_argument("path", metavar="PATH", nargs="?", help="store (default: the embedded sample)")
     val.add_argument("--no-targets", action="store_true", help="skip the target-on-page check")
     val.add_argument("--max-problems", type=int, default=50, help="problems to list (all are counted)")
     val.set_defaults(func=_guard(_cmd_validate))
 
     st = sub.add_parser("stats", help="sessions, steps, action-type mix, page-size percentiles")
-    st.add_argument("path", metavar="PATH")
+    st.add_argument("path", metavar="PATH", nargs="?", help="store (default: the embedded sample)")
     st.add_argument("--split", choices=("train", "test", "all"),
                     help="one split (a split folder's sub-store, or a seeded hash split of a single store)")
     st.add_argument("--test-fraction", type=float, default=0.2)
@@ -79,8 +79,16 @@ def _cmd_import_opera(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_path(args: argparse.Namespace) -> str:
+    if args.path is not None:
+        return args.path
+    from shop_env.paths import sample_data_dir
+    return str(sample_data_dir())
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from shop_env.data.validate import validate_store
+    args.path = _store_path(args)
     report = validate_store(args.path, check_targets=not args.no_targets, max_problems=args.max_problems)
     print(report.summary())
     return 0 if report.ok else 1
@@ -88,6 +96,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from shop_env.data.stats import format_stats, store_stats
+    args.path = _store_path(args)
     split_kwargs = {"test_fraction": args.test_fraction, "seed": args.seed, "by": args.by}
     if args.split in (None, "all"):
         split_kwargs = {}
