@@ -63,15 +63,29 @@ _BREAKDOWN_FIELDS = tuple(f.name for f in dataclasses.fields(RewardBreakdown))
 class UnicodeText(gym.spaces.Text):
     """A ``Text`` space of every Unicode string of ``min_length..max_length`` characters.
 
-    ``contains`` checks only the type and the length; ``sample`` draws from ``charset``.
+    ``contains`` checks only the type and the length. ``sample`` draws characters from
+    ``charset`` and, unless the mask gives a length, a length of at most ``sample_max_length``
+    (4096) so that sampling a 67M-character observation space stays cheap.
     """
 
     def __init__(self, max_length: int, *, min_length: int = 0, charset: str = _SAMPLE_CHARSET,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sample_max_length: int = 4096) -> None:
         super().__init__(max_length, min_length=min_length, charset=charset, seed=seed)
+        self.sample_max_length = max(min_length, min(max_length, sample_max_length))
 
     def contains(self, x: Any) -> bool:
         return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        if (mask is None or mask[0] is None) and (probability is None or probability[0] is None):
+            length = int(self.np_random.integers(self.min_length, self.sample_max_length + 1))
+            if mask is not None:
+                mask = (length, mask[1])
+            elif probability is not None:
+                probability = (length, probability[1])
+            else:
+                mask = (length, None)
+        return super().sample(mask=mask, probability=probability)
 
     def __repr__(self) -> str:
         return f"UnicodeText({self.min_length}, {self.max_length})"

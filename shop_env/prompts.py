@@ -14,11 +14,12 @@ Budget (``max_chars`` and/or ``max_tokens``) counts the whole prompt ``text`` (s
 prompt + ``"\\n\\n"`` + user turn); a chat template adds a few tokens of its own on top.
 When the prompt is over budget, pages are dropped **oldest first** (replaced by a short
 placeholder that keeps the page's URL); the action history and the current page are
-kept. Only if the current page alone does not fit is it cut (deterministically, at the
-last ``>`` before the limit), and only if even an empty current page does not fit are
-the oldest action lines folded into one "omitted" line. ``max_tokens`` without a
-tokenizer is enforced as ``max_tokens * CHARS_PER_TOKEN`` characters (an estimate);
-with a tokenizer the final text is counted exactly.
+kept. Only if the current page still does not fit is it cut (deterministically: its
+first characters up to the last complete tag that fits), and only if even an empty
+current page does not fit are the oldest steps (placeholder and action line) folded into
+one "omitted" line; ``Prompt.fits`` is False if even that is not enough. ``max_tokens``
+without a tokenizer is enforced as ``max_tokens * CHARS_PER_TOKEN`` characters (an
+estimate); with a tokenizer the final text is counted exactly (``Prompt.n_tokens``).
 
 :class:`PromptBuilder` caches per-session work (page blocks and their sizes), so the
 environment pays only for joining strings at each step; :func:`build_prompt` is the
@@ -30,7 +31,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from shop_env.actions import Action, format_model_output
+from shop_env.actions import format_model_output
 from shop_env.data.model import Session
 
 __all__ = ["CONTEXT_MODES", "CHARS_PER_TOKEN", "SYSTEM_PROMPT", "Prompt", "PromptBuilder",

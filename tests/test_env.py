@@ -11,14 +11,14 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import shop_env
+import shop_env  # noqa: F401  (importing registers ShopR1-v0)
 from shop_env.actions import Action, format_model_output
 from shop_env.data.model import Session, Step
 from shop_env.data.store import open_store, write_store
 from shop_env.env import ShopSessionEnv, UnicodeText, make_vector_env
 from shop_env.prompts import build_prompt
 from shop_env.reward import RewardConfig, max_reward
-from tests._env_sessions import make_session, make_store, page
+from tests._env_sessions import make_store, page
 
 STEP_INFO = {"messages", "session_id", "step_index", "elements", "gold", "reward", "parsed", "parse_error",
              "exact_match", "type_match", "target_kept", "dropped_pages", "scored_step_index"}
@@ -159,6 +159,9 @@ def test_unicode_pages_are_in_the_observation_space(tmp_path):
     assert "😀" in obs and obs in env.observation_space
     assert not gym.spaces.Text(100).contains("😀")  # why UnicodeText exists
     assert UnicodeText(10).contains("😀手") and not UnicodeText(1).contains("ab")
+    space = UnicodeText(1 << 26, seed=0)  # sampling a huge space stays cheap and in the space
+    samples = [space.sample() for _ in range(5)] + [space.sample(mask=(7, None))]
+    assert all(s in space and len(s) <= 4096 for s in samples) and len(samples[-1]) == 7
 
 
 def test_budget_truncation_is_reported_in_info(store_path):
