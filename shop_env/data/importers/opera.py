@@ -193,11 +193,11 @@ def import_opera(src: str | os.PathLike | Iterable[Any], out: str | os.PathLike,
                     continue
                 emit(grouper.add(sid, seq, key, record, where))
             emit(grouper.finish())
+            if not report.balanced:  # a bug, never bad input: every branch above counts its row
+                raise RuntimeError(f"import report does not balance: {report.to_dict()}")
             writer.manifest["import_report"] = report.to_dict()
     finally:
         grouper.close()
-    if not report.balanced:  # a bug, never bad input: every branch above counts its row
-        raise RuntimeError(f"import report does not balance: {report.to_dict()}")
     return report
 
 
