@@ -65,7 +65,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
