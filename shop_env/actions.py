@@ -116,6 +116,11 @@ class ParsedOutput:
     rationale: str | None = None
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: ok, action (canonical dict or None), rationale, error."""
+        return {"ok": self.ok, "action": None if self.action is None else self.action.to_dict(),
+                "rationale": self.rationale, "error": self.error}
+
 
 class _Reject(ValueError):
     """Internal: a JSON document that is well-formed but outside our schema."""

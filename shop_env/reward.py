@@ -28,7 +28,7 @@ because they need the policy's logits; this module never uses them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 from shop_env.actions import CLICK, TYPE_AND_SUBMIT, Action, ParsedOutput, parse_model_output
 from shop_env.metrics import exact_match
@@ -143,21 +143,29 @@ def score_action(pred: Action, gold: Action, config: RewardConfig = _DEFAULT) ->
     return RewardBreakdown(fmt, typ, attr, value, fmt + typ + attr + value)
 
 
-def score_parsed(parsed: ParsedOutput, gold: Action,
+def _gold(gold: Action | Mapping[str, Any]) -> Action:
+    """Accept the recorded action as an :class:`Action` or its canonical dict (dataset rows)."""
+    return gold if isinstance(gold, Action) else Action.from_dict(gold)
+
+
+def score_parsed(parsed: ParsedOutput, gold: Action | Mapping[str, Any],
                  config: RewardConfig | None = None) -> RewardBreakdown:
-    """Reward of an already parsed output (avoids parsing twice); invalid format scores 0."""
+    """Reward of an already parsed output (avoids parsing twice); invalid format scores 0.
+    ``gold`` may be an :class:`Action` or its canonical dict (``ValueError`` if malformed)."""
+    gold = _gold(gold)
     if not parsed.ok or parsed.action is None:
         return _ZERO
     return score_action(parsed.action, gold, config or _DEFAULT)
 
 
-def compute_reward(output_text: str, gold: Action,
+def compute_reward(output_text: str, gold: Action | Mapping[str, Any],
                    config: RewardConfig | None = None) -> RewardBreakdown:
     """Parse ``output_text`` and score it against the recorded action ``gold``. Never raises
     on any ``output_text``; invalid format gives an all-zero breakdown."""
     return score_parsed(parse_model_output(output_text), gold, config)
 
 
-def max_reward(gold: Action, config: RewardConfig | None = None) -> float:
+def max_reward(gold: Action | Mapping[str, Any], config: RewardConfig | None = None) -> float:
     """The total that outputting ``gold`` itself earns: the most any output can earn."""
+    gold = _gold(gold)
     return score_action(gold, gold, config or _DEFAULT).total

@@ -26,6 +26,8 @@ def out(rationale="I look.", **action) -> str:
 def test_roundtrip_of_the_sft_target_format(action):
     parsed = parse_model_output(format_model_output("I want to see the reviews.", action))
     assert parsed == ParsedOutput(True, action, "I want to see the reviews.", None)
+    assert parsed.to_dict() == {"ok": True, "action": action.to_dict(), "rationale": "I want to see the reviews.",
+                                "error": None}
 
 
 @pytest.mark.parametrize("text", [
@@ -100,6 +102,8 @@ def test_rejections_name_the_problem(text, fragment):
     parsed = parse_model_output(text)
     assert not parsed.ok and parsed.action is None and parsed.rationale is None
     assert fragment in parsed.error, parsed.error
+    assert json.loads(json.dumps(parsed.to_dict())) == {"ok": False, "action": None, "rationale": None,
+                                                        "error": parsed.error}
 
 
 def test_escaped_surrogate_pairs_and_unicode_are_accepted():

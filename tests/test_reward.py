@@ -123,6 +123,13 @@ def test_bad_config_is_a_clear_error(kwargs, fragment):
         RewardConfig.preset("shop-r2")
 
 
+def test_gold_may_be_a_canonical_dict():
+    assert compute_reward(click("buybox.add_to_cart"), C.to_dict()) == compute_reward(click("buybox.add_to_cart"), C)
+    assert max_reward(S.to_dict()) == max_reward(S)
+    with pytest.raises(ValueError, match="unknown action keys"):
+        compute_reward(TERM, {"type": "terminate", "foo": 1})
+
+
 def test_breakdown_to_dict_is_plain_json():
     d = compute_reward(click("buybox.add_to_cart"), C).to_dict()
     assert list(d) == ["format", "type", "attribute", "value", "total"]

@@ -59,6 +59,13 @@ def test_equals_rouge_score_on_arbitrary_unicode(prediction, reference):
 
 
 @settings(deadline=None, max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=127)), st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_equals_rouge_score(prediction, reference):
+    assert tokenize(prediction) == tuple(rs_tokenize.tokenize(prediction, None))
+    assert abs(rouge_l(prediction, reference) - reference_fmeasure(prediction, reference)) <= 1e-9
+
+
+@settings(deadline=None, max_examples=300)
 @given(st.lists(st.sampled_from("abcde"), max_size=150), st.lists(st.sampled_from("abcde"), max_size=150))
 def test_bit_parallel_lcs_equals_plain_dp(a, b):
     assert lcs_length(a, b) == plain_lcs(a, b) == lcs_length(b, a)
