@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from shop_env.actions import ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, parse_model_output
+from shop_env.actions import ACTION_TYPES, CLICK, TERMINATE, Action, parse_model_output
 from shop_env.text_similarity import similarity_above
 
 __all__ = ["LABELS", "exact_match", "compute_metrics", "compute_metrics_from_actions", "macro_f1"]
