@@ -29,7 +29,7 @@ test-slow: setup
 FUZZ_MINUTES ?= 5
 fuzz: setup
 	$(PY) -m pip install atheris
-	$(PY) benchmarks/fuzz.py --minutes $(FUZZ_MINUTES)
+	$(PY) fuzz/run.py --minutes $(FUZZ_MINUTES)
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
