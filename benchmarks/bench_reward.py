@@ -20,9 +20,9 @@ from typing import Callable
 from rouge_score import rouge_scorer
 
 import shop_env.reward as reward_mod
-from shop_env import text_similarity
 from shop_env.actions import Action, format_model_output, parse_model_output
 from shop_env.reward import compute_reward, rouge_l
+from shop_env.text_similarity import clear_caches
 
 WORDS = ("phone case wireless charger usb cable laptop stand headphones bluetooth speaker "
          "kitchen knife set coffee maker running shoes yoga mat water bottle desk lamp "
@@ -77,11 +77,6 @@ def reward_field_pairs(work: list[tuple[str, Action]]) -> list[tuple[str, str]]:
             if gold.type == "type_and_submit":
                 pairs.append((pred.text, gold.text))
     return pairs
-
-
-def clear_caches() -> None:
-    text_similarity._token_bytes.cache_clear()
-    text_similarity._match_masks.cache_clear()
 
 
 def rate(fn: Callable[[], int], repeats: int, before: Callable[[], None] = lambda: None) -> float:

@@ -5,42 +5,54 @@ default tokenizer produces. Its steps are: ``text.lower()`` (full Unicode lowerc
 ``"İ"`` becomes ``"i̇"`` and yields the token ``"i"``, and the Kelvin sign yields ``"k"``),
 every character outside ``[a-z0-9]`` becomes a separator, and the remaining runs are the
 tokens. Other non-ASCII letters (``"é"``, ``"手机"``) are therefore separators and produce
-no tokens. ``rouge_l("add_to_cart", "add_to_cart.buy_now") == 0.75``.
+no tokens. ``rouge_l("add_to_cart", "add_to_cart.buy_now")`` is 0.75 (as a float,
+0.7499999999999999, exactly what rouge-score returns).
 
 The F-measure is rouge-score's: ``p = lcs/len(pred)``, ``r = lcs/len(ref)``,
 ``f = 2pr/(p+r)`` and ``0.0`` when either side has no tokens, computed with the same
 floating-point operations so results are bit-identical.
 
-Speed: tokenisation is cached (``functools.lru_cache``), tokens are interned to small ints,
-and the LCS length uses the bit-parallel algorithm of Allison & Dix (1986) in Hyyrö's
+Speed: ASCII text is tokenised with one ``bytes.translate`` + ``split`` (tokens are kept as
+``bytes``), tokens and match vectors are cached in bounded dicts, and the LCS length uses the bit-parallel algorithm of Allison & Dix (1986) in Hyyrö's
 formulation on Python big ints: one add, one subtract and two bit operations per token of
 the shorter sequence, whatever the length of the longer one.
 """
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Sequence
 
-__all__ = ["tokenize", "lcs_length", "rouge_l", "rouge_l_tokens", "similarity_above"]
+__all__ = ["tokenize", "lcs_length", "rouge_l", "rouge_l_tokens", "similarity_above", "clear_caches"]
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
-_CACHE_SIZE = 1 << 16
+# Caches: plain dicts (cheaper than functools.lru_cache on a miss), emptied when full;
+# only strings up to _CACHE_MAX_CHARS are cached, so memory stays bounded (~tens of MB).
+_CACHE_ENTRIES = 1 << 15
+_CACHE_MAX_CHARS = 1024
+_TOKENS: dict[str, tuple[bytes, ...]] = {}
+_MASKS: dict[tuple, dict] = {}
 # bytes.translate table: [a-z0-9] kept, every other byte becomes a space
 _ASCII_SEPARATORS = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def _token_bytes(text: str) -> tuple[bytes, ...]:
     """The tokens of ``text`` as ASCII ``bytes`` (internal form: hashing and comparing are cheap).
 
     For text that is ASCII after lowercasing, one ``bytes.translate`` + ``split`` replaces the
     regex (about 4x faster); other text goes through the regex on the lowercased string.
     """
-    low = text.lower()
-    if low.isascii():
-        return tuple(low.encode("ascii").translate(_ASCII_SEPARATORS).split())
-    return tuple(tok.encode("ascii") for tok in _TOKEN_RE.findall(low))
+    tokens = _TOKENS.get(text)
+    if tokens is None:
+        low = text.lower()
+        if low.isascii():
+            tokens = tuple(low.encode("ascii").translate(_ASCII_SEPARATORS).split())
+        else:
+            tokens = tuple(tok.encode("ascii") for tok in _TOKEN_RE.findall(low))
+        if len(text) <= _CACHE_MAX_CHARS:
+            if len(_TOKENS) >= _CACHE_ENTRIES:
+                _TOKENS.clear()
+            _TOKENS[text] = tokens
+    return tokens
 
 
 def tokenize(text: str) -> tuple[str, ...]:
@@ -48,15 +60,26 @@ def tokenize(text: str) -> tuple[str, ...]:
     return tuple(tok.decode("ascii") for tok in _token_bytes(text))
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def _match_masks(tokens: tuple) -> dict:
     """Bit ``i`` of ``masks[t]`` is set where ``tokens[i] == t`` (the Allison-Dix match vectors)."""
-    masks: dict = {}
-    bit = 1
-    for tok in tokens:
-        masks[tok] = masks.get(tok, 0) | bit
-        bit <<= 1
+    masks = _MASKS.get(tokens)
+    if masks is None:
+        masks = {}
+        bit = 1
+        for tok in tokens:
+            masks[tok] = masks.get(tok, 0) | bit
+            bit <<= 1
+        if len(tokens) <= _CACHE_MAX_CHARS // 4:
+            if len(_MASKS) >= _CACHE_ENTRIES:
+                _MASKS.clear()
+            _MASKS[tokens] = masks
     return masks
+
+
+def clear_caches() -> None:
+    """Empty the tokenisation and match-vector caches (benchmarks use it for cold runs)."""
+    _TOKENS.clear()
+    _MASKS.clear()
 
 
 def _lcs_bits(masks: dict, m: int, other: Sequence) -> int:
