@@ -116,3 +116,17 @@ def test_gate_matches_exact_rational_comparison():
                     assert (similarity_above(pred, ref, t) > 0.0) == expected, (lcs, n, m, t)
                     checked += 1
     assert checked > 10_000
+
+
+def test_caches_stay_bounded_and_results_do_not_depend_on_them(monkeypatch):
+    import shop_env.text_similarity as ts
+    ts.clear_caches()
+    monkeypatch.setattr(ts, "_CACHE_ENTRIES", 8)
+    rng = random.Random(3)
+    pairs = [(random_text(rng, 10), random_text(rng, 10)) for _ in range(200)]
+    first = [rouge_l(p, r) for p, r in pairs]
+    assert len(ts._TOKENS) <= 8 and len(ts._MASKS) <= 8
+    assert [rouge_l(p, r) for p, r in pairs] == first == [reference_fmeasure(p, r) for p, r in pairs]
+    long_text = "word " * 1000
+    rouge_l(long_text, long_text + " more")
+    assert long_text not in ts._TOKENS  # long strings are never kept
