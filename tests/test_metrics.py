@@ -130,3 +130,15 @@ def test_bad_inputs_are_clear_errors():
         compute_metrics(["x", "y"], [T])
     with pytest.raises(ValueError, match="at least one example"):
         compute_metrics([], [])
+
+
+def test_metrics_and_reward_apply_the_same_leniency():
+    from shop_env.reward import compute_reward
+    body = format_model_output("r", C)
+    outputs = [body, " \n" + body + "\n", "```json\n" + body + "\n```", "```python\n" + body + "\n```",
+               "Answer: " + body, body + body, body.replace('"click"', '"Click"')]
+    m = compute_metrics(outputs, [C] * len(outputs), bootstrap=0)
+    valid = [compute_reward(o, C).format > 0 for o in outputs]
+    assert valid == [True, True, True, False, False, False, False]
+    assert m["counts"]["pred"]["invalid"] == valid.count(False)
+    assert m["exact_match"] == pytest.approx(3 / 7)
