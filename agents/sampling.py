@@ -15,7 +15,7 @@ import torch
 
 from agents.self_certainty import token_self_certainty
 
-__all__ = ["SampleBatch", "sample_tokens", "top_p_filter"]
+__all__ = ["SampleBatch", "sample_tokens", "top_p_filter", "forward_params"]
 
 
 @dataclass
@@ -49,8 +49,10 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def _forward_params(model) -> set[str]:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+def forward_params(model) -> set[str]:
+    """Names of the keyword arguments of the (base) model's ``forward``."""
+    base = getattr(model, "module", model)  # DDP wrapper
+    base = base.get_base_model() if hasattr(base, "get_base_model") else base
     try:
         return set(inspect.signature(base.forward).parameters)
     except (TypeError, ValueError):
@@ -73,7 +75,7 @@ def sample_tokens(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
         raise ValueError("temperature must be >= 0")
     n, device = input_ids.shape[0], input_ids.device
     stop = torch.tensor(sorted(set(stop_ids)), device=device, dtype=torch.long)
-    params = _forward_params(model)
+    params = forward_params(model)
     extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
     cache_arg = "cache" if "cache" in params else "past_key_values"  # transformers 5 renamed it
     attn = attention_mask.long()

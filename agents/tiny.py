@@ -34,6 +34,48 @@ SEED_TEXTS = [
 _VERSION = 1  # bump when the build changes, to invalidate caches
 
 
+def easy_sessions(n_sessions: int = 16, seed: int = 0, terminate_fraction: float = 0.5) -> list:
+    """Two-step toy sessions for smoke tests and demos (tiny pages, fixed rationales).
+
+    Step 0 (home page): search ``nav_bar.search_input`` for a product. Step 1 (a results
+    page that looks the same in every session): click ``search_results.item_a.product_title``
+    or, in a ``terminate_fraction`` of sessions chosen at random, terminate. Step 1 is
+    therefore ambiguous from the page alone, which is what makes it an easy RL target:
+    a model SFT-ed on these sessions starts near a 50/50 split that RL can move.
+    """
+    import random
+
+    from shop_env.actions import Action
+    from shop_env.data.model import Session, Step
+
+    rng = random.Random(seed)
+    home = ('<html><body><form name="nav_bar"><input name="nav_bar.search_input" type="text"/>'
+            '</form><h1>Welcome</h1></body></html>')
+    results = ('<html><body><input name="nav_bar.search_input" type="text" value="shoes"/>'
+               '<div name="search_results"><a name="search_results.item_a.product_title">Shoe A</a>'
+               '<span>$10</span></div></body></html>')
+    sessions = []
+    for i in range(n_sessions):
+        stop = rng.random() < terminate_fraction
+        last = (Step(results, Action("terminate"), url="https://shop.example/s?k=shoes",
+                     rationale="I have seen enough and want to leave.") if stop else
+                Step(results, Action("click", "search_results.item_a.product_title"),
+                     url="https://shop.example/s?k=shoes", rationale="I want to look at this shoe."))
+        sessions.append(Session(f"easy-{seed}-{i}", [
+            Step(home, Action("type_and_submit", "nav_bar.search_input", "shoes"), url="https://shop.example/",
+                 rationale="I want to find shoes."), last], user_id=f"user-{i}", source="easy"))
+    return sessions
+
+
+def write_easy_store(out: str | os.PathLike, n_sessions: int = 16, seed: int = 0,
+                     terminate_fraction: float = 0.5) -> Path:
+    """:func:`easy_sessions` written as a session store at ``out`` (marked synthetic)."""
+    from shop_env.data.store import write_store
+
+    return write_store(out, easy_sessions(n_sessions, seed, terminate_fraction), source="easy", synthetic=True,
+                       description="toy two-step sessions for smoke tests (agents.tiny.easy_sessions)")
+
+
 def iter_sample_texts(data: str | os.PathLike | None = None, max_chars: int = 2_000_000) -> Iterator[str]:
     """Texts from a session store (default: the embedded sample, train split) for tokenizer training."""
     from shop_env.actions import format_model_output
@@ -68,7 +110,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator(list(SEED_TEXTS) + list(texts), trainer=trainer)
+    from shop_env.prompts import SYSTEM_PROMPT
+
+    tok.train_from_iterator(list(SEED_TEXTS) + [SYSTEM_PROMPT] + list(texts), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
                                    pad_token="<|endoftext|>", bos_token=None, unk_token=None)
     fast.chat_template = CHATML_TEMPLATE

@@ -1,0 +1,177 @@
+"""Supervised cold start (SPEC "Training recipe" 1): whole sessions as multi-turn chats.
+
+Each recorded session becomes one conversation (``shop_env.prompts.build_sft_messages``):
+user turns carry the pages and the action history, assistant turns are the exact output
+format ``{"rationale": ..., "action": {...}}``. The loss is next-token cross-entropy on
+assistant tokens only (content plus the template's end-of-turn marker), averaged over all
+assistant tokens of an optimizer step, so gradient accumulation equals one big batch.
+Conversations longer than ``max_length`` tokens are cut at the end.
+
+``train_sft(SFTConfig(...))`` returns the directory of the final model (``OUT/final``).
+Checkpoints every ``save_every`` optimizer steps; a rerun with the same ``out`` resumes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from agents.llm import encode_chat
+from agents.train_utils import (MetricLog, Runtime, coerce_lora, config_to_dict, indices_for,
+                                latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
+                                save_checkpoint, save_final, seed_everything)
+
+__all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", "sft_examples"]
+
+
+@dataclass
+class SFTConfig:
+    """SFT settings. Defaults follow the paper (4 epochs, lr 2e-5)."""
+
+    model: str
+    out: str = "outputs/sft"
+    data: str | None = None          # session store dir; None = the embedded sample
+    split: str = "train"
+    epochs: float = 4.0
+    max_steps: int | None = None     # optimizer steps; overrides epochs
+    lr: float = 2e-5
+    batch_size: int = 1              # conversations per micro-batch
+    grad_accum: int = 8              # micro-batches per optimizer step
+    max_length: int = 4096           # tokens per conversation (cut at the end)
+    lr_schedule: str = "cosine"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    context: str = "whole_session"
+    max_chars: int | None = None     # conversation budget for build_sft_messages (drops old pages)
+    prompt_tokens: int | None = None  # the same budget in tokens (counted with the tokenizer)
+    limit_sessions: int | None = None
+    seed: int = 0
+    save_every: int = 0              # 0 = only at the end
+    save_total_limit: int = 2
+    device: str = "auto"
+    dtype: str = "auto"
+    gradient_checkpointing: bool = False
+    lora: Any = None                 # None | True | dict | LoraSettings
+    resume: bool = True
+    tensorboard: bool = True
+    progress: bool = True
+
+
+def tokenize_session(tokenizer, messages: Sequence[dict[str, str]], max_length: int) -> tuple[list[int], list[int]]:
+    """``(input_ids, labels)`` for one conversation; labels are -100 off assistant tokens."""
+    ids, is_assistant = encode_chat(tokenizer, messages)
+    ids, is_assistant = ids[:max_length], is_assistant[:max_length]
+    return ids, [t if a else -100 for t, a in zip(ids, is_assistant)]
+
+
+def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a micro-batch into ``input_ids``, ``attention_mask`` and ``labels`` tensors."""
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(rows):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        labels[i, :len(lab)] = torch.tensor(lab)
+        mask[i, :len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def sft_loss(model, batch: dict[str, torch.Tensor], n_tokens: int) -> torch.Tensor:
+    """Summed next-token cross-entropy over labelled tokens, divided by ``n_tokens``."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+                                             ignore_index=-100, reduction="sum") / max(1, n_tokens)
+
+
+def sft_examples(store, config: SFTConfig) -> list[tuple[int, int | None]]:
+    """``(session index, step index)`` per conversation: one per session for ``whole_session``
+    (step ``None`` = the whole session), one per step for ``latest_step``."""
+    n = len(store) if config.limit_sessions is None else min(len(store), config.limit_sessions)
+    if n == 0:
+        raise ValueError(f"no sessions in {store.path} (split {config.split!r})")
+    if config.context == "latest_step":
+        return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
+    return [(s, None) for s in range(n)]
+
+
+def train_sft(config: SFTConfig) -> Path:
+    """Run SFT; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
+    from shop_env.prompts import build_sft_messages
+
+    out = Path(config.out)
+    runtime = Runtime(config.device)
+    seed_everything(config.seed)
+    lora = coerce_lora(config.lora)
+    from shop_env.data.store import open_store
+    from shop_env.paths import sample_data_dir
+
+    store = open_store(config.data or sample_data_dir(), split=config.split)
+    examples = sft_examples(store, config)
+    n_sessions = len(examples)
+    per_step = config.batch_size * config.grad_accum * runtime.world_size
+    total = config.max_steps or max(1, math.ceil(n_sessions * config.epochs / per_step))
+
+    ckpt = latest_checkpoint(out) if config.resume else None
+    if ckpt is not None and lora is not None:
+        model, tokenizer = load_for_training(config.model, runtime, adapter_dir=ckpt / "model",
+                                             gradient_checkpointing=config.gradient_checkpointing, dtype=config.dtype)
+    else:
+        model, tokenizer = load_for_training(ckpt / "model" if ckpt else config.model, runtime, lora=lora,
+                                             gradient_checkpointing=config.gradient_checkpointing, dtype=config.dtype)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    warmup = int(config.warmup_ratio * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.lr_schedule, warmup, total))
+    start = restore_trainer(ckpt, optimizer, scheduler)["step"] if ckpt else 0
+    model, optimizer = runtime.prepare(model, optimizer)
+    log = MetricLog(out, tensorboard=config.tensorboard, enabled=runtime.is_main)
+    log.truncate_after(start)
+
+    def example(i: int) -> tuple[list[int], list[int]]:
+        s, k = examples[i]
+        messages = build_sft_messages(store[s], context=config.context, max_chars=config.max_chars,
+                                      max_tokens=config.prompt_tokens, tokenizer=tokenizer if config.prompt_tokens else None,
+                                      step_index=k)
+        return tokenize_session(tokenizer, messages, config.max_length)
+
+    bar = tqdm(total=total, initial=start, desc="sft", disable=not (config.progress and runtime.is_main))
+    for step in range(start + 1, total + 1):
+        first = (step - 1) * per_step + runtime.rank * config.batch_size * config.grad_accum
+        idx = indices_for(first, config.batch_size * config.grad_accum, n_sessions, config.seed)
+        rows = [example(i) for i in idx]
+        n_tokens = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
+        loss_sum = 0.0
+        for k in range(0, len(rows), config.batch_size):
+            batch = {key: v.to(runtime.device) for key, v in collate(rows[k:k + config.batch_size], pad_id).items()}
+            with runtime.autocast():
+                loss = sft_loss(model, batch, n_tokens)
+            runtime.backward(loss)
+            loss_sum += float(loss.detach())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        scalars = {"train/loss": runtime.mean(loss_sum), "train/grad_norm": grad_norm,
+                   "train/lr": scheduler.get_last_lr()[0], "train/assistant_tokens": float(n_tokens)}
+        log.log(step, scalars)
+        bar.update(1)
+        bar.set_postfix(loss=f"{scalars['train/loss']:.4f}")
+        if runtime.is_main and config.save_every and step % config.save_every == 0 and step < total:
+            save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
+                            {"config": config_to_dict(config), "kind": "sft"}, keep=config.save_total_limit)
+        runtime.barrier()
+    bar.close()
+    log.close()
+    final = out / "final"
+    if runtime.is_main:
+        final = save_final(out, runtime.unwrap(model), tokenizer)
+    runtime.barrier()
+    return final

@@ -1,0 +1,325 @@
+"""Pieces shared by the SFT and GRPO trainers: loading, LoRA, schedules, runtime, checkpoints.
+
+Checkpoints are directories ``OUT/checkpoint-NNNNNN`` holding ``model/`` (``save_pretrained``:
+full weights, or the LoRA adapter), ``tokenizer`` files, ``trainer.pt`` (optimizer,
+scheduler and RNG states) and ``trainer_state.json`` (step, config). Each is written to a
+temporary sibling and renamed into place, and ``OUT/latest`` (the name of the newest
+checkpoint) is replaced atomically afterwards, so a run killed at any moment resumes from
+the last complete checkpoint.
+
+Multi-GPU: when launched with ``accelerate launch`` (``WORLD_SIZE > 1``) :class:`Runtime`
+uses ``accelerate.Accelerator`` (DDP); otherwise it is a plain single-device loop.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.llm import resolve_device
+
+LATEST = "latest"
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (peft). ``target_modules="all-linear"`` adapts every linear layer."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+
+
+def coerce_lora(value: LoraSettings | dict | bool | None) -> LoraSettings | None:
+    """``None``/``False`` -> no LoRA; ``True`` -> defaults; a dict -> :class:`LoraSettings`."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return LoraSettings()
+    if isinstance(value, LoraSettings):
+        return value
+    if isinstance(value, dict):
+        return LoraSettings(**value)
+    raise TypeError(f"lora must be None, a bool, a dict or LoraSettings, got {type(value).__name__}")
+
+
+def config_from_dict(cls, data: dict[str, Any], source: str = "config"):
+    """Build dataclass ``cls`` from ``data``; unknown keys raise naming ``source`` and the key."""
+    from shop_env.errors import DataError
+
+    names = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in names:
+            raise DataError(f"unknown {cls.__name__} option (known: {sorted(names)})", path=source, field=key)
+    return cls(**data)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """JSON-ready dict of a (nested) dataclass config."""
+    return json.loads(json.dumps(asdict(config) if is_dataclass(config) else dict(config), default=str))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (the same on every machine), e.g. ``(seed, step)``."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h >> 1
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The data order of one epoch: a permutation that depends only on (seed, epoch)."""
+    return np.random.default_rng(derived_seed(seed, epoch)).permutation(n)
+
+
+def indices_for(start: int, count: int, n: int, seed: int) -> list[int]:
+    """Items ``start .. start+count-1`` of the endless stream of shuffled epochs (stateless)."""
+    out = []
+    for k in range(start, start + count):
+        epoch, pos = divmod(k, n)
+        out.append(int(epoch_order(n, seed, epoch)[pos]))
+    return out
+
+
+def lr_lambda(schedule: str, warmup: int, total: int):
+    """Multiplier for ``LambdaLR``: linear warm-up, then ``cosine``, ``linear`` or ``constant``."""
+    if schedule not in ("cosine", "linear", "constant"):
+        raise ValueError(f"lr_schedule must be cosine, linear or constant, got {schedule!r}")
+
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        frac = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * frac)) if schedule == "cosine" else 1.0 - frac
+    return f
+
+
+class Runtime:
+    """Device placement, autocast and (under ``accelerate launch``) DDP for the trainers."""
+
+    def __init__(self, device: str = "auto") -> None:
+        self.accelerator = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import Accelerator
+
+            self.accelerator = Accelerator()
+            self.device = self.accelerator.device
+            self.rank, self.world_size = self.accelerator.process_index, self.accelerator.num_processes
+        else:
+            self.device = resolve_device(device)
+            self.rank, self.world_size = 0, 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def prepare(self, model, optimizer):
+        if self.accelerator is None:
+            return model, optimizer
+        return self.accelerator.prepare(model, optimizer)
+
+    def unwrap(self, model):
+        return model if self.accelerator is None else self.accelerator.unwrap_model(model)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.accelerator is None:
+            loss.backward()
+        else:
+            self.accelerator.backward(loss)
+
+    def autocast(self):
+        """bf16 autocast on CUDA (weights stay fp32, so tiny RL learning rates still move them)."""
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def mean(self, value: float) -> float:
+        """Mean of a scalar over processes."""
+        if self.accelerator is None:
+            return float(value)
+        t = torch.tensor([float(value)], device=self.device)
+        return float(self.accelerator.reduce(t, reduction="mean"))
+
+    def barrier(self) -> None:
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+
+
+def load_for_training(path: str | os.PathLike, runtime: Runtime, *, lora: LoraSettings | None = None,
+                      gradient_checkpointing: bool = False, adapter_dir: str | os.PathLike | None = None,
+                      dtype: str = "auto"):
+    """Load ``(model, tokenizer)`` to train: fp32 weights (``dtype="auto"``), optional LoRA.
+
+    ``adapter_dir`` reloads a saved LoRA adapter (resuming); for full fine-tuning resume by
+    passing the checkpoint's ``model/`` directory as ``path``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = torch.float32 if dtype == "auto" else getattr(torch, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(runtime.device)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if lora is not None or adapter_dir is not None:
+        try:
+            import peft
+        except ImportError as e:  # pragma: no cover - peft is in the dev extra
+            from shop_env.errors import MissingExtraError
+            raise MissingExtraError("peft", "lora") from e
+        if adapter_dir is not None:
+            model = peft.PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+        else:
+            cfg = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                  target_modules=lora.target_modules, task_type="CAUSAL_LM")
+            model = peft.get_peft_model(model, cfg)
+        if gradient_checkpointing:
+            model.enable_input_require_grads()
+    model.train()
+    return model, tokenizer
+
+
+def load_frozen(path: str | os.PathLike, device: torch.device):
+    """A frozen copy of the model at ``path`` (the reference policy)."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler,
+                    state: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``out/checkpoint-<step>`` atomically, point ``out/latest`` at it, prune old ones."""
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"checkpoint-{step:06d}"
+    final = out / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out))
+    try:
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                            "torch": torch.get_rng_state(),
+                            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
+                   tmp / "trainer.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _atomic_write_text(out / LATEST, name)
+    ckpts = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
+    for old in ckpts[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The checkpoint ``out/latest`` names, if it exists."""
+    pointer = Path(out) / LATEST
+    if not pointer.exists():
+        return None
+    ckpt = Path(out) / pointer.read_text(encoding="utf-8").strip()
+    return ckpt if (ckpt / "trainer_state.json").exists() else None
+
+
+def restore_trainer(ckpt: Path, optimizer, scheduler) -> dict[str, Any]:
+    """Load optimizer, scheduler and RNG states from ``ckpt``; return its trainer_state.json."""
+    blob = torch.load(ckpt / "trainer.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    rng = blob["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+
+
+def save_final(out: Path, model, tokenizer) -> Path:
+    """Write a loadable model to ``out/final`` (LoRA merged into the base), atomically."""
+    final = out / "final"
+    tmp = Path(tempfile.mkdtemp(prefix=".final.tmp-", dir=out))
+    try:
+        to_save = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+        to_save.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+@dataclass
+class MetricLog:
+    """Scalars to TensorBoard (``out/tb``) and ``out/metrics.jsonl`` (main process only)."""
+
+    out: Path
+    tensorboard: bool = True
+    enabled: bool = True
+    _writer: Any = field(default=None, repr=False)
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **scalars}) + "\n")
+        if self.tensorboard:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+                self._writer = SummaryWriter(str(self.out / "tb"))
+            for k, v in scalars.items():
+                self._writer.add_scalar(k, v, step)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop ``metrics.jsonl`` lines past ``step`` (written after the checkpoint a run resumes from)."""
+        path = self.out / "metrics.jsonl"
+        if not self.enabled or not path.exists():
+            return
+        keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        _atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
