@@ -83,19 +83,26 @@ def _oracle_outputs(store) -> dict[tuple[str, int], str]:
     return out
 
 
-def _run_env(env: ShopSessionEnv, store, policy, n_steps: int) -> tuple[float, float]:
-    """(steps/s counting resets, steps/s inside step() alone), cycling over the store's sessions."""
+def _run_env(env: ShopSessionEnv, store, policy, n_steps: int, read_elements: bool = False) -> tuple[float, float]:
+    """(steps/s counting resets, steps/s of step() alone), cycling over the store's sessions.
+
+    ``read_elements``: also read ``info["elements"]`` inside the timed step (a consumer that
+    uses them pays for parsing the page there, since the env reads them lazily)."""
     done_steps, t_step, i = 0, 0.0, 0
     env.reset(seed=0)
     t0 = time.perf_counter()
     while done_steps < n_steps:
         obs, info = env.reset(options={"session_index": i % len(store)})
         i += 1
+        if read_elements:
+            len(info["elements"])
         term = False
         while not term:
             text = policy(info)
             t1 = time.perf_counter()
             obs, r, term, trunc, info = env.step(text)
+            if read_elements:
+                len(info["elements"])
             t_step += time.perf_counter() - t1
             done_steps += 1
     return done_steps / (time.perf_counter() - t0), done_steps / t_step
@@ -112,13 +119,24 @@ def bench_throughput(store, n_steps: int) -> None:
     policies = {"oracle outputs": lambda info: oracle[(info["session_id"], info["step_index"])],
                 "unparseable text": lambda info: "I think I will click the first result."}
     step_rate = {}
-    for label, kwargs in (("default", {}), ("elements=False", {"elements": False})):
-        for pname, policy in policies.items():
-            with_resets, in_step = _run_env(ShopSessionEnv(store, **kwargs), store, policy, n_steps)
-            step_rate[(label, pname)] = in_step
-            print(f"  env {label:14s} {pname:17s}: {in_step:9,.0f} steps/s in step() "
-                  f"(parse, score, next obs + info), {with_resets:9,.0f} steps/s counting reset()")
+    runs = [("default", {}, "oracle outputs", False), ("default", {}, "unparseable text", False),
+            ("default", {}, "oracle, elements read", True),
+            ("elements=False", {"elements": False}, "oracle outputs", False)]
+    for label, kwargs, pname, read in runs:
+        policy = policies["oracle outputs" if read else pname]
+        with_resets, in_step = _run_env(ShopSessionEnv(store, **kwargs), store, policy, n_steps, read)
+        step_rate[(label, pname)] = in_step
+        print(f"  env {label:14s} {pname:21s}: {in_step:8,.0f} steps/s in step() "
+              f"(parse, score, next obs + info), {with_resets:7,.0f} steps/s counting reset()")
     done_rate = step_rate[("default", "oracle outputs")]
+    if store.manifest.get("page_codec", "none") != "none":  # the same sessions, pages stored plainly
+        tmp = Path(tempfile.mkdtemp(prefix="shop-r1-bench-plain-"))
+        with StoreWriter(tmp / "plain", source="bench", page_codec="none") as w:
+            w.write_all(sessions)
+        plain = open_store(tmp / "plain")
+        with_resets, in_step = _run_env(ShopSessionEnv(plain), plain, policies["oracle outputs"], n_steps)
+        print(f"  same sessions, page_codec=none (the sample uses {store.manifest['page_codec']}): "
+              f"{in_step:8,.0f} steps/s in step(), {with_resets:7,.0f} steps/s counting reset()")
     # peer (a): parse + score only
     pairs = [(oracle[(s.session_id, k)], st.action) for s in sessions for k, st in enumerate(s.steps)]
     reps = max(1, n_steps // len(pairs))
@@ -168,7 +186,7 @@ def _scale_child(path: str, n_resets: int, load_all: bool) -> None:
     lat.sort()
     rss, anon = rss_mb()
     print(json.dumps({"open_s": open_s, "rss_open": rss_open, "rss_after": rss - base, "anon_after": anon - base_anon,
-                      "mean_us": 1e6 * sum(lat) / len(lat), "p99_us": 1e6 * lat[int(0.99 * len(lat))],
+                      "p50_us": 1e6 * lat[len(lat) // 2], "mean_us": 1e6 * sum(lat) / len(lat), "p99_us": 1e6 * lat[int(0.99 * len(lat))],
                       "seeded_us": 1e6 * seeded, "n": len(env.store)}))
 
 
@@ -184,7 +202,7 @@ def bench_scale(n_resets: int) -> None:
                              capture_output=True, text=True, check=True).stdout
         r = results[n] = json.loads(out.strip().splitlines()[-1])
         print(f"  {n:6,d} sessions ({size:5.1f} MiB, written in {gen:4.1f}s): open {1e3 * r['open_s']:6.1f} ms, "
-              f"reset mean {r['mean_us']:6.1f} us p99 {r['p99_us']:6.1f} us, seeded reset {r['seeded_us']:6.1f} us, "
+              f"reset p50 {r['p50_us']:5.0f} us mean {r['mean_us']:5.0f} us p99 {r['p99_us']:5.0f} us, seeded {r['seeded_us']:5.0f} us, "
               f"RSS +{r['rss_open']:4.1f} MiB open, +{r['rss_after']:4.1f} MiB after {n_resets} resets "
               f"(anonymous +{r['anon_after']:4.1f} MiB; index: {n * 36 / 2**20:4.1f} MiB mapped)")
     out = subprocess.run([sys.executable, __file__, "--child", str(tmp / f"s{SIZES[-1]}"), "--load-all"],
@@ -193,7 +211,8 @@ def bench_scale(n_resets: int) -> None:
     big, small = results[SIZES[-1]], results[SIZES[0]]
     print(f"  peer: list(store) of {SIZES[-1]:,} sessions: {peer['open_s']:.2f} s, RSS +{peer['rss_open']:.1f} MiB "
           f"({peer['rss_open'] / max(big['rss_after'], 0.1):.0f}x the env's)")
-    print(f"  ratio {SIZES[-1]:,} vs {SIZES[0]:,} sessions: reset mean {big['mean_us'] / small['mean_us']:.2f}x, "
+    print(f"  ratio {SIZES[-1]:,} vs {SIZES[0]:,} sessions: reset p50 {big['p50_us'] / small['p50_us']:.2f}x, "
+          f"mean {big['mean_us'] / small['mean_us']:.2f}x, "
           f"p99 {big['p99_us'] / small['p99_us']:.2f}x; anonymous RSS after resets {small['anon_after']:.1f} vs "
           f"{big['anon_after']:.1f} MiB (the rest is the memory-mapped index, 36 bytes per session)")
     for n in SIZES:

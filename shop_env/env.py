@@ -20,7 +20,8 @@ prompts of up to tens of millions of arbitrary characters. :func:`make_vector_en
 Info keys, on ``reset`` and ``step`` (describing the new observation): ``messages``
 ([system, user] chat turns), ``session_id``, ``step_index`` (0-based index of the step
 whose page is shown; ``n_steps`` at the end), ``n_steps``, ``url``, ``elements`` (the
-current page's named :class:`~shop_env.html.Element` records), ``target_kept``,
+current page's named :class:`~shop_env.html.Element` records, as a read-only sequence
+that parses the page on first use: :class:`PageElements`), ``target_kept``,
 ``dropped_pages``. ``step`` adds, for the step just scored: ``scored_step_index``,
 ``gold`` (action dict), ``reward`` (breakdown dict), ``parsed`` (``{"rationale", "action"}``
 or ``None``), ``parse_error``, ``exact_match``, ``type_match``. At the end the observation
@@ -31,7 +32,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 from gymnasium.error import ResetNeeded
@@ -40,13 +42,13 @@ from shop_env.actions import parse_model_output
 from shop_env.data.model import Session
 from shop_env.data.store import SessionStore, open_store
 from shop_env.errors import DataError
-from shop_env.html import named_elements
+from shop_env.html import Element, named_elements
 from shop_env.metrics import exact_match
 from shop_env.paths import sample_data_dir
 from shop_env.prompts import CONTEXT_MODES, PromptBuilder
 from shop_env.reward import RewardBreakdown, RewardConfig, score_parsed
 
-__all__ = ["ShopSessionEnv", "UnicodeText", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
+__all__ = ["ShopSessionEnv", "UnicodeText", "PageElements", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
            "make_vector_env"]
 
 REPLAY_MODES: tuple[str, ...] = ("teacher_forcing", "until_mismatch")
@@ -91,6 +93,52 @@ class UnicodeText(gym.spaces.Text):
         return f"UnicodeText({self.min_length}, {self.max_length})"
 
 
+class PageElements(Sequence[Element]):
+    """The named elements of one page, read from its HTML on first use (then cached).
+
+    A read-only sequence of :class:`~shop_env.html.Element` (``len``, iteration, indexing,
+    ``==`` with lists and tuples); ``list(...)`` gives a plain list. Reading the elements is
+    most of a step's cost on real pages, so steps whose consumer never looks at them (an
+    LLM reading the prompt) do not pay for it. Pickles with the page (or the parsed list).
+    """
+
+    __slots__ = ("_html", "_items")
+
+    def __init__(self, html: str, items: list[Element] | None = None) -> None:
+        self._html = html
+        self._items = items
+
+    @property
+    def items(self) -> list[Element]:
+        if self._items is None:
+            self._items = named_elements(self._html)
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.items[i]
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PageElements):
+            return self.items == other.items
+        if isinstance(other, (list, tuple)):
+            return self.items == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (PageElements, (self._html if self._items is None else "", self._items))
+
+    def __repr__(self) -> str:
+        return f"PageElements({self.items!r})"
+
+
 def _load_tokenizer(tokenizer: Any) -> Any:
     if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
@@ -120,9 +168,8 @@ class ShopSessionEnv(gym.Env[str, str]):
         replay: ``"teacher_forcing"`` (default) or ``"until_mismatch"``.
         include_persona: show the shopper's persona when the data has one.
         render_mode: ``None`` or ``"ansi"``.
-        elements: put the page's named elements in ``info["elements"]`` (default). Reading
-            them is most of a step's cost (``benchmarks/bench_env.py``); LLM loops that only
-            use the prompt can pass ``False`` (``info["elements"]`` is then ``[]``).
+        elements: put the page's named elements in ``info["elements"]`` (default; a lazy
+            :class:`PageElements`, read on first use). ``False`` gives ``[]``.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
@@ -160,7 +207,7 @@ class ShopSessionEnv(gym.Env[str, str]):
         self._session_index = -1
         self._k = 0
         self._done = True
-        self._elements: dict[int, list[Any]] = {}
+        self._elements: dict[int, PageElements] = {}
         self._last: dict[str, Any] = {}
 
     # -- episode control ----------------------------------------------------------------
@@ -202,12 +249,12 @@ class ShopSessionEnv(gym.Env[str, str]):
         self._last = {}
         return self._observe()
 
-    def _page_elements(self, k: int) -> list[Any]:
+    def _page_elements(self, k: int) -> PageElements | list[Element]:
         if not self.with_elements:
             return []
         els = self._elements.get(k)
-        if els is None:
-            els = self._elements[k] = named_elements(self._session.steps[k].page_html)  # type: ignore[union-attr]
+        if els is None:  # one lazy reader per page per loaded session; read at most once
+            els = self._elements[k] = PageElements(self._session.steps[k].page_html)  # type: ignore[union-attr]
         return els
 
     def _observe(self) -> tuple[str, dict[str, Any]]:
@@ -219,7 +266,7 @@ class ShopSessionEnv(gym.Env[str, str]):
                         "elements": [], "target_kept": True, "dropped_pages": []}
         p = self._builder.build(s, k)
         return p.text, {"messages": p.messages, "session_id": s.session_id, "step_index": k, "n_steps": n,
-                        "url": s.steps[k].url, "elements": list(self._page_elements(k)),
+                        "url": s.steps[k].url, "elements": self._page_elements(k),
                         "target_kept": p.target_kept, "dropped_pages": p.dropped_pages}
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:

@@ -178,7 +178,9 @@ def test_budget_truncation_is_reported_in_info(store_path):
     assert info["messages"] == ref.messages
 
 
-def test_elements_are_read_once_per_page_per_episode(store_path, monkeypatch):
+def test_elements_are_lazy_and_read_once_per_page(store_path, monkeypatch):
+    import pickle
+
     import shop_env.env as env_mod
     calls = []
     real = env_mod.named_elements
@@ -186,14 +188,25 @@ def test_elements_are_read_once_per_page_per_episode(store_path, monkeypatch):
     env = ShopSessionEnv(store_path, split="all")
     store = env.store
     i = max(range(len(store)), key=store.n_steps)
-    for _ in range(3):  # repeated resets on one session (GRPO groups) reuse the cache
+    obs, info = env.reset(options={"session_index": i})
+    while True:  # nobody looks at the elements: the pages are never parsed
+        obs, r, done, _, info = env.step("x")
+        if done:
+            break
+    assert calls == []
+    for _ in range(3):  # repeated resets on one session (GRPO groups) reuse what was read
         obs, info = env.reset(options={"session_index": i})
-        names = [e.name for e in info["elements"]]
-        assert "nav_bar.search_input" in names
         done = False
         while not done:
+            els = info["elements"]
+            assert "nav_bar.search_input" in [e.name for e in els]
+            assert len(els) == len(real(store[i].steps[info["step_index"]].page_html)) and els == list(els)
             obs, r, done, _, info = env.step("x")
     assert len(calls) == store.n_steps(i)
+    fresh = env.reset(options={"session_index": i})[1]["elements"]
+    assert pickle.loads(pickle.dumps(fresh)) == list(fresh)  # pickles (AsyncVectorEnv pipes)
+    unread = ShopSessionEnv(store_path, split="all").reset(options={"session_index": i})[1]["elements"]
+    assert pickle.loads(pickle.dumps(unread)) == fresh
 
 
 def test_render_ansi(store_path):
