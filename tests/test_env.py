@@ -267,3 +267,26 @@ def test_elements_off_gives_empty_lists_and_same_scores(store_path):
     assert o1 == o2 and i1["elements"] and i2["elements"] == []
     out = oracle(on, i1)
     assert on.step(out)[1] == off.step(out)[1]
+
+
+def test_default_env_replays_the_embedded_sample_with_the_oracle():
+    env = gym.make("ShopR1-v0")  # data/sample, train split
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+    for split in ("train", "test"):
+        env = ShopSessionEnv(split=split, replay="until_mismatch")
+        assert env.store.synthetic and len(env.store) > 0
+        steps = 0
+        for i in range(len(env.store)):
+            obs, info = env.reset(options={"session_index": i})
+            session = env.store[i]
+            done = False
+            while not done:
+                step = session.steps[info["step_index"]]
+                assert info["target_kept"] and step.page_html in obs
+                obs, reward, done, _, info = env.step(format_model_output(step.rationale or "", step.action))
+                assert info["exact_match"] and reward == max_reward(step.action)
+                steps += 1
+        assert steps == env.store.num_steps
