@@ -47,3 +47,16 @@ def make_store(path: Path, n_sessions: int = 12, seed: int = 0) -> Path:
         persona = None if i % 3 == 0 else {"age": 20 + i, "note": "loves deals 😀 ünïcode"}
         sessions.append(make_session(f"sess-{i}", rng.randint(1, 6), rng=rng, persona=persona))
     return write_store(path, sessions)
+
+
+def train_tokenizer():
+    """A small byte-level BPE tokenizer (``tokenizers``) trained here on prompt text; no download."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from shop_env.prompts import SYSTEM_PROMPT, build_prompt
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    corpus = [build_prompt(make_session("tok", 6, persona={"a": 1}), 5).text, SYSTEM_PROMPT] * 2
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["[UNK]"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tok

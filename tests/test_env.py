@@ -16,9 +16,9 @@ from shop_env.actions import Action, format_model_output
 from shop_env.data.model import Session, Step
 from shop_env.data.store import open_store, write_store
 from shop_env.env import ShopSessionEnv, UnicodeText, make_vector_env
-from shop_env.prompts import build_prompt
+from shop_env.prompts import build_prompt, count_tokens
 from shop_env.reward import RewardConfig, max_reward
-from tests._env_sessions import make_store, page
+from tests._env_sessions import make_store, page, train_tokenizer
 
 STEP_INFO = {"messages", "session_id", "step_index", "elements", "gold", "reward", "parsed", "parse_error",
              "exact_match", "type_match", "target_kept", "dropped_pages", "scored_step_index"}
@@ -290,3 +290,15 @@ def test_default_env_replays_the_embedded_sample_with_the_oracle():
                 assert info["exact_match"] and reward == max_reward(step.action)
                 steps += 1
         assert steps == env.store.num_steps
+
+
+def test_token_budget_in_the_env(store_path):
+    tok = train_tokenizer()
+    store = open_store(store_path)
+    i = max(range(len(store)), key=store.n_steps)
+    k = store.n_steps(i) - 1
+    full = count_tokens(tok, build_prompt(store[i], k).text)
+    env = ShopSessionEnv(store, max_tokens=full - 1, tokenizer=tok)
+    obs, info = env.reset(options={"session_index": i, "step": k})
+    assert count_tokens(tok, obs) <= full - 1 and info["dropped_pages"] == [0]
+    assert obs == build_prompt(store[i], k, max_tokens=full - 1, tokenizer=tok).text

@@ -11,26 +11,14 @@ from shop_env.actions import Action, format_model_output, parse_model_output
 from shop_env.data.model import Session, Step
 from shop_env.prompts import (CHARS_PER_TOKEN, SYSTEM_PROMPT, PromptBuilder, build_prompt, build_sft_examples,
                               build_sft_messages, count_tokens)
-from tests._env_sessions import SEARCH, make_session, page
+from tests._env_sessions import SEARCH, make_session, page, train_tokenizer
 
 OMITTED = "(page omitted to fit the context budget)\n"
 
 
-def _tokenizer():
-    """A small byte-level BPE tokenizer trained here (no download)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    s = make_session("tok", 6, persona={"a": 1})
-    corpus = [build_prompt(s, 5).text, SYSTEM_PROMPT] * 2
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["[UNK]"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return tok
-
-
 @pytest.fixture(scope="module")
 def tok():
-    return _tokenizer()
+    return train_tokenizer()
 
 
 def test_whole_session_shows_pages_and_history_in_order_and_never_the_target():
