@@ -26,7 +26,7 @@ from __future__ import annotations
 from shop_env.html.elements import Element, element_kind, named_elements
 from shop_env.html.naming import slugify
 from shop_env.html.recipes import Recipe, builtin_recipes, compile_recipe, load_recipe
-from shop_env.html.simplify import SimplifiedPage, simplify
+from shop_env.html.pipeline import SimplifiedPage, simplify
 
 __all__ = ["Element", "Recipe", "SimplifiedPage", "builtin_recipes", "compile_recipe",
            "element_kind", "load_recipe", "named_elements", "simplify", "slugify"]

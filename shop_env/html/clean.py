@@ -1,22 +1,24 @@
 """Cleaning passes on an lxml tree: junk, hidden elements, attributes, empty wrappers.
 
-Every pass is a handful of C-level lxml calls (``strip_elements``, ``strip_tags``, XPath)
-plus Python work proportional to the elements that XPath selected, except the attribute
-whitelist, which visits each element once.
+Speed matters (the simplifier runs over every page of a log), so each pass is either one
+C-level lxml call (``strip_elements`` / ``strip_tags``) or one Python walk over the tree
+that does only dictionary look-ups per element; libxml2's XPath turned out slower than a
+Python walk for these whole-document predicates.
 """
 from __future__ import annotations
 
+import operator
 import re
 from urllib.parse import urlsplit
 
 import lxml.etree as etree
-from lxml.html import HtmlElement
+
+from shop_env.html.parse import Node
 
 # Elements removed with their content (their tail text is kept).
 JUNK_TAGS = ("script", "style", "noscript", "template", "iframe", "frame", "frameset",
              "object", "embed", "canvas", "link", "meta", "base", "audio", "video", "source",
              "track", "map")
-
 
 # Attribute whitelist (SPEC "Observation": name, role, aria-*, type, value, alt, title).
 # Decisions: ``placeholder`` kept (it is what a user reads in an empty input); the boolean
@@ -28,75 +30,63 @@ KEEP_ATTRS = frozenset({"name", "role", "type", "value", "alt", "title", "placeh
 DROP_ARIA = frozenset({"aria-labelledby", "aria-describedby", "aria-controls", "aria-owns",
                        "aria-activedescendant", "aria-details", "aria-errormessage",
                        "aria-flowto"})
-_LOWER = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-_NOSPACE_LOWER = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ \t\r\n', 'abcdefghijklmnopqrstuvwxyz')"
-_HIDDEN_XPATH = etree.XPath(
-    "//*[@hidden] | //*[" + _LOWER.format("@aria-hidden") + "='true']"
-    " | //input[" + _LOWER.format("@type") + "='hidden']"
-    " | //*[@style][contains(" + _NOSPACE_LOWER.format("@style") + ", 'display:none')"
-    " or contains(" + _NOSPACE_LOWER.format("@style") + ", 'visibility:hidden')]"
-    " | //dialog[not(@open)]")
 
-# Containers that may be removed when they hold nothing, and inline/block classes for unwrap.
-PRUNABLE = ("div", "span", "font", "center", "p", "b", "i", "u", "em", "strong", "small",
-            "ul", "ol", "li", "dl", "dt", "dd", "section", "article", "header", "footer",
-            "aside", "nav", "main", "figure", "br")
-BLOCK = ("div", "section", "article", "header", "footer", "aside", "nav", "main", "ul", "ol",
-         "dl", "table", "form", "p", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "fieldset")
-_IS_PRUNABLE = " or ".join(f"self::{t}" for t in PRUNABLE)
-_EMPTY_XPATH = etree.XPath(
-    f"//*[{_IS_PRUNABLE}][not(@*)][not(normalize-space())]"
-    f"[not(.//*[@* or not({_IS_PRUNABLE})])]")
-_IS_BLOCK = " or ".join(f"self::{t}" for t in BLOCK)
-_WRAPPER_XPATH = etree.XPath(
-    "//*[self::div or self::span or self::font or self::center][not(@*)][count(*)=1]"
-    "[not(text()[normalize-space()])]"
-    f"[self::span or self::font or *[{_IS_BLOCK}]]")
-_SVG_XPATH = etree.XPath("//svg | //math")
-_MARK = "shop-r1-x"
+# Containers removed when they hold nothing; wrappers unwrapped when they carry nothing.
+PRUNABLE = frozenset({"div", "span", "font", "center", "p", "b", "i", "u", "em", "strong",
+                      "small", "ul", "ol", "li", "dl", "dt", "dd", "section", "article",
+                      "header", "footer", "aside", "nav", "main", "figure"})
+WRAPPERS = frozenset({"div", "span", "font", "center"})
+INLINE_WRAPPERS = frozenset({"span", "font"})
+BLOCK = frozenset({"div", "section", "article", "header", "footer", "aside", "nav", "main",
+                   "ul", "ol", "dl", "table", "form", "p", "figure", "h1", "h2", "h3", "h4",
+                   "h5", "h6", "fieldset", "center"})
+_DROP = "shop-r1-drop"
+_UNWRAP = "shop-r1-unwrap"
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 
-def remove_junk(root: HtmlElement) -> None:
+def remove_junk(root: Node) -> None:
     """Drop scripts, styles, embeds, head metadata and the like, with their content."""
     etree.strip_elements(root, *JUNK_TAGS, etree.Comment, etree.ProcessingInstruction,
                          with_tail=False)
 
 
-def remove_hidden(root: HtmlElement) -> None:
-    """Drop hidden elements: ``hidden``, ``aria-hidden=true``, inline display:none /
-    visibility:hidden, ``input type=hidden``, closed ``dialog``."""
-    _drop(_HIDDEN_XPATH(root))
+def is_hidden(el: Node) -> bool:
+    """``hidden``, ``aria-hidden=true``, inline display:none / visibility:hidden,
+    ``input type=hidden``, or a closed ``dialog``."""
+    get = el.get
+    if get("hidden") is not None:
+        return True
+    aria = get("aria-hidden")
+    if aria is not None and aria.strip().lower() == "true":
+        return True
+    style = get("style")
+    if style is not None and _HIDDEN_STYLE.search(style):
+        return True
+    tag = el.tag
+    if tag == "input":
+        return (get("type") or "").strip().lower() == "hidden"
+    return tag == "dialog" and get("open") is None
 
 
-def strip_svg(root: HtmlElement) -> None:
+def remove_hidden(root: Node) -> None:
+    """Drop hidden elements (see :func:`is_hidden`) with their content."""
+    drop_elements([el for el in root.iter() if is_hidden(el)])
+
+
+def strip_svg(root: Node) -> None:
     """Drop svg/math internals; keep the outer element only if it carries a label."""
-    for el in _SVG_XPATH(root):
+    marked = False
+    for el in root.iter("svg", "math"):
         if el.get("aria-label") or el.get("title") or el.get("role") or el.get("name"):
             for child in list(el):
                 el.remove(child)
             el.text = None
         else:
-            el.tag = _MARK
-    etree.strip_elements(root, _MARK, with_tail=False)
-
-
-def strip_attributes(root: HtmlElement, keep_href: bool = False) -> None:
-    """Keep only whitelisted attributes; drop values of password inputs."""
-    keep = KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS
-    for el in root.iter():
-        attrib = el.attrib
-        if not attrib:
-            continue
-        for key in attrib.keys():
-            if key in keep:
-                continue
-            if key.startswith("aria-") and key not in DROP_ARIA:
-                continue
-            del attrib[key]
-        if el.tag == "input" and "value" in attrib and (attrib.get("type") or "").lower() == "password":
-            del attrib["value"]
-        if keep_href and "href" in attrib:
-            attrib["href"] = _clean_href(attrib["href"])
+            el.tag = _DROP
+            marked = True
+    if marked:
+        etree.strip_elements(root, _DROP, with_tail=False)
 
 
 def _clean_href(href: str) -> str:
@@ -110,47 +100,105 @@ def _clean_href(href: str) -> str:
     return f"{parts.scheme + '://' if parts.scheme else ''}{parts.netloc}{parts.path}"
 
 
-def prune(root: HtmlElement) -> None:
-    """Remove attribute-less containers holding no text, then unwrap attribute-less wrappers
-    whose only content is one element (a block for div/center, anything for span/font)."""
-    _drop(_EMPTY_XPATH(root))
-    for _ in range(8):  # unwrapping can expose a new wrapper only in odd inline/block mixes
-        found = _WRAPPER_XPATH(root)
-        if not found:
-            break
-        for el in found:
-            el.tag = _MARK
-        etree.strip_tags(root, _MARK)
+def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool = False) -> None:
+    """Keep only whitelisted attributes (one C call when the caller collected the attribute
+    names ``seen`` on the page), then blank password values and trim hrefs."""
+    keep = KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS
+    if seen is None:
+        seen = set()
+        for el in root.iter():
+            seen.update(el.keys())
+    drop = [k for k in seen if k not in keep and (not k.startswith("aria-") or k in DROP_ARIA)]
+    if drop:
+        etree.strip_attributes(root, *drop)
+    for el in root.iter("input"):
+        if el.get("value") is not None and (el.get("type") or "").lower() == "password":
+            del el.attrib["value"]
+    if keep_href:
+        for el in root.iter():
+            href = el.get("href")
+            if href is not None:
+                el.set("href", _clean_href(href))
 
 
-def _drop(elements: list) -> None:
+_PRUNE_TAGS = tuple(PRUNABLE | {"br"})
+
+
+def prune(root: Node) -> None:
+    """Remove attribute-less containers that hold no text; unwrap attribute-less wrappers
+    whose only content is one element (a block element for div/center, anything for
+    span/font). One post-order walk over the prunable tags only, then two C calls."""
+    empty: set[Node] = set()
+    inner: dict[Node, Node] = {}  # unwrapped wrapper -> the element it finally exposes
+    for el in reversed(list(root.iter(*_PRUNE_TAGS))):  # descendants before ancestors
+        if el.attrib:
+            continue
+        text = el.text
+        if text and not text.isspace():
+            continue
+        live = None
+        n_live = 0
+        has_text = False
+        for child in el:
+            tail = child.tail
+            if tail and not tail.isspace():
+                has_text = True
+                break
+            if child in empty and child.tag != "br":
+                continue
+            n_live += 1
+            live = child
+        if has_text:
+            continue
+        tag = el.tag
+        if n_live == 0 or tag == "br" or (n_live == 1 and live.tag == "br" and live in empty):
+            empty.add(el)
+        elif n_live == 1 and tag in WRAPPERS:
+            exposed = inner.get(live, live)
+            if tag in INLINE_WRAPPERS or exposed.tag in BLOCK:
+                inner[el] = exposed
+    dropped = False
+    for el in empty:
+        parent = el.getparent()
+        if el.tag != "br" and parent is not None and parent not in empty:
+            el.tag = _DROP
+            dropped = True
+    if dropped:
+        etree.strip_elements(root, _DROP, with_tail=False)
+    if inner:
+        for el in inner:
+            el.tag = _UNWRAP
+        etree.strip_tags(root, _UNWRAP)
+
+
+def drop_elements(elements: list) -> None:
     """Remove elements with their content, keeping tails (one C call)."""
     if not elements:
         return
     for el in elements:
-        if isinstance(el.tag, str):
-            el.tag = _MARK
+        el.tag = _DROP
     root = elements[0].getroottree().getroot()
-    etree.strip_elements(root, _MARK, with_tail=False)
-    if root.tag == _MARK:  # the root itself was hidden
+    if root.tag == _DROP:  # the root itself was hidden: keep an empty page
         root.tag = "html"
         for child in list(root):
             root.remove(child)
         root.text = None
         etree.SubElement(root, "body")
+    etree.strip_elements(root, _DROP, with_tail=False)
 
 
-_WS = re.compile(r"\s+")
 # whitespace next to these tags never separates words on a rendered page
 _BLOCK_WS = re.compile(r" ?(</?(?:html|head|body|title|div|section|header|footer|nav|main|aside|"
                        r"article|ul|ol|li|dl|dt|dd|table|thead|tbody|tfoot|tr|td|th|form|"
                        r"fieldset|p|h[1-6]|select|option|optgroup|figure|br|hr)\b[^>]*>) ?")
+_GROUP1 = operator.methodcaller("group", 1)
 
 
-def serialize(root: HtmlElement) -> str:
-    """HTML text of the tree with whitespace runs collapsed to one space."""
+def serialize(root: Node) -> str:
+    """HTML text of the tree with whitespace runs collapsed to one space (none at all next
+    to block-level tags)."""
     head = root.find("head")
     if head is not None and len(head) == 0 and not (head.text or "").strip():
         root.remove(head)
     text = etree.tostring(root, encoding="unicode", method="html")
-    return _BLOCK_WS.sub(r"\1", _WS.sub(" ", text)).strip()
+    return _BLOCK_WS.sub(_GROUP1, " ".join(text.split()))

@@ -19,9 +19,9 @@ import re
 import unicodedata
 from typing import Iterable
 
-from lxml.html import HtmlElement
 
-from shop_env.html.elements import INTERACTIVE_ROLES, element_kind
+from shop_env.html.elements import element_kind
+from shop_env.html.parse import Node, text_of
 
 MEANINGFUL_TAGS = frozenset({"nav", "header", "form", "section", "aside", "main", "footer"})
 LANDMARK_ROLES = frozenset({"navigation", "search", "banner", "main", "contentinfo",
@@ -34,13 +34,6 @@ MAX_SEGMENTS = 4  # innermost meaningful ancestors kept in a generic path
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _HEADINGS = "h1 h2 h3 h4 h5 h6".split()
-
-INTERACTIVE_XPATH = (
-    "//a | //button | //input[not(translate(@type,'HIDEN','hiden')='hidden')] | //select"
-    " | //textarea | //*[@onclick] | //*[@role][" + " or ".join(
-        f"translate(@role,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')='{r}'"
-        for r in sorted(INTERACTIVE_ROLES)) + "]")
-
 
 def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_CHARS) -> str:
     """Lowercase ASCII slug: runs of ``[^a-z0-9]`` become ``_``, edges stripped, truncated."""
@@ -55,19 +48,19 @@ def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_C
     return slug
 
 
-def own_text(el: HtmlElement) -> str:
+def own_text(el: Node) -> str:
     """Visible text of an element (whitespace collapsed)."""
-    return " ".join(el.text_content().split())
+    return " ".join(text_of(el).split())
 
 
-def own_slug(el: HtmlElement) -> str:
+def own_slug(el: Node) -> str:
     """Slug for the element itself, from the first source that yields one."""
     get = el.get
     tag = el.tag if isinstance(el.tag, str) else "node"
     is_field = tag in ("input", "textarea", "select")
     sources: list[str | None] = [get("aria-label")]
     if not is_field:
-        sources.append(el.text_content())
+        sources.append(text_of(el))
         sources.extend(img.get("alt") for img in el.iter("img"))
     sources += [get("title"), get("placeholder"), get("value") if tag != "input" or
                 (get("type") or "").lower() in ("submit", "button", "reset") else None,
@@ -79,7 +72,7 @@ def own_slug(el: HtmlElement) -> str:
     return slugify(tag) or "element"
 
 
-def ancestor_segment(el: HtmlElement) -> str | None:
+def ancestor_segment(el: Node) -> str | None:
     """Segment contributed by a meaningful ancestor, or None if it is not meaningful."""
     role = (el.get("role") or "").lower()
     if el.tag not in MEANINGFUL_TAGS and role not in LANDMARK_ROLES:
@@ -91,27 +84,27 @@ def ancestor_segment(el: HtmlElement) -> str | None:
     return el.tag if el.tag in MEANINGFUL_TAGS else slugify(role)
 
 
-def is_item(el: HtmlElement) -> bool:
+def is_item(el: Node) -> bool:
     return el.tag in ITEM_TAGS or (el.get("role") or "").lower() in ITEM_ROLES
 
 
-def item_label(item: HtmlElement) -> str:
+def item_label(item: Node) -> str:
     """Slug naming a repeated item (product card, row): aria-label, first heading, first link."""
     slug = slugify(item.get("aria-label"))
     if slug:
         return slug
     for h in item.iter(*_HEADINGS):
-        slug = slugify(h.text_content())
+        slug = slugify(text_of(h))
         if slug:
             return slug
     for a in item.iter("a"):
-        slug = own_slug(a) if a.text_content().strip() else ""
+        slug = own_slug(a) if text_of(a).strip() else ""
         if slug:
             return slug
     return ""
 
 
-def is_interactive(el: HtmlElement) -> bool:
+def is_interactive(el: Node) -> bool:
     """Native interactive tag, interactive role, or an onclick handler."""
     if el.get("onclick") is not None:
         return True
@@ -123,16 +116,16 @@ def is_interactive(el: HtmlElement) -> bool:
 ORIG_NAME_ATTR = "data-shop-orig-name"  # a raw page's form-field name, kept for slugs
 
 
-def generic_names(targets: Iterable[HtmlElement], taken: set[str]) -> dict[HtmlElement, str]:
+def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:
     """Assign a unique dotted name to every element of ``targets`` (in the order given).
 
     An ancestor carrying a ``name`` attribute (a recipe container, or any named element of
     an already simplified page) contributes its whole name as prefix and ends the walk.
-    ``taken`` holds the names already used on the page and is updated in place.
+    ``taken`` holds the names already used on the page and is updated.
     """
     targets = list(targets)
-    chains: list[tuple[str | None, list[str], HtmlElement | None]] = []
-    item_counts: dict[HtmlElement, int] = {}
+    chains: list[tuple[str | None, list[str], Node | None]] = []
+    item_counts: dict[Node, int] = {}
     for el in targets:
         prefix = None
         segments: list[str] = []
@@ -150,8 +143,8 @@ def generic_names(targets: Iterable[HtmlElement], taken: set[str]) -> dict[HtmlE
         if item is not None:
             item_counts[item] = item_counts.get(item, 0) + 1
         chains.append((prefix, segments, item))
-    labels: dict[HtmlElement, str] = {}
-    result: dict[HtmlElement, str] = {}
+    labels: dict[Node, str] = {}
+    result: dict[Node, str] = {}
     for el, (prefix, segments, item) in zip(targets, chains):
         own = own_slug(el)
         parts = list(reversed(segments[:MAX_SEGMENTS]))
@@ -163,16 +156,41 @@ def generic_names(targets: Iterable[HtmlElement], taken: set[str]) -> dict[HtmlE
             if labels[item] and labels[item] != own:
                 parts.append(labels[item])
         parts.append(own)
-        result[el] = unique(".".join(parts), taken)
+        result[el] = taken.unique(".".join(parts))
     return result
 
 
-def unique(base: str, taken: set[str]) -> str:
-    """``base`` if free, else ``base_2``, ``base_3``...; the result is added to ``taken``."""
-    name = base
-    n = 2
-    while name in taken:
+class NameSet:
+    """Names used on one page; hands out unique ones (``base``, ``base_2``, ``base_3``...).
+
+    A counter per base makes n duplicates of one base cost O(n), not O(n^2).
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._used: set[str] = set(names)
+        self._next: dict[str, int] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._used
+
+    def __len__(self) -> int:
+        return len(self._used)
+
+    def add(self, name: str) -> None:
+        """Mark ``name`` as used (an existing name that must be kept)."""
+        self._used.add(name)
+
+    def unique(self, base: str) -> str:
+        """``base`` if free, else the first free ``base_<n>`` (n >= 2); marks it used."""
+        used = self._used
+        if base not in used:
+            used.add(base)
+            return base
+        n = self._next.get(base, 2)
         name = f"{base}_{n}"
-        n += 1
-    taken.add(name)
-    return name
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        self._next[base] = n + 1
+        used.add(name)
+        return name

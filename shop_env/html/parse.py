@@ -9,7 +9,9 @@ import codecs
 import re
 
 import lxml.etree as etree
-import lxml.html
+
+Node = etree._Element  # the element type every html/ module works on
+_TEXT = etree.XPath("string()")
 
 # libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
 # with huge_tree=True; pages deeper than this are flattened first, keeping their text.
@@ -63,8 +65,14 @@ def _decode_declared(data: bytes) -> str:
     return data.decode(enc, errors="replace")
 
 
-def _parser() -> lxml.html.HTMLParser:
-    return lxml.html.HTMLParser(encoding="utf-8", huge_tree=True, remove_comments=True,
+def text_of(el: Node) -> str:
+    """All text inside an element (like ``HtmlElement.text_content``), via one XPath call."""
+    return str(_TEXT(el))
+
+
+def _parser() -> etree.HTMLParser:
+    # plain etree parser: no per-element class lookup, so element proxies are cheap
+    return etree.HTMLParser(encoding="utf-8", huge_tree=True, remove_comments=True,
                                 remove_pis=True, no_network=True, recover=True)
 
 
@@ -90,7 +98,7 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH) -> str:
     return "".join(out)
 
 
-def parse_html(raw: str | bytes | None) -> lxml.html.HtmlElement:
+def parse_html(raw: str | bytes | None) -> Node:
     """Parse a page into an lxml ``<html>`` element that always has a ``<body>``."""
     text = decode_html(raw)
     text = _XML_DECL.sub("", text, count=1)
@@ -100,21 +108,21 @@ def parse_html(raw: str | bytes | None) -> lxml.html.HtmlElement:
         if too_deep:
             root, _ = _parse_bytes(flatten_deep(text).encode("utf-8", errors="replace"))
     if root is None:
-        return lxml.html.document_fromstring("<html><body></body></html>")
+        root = etree.Element("html")
     if root.tag != "html":  # defensive: wrap anything odd
-        wrapper = lxml.html.document_fromstring("<html><body></body></html>")
-        wrapper.find("body").append(root)
+        wrapper = etree.Element("html")
+        etree.SubElement(wrapper, "body").append(root)
         root = wrapper
     if root.find("body") is None:
         etree.SubElement(root, "body")
     return root
 
 
-def _parse_bytes(data: bytes) -> tuple[lxml.html.HtmlElement | None, bool]:
+def _parse_bytes(data: bytes) -> tuple[Node | None, bool]:
     """Parse; return (root or None, whether libxml2 gave up on excessive depth)."""
     parser = _parser()
     try:
-        root = lxml.html.document_fromstring(data, parser=parser)
+        root = etree.fromstring(data, parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         root = None
     too_deep = any(e.type_name == "ERR_RESOURCE_LIMIT" or "depth" in e.message

@@ -39,11 +39,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.etree as etree
-from cssselect import HTMLTranslator, SelectorError
-from lxml.html import HtmlElement
+from cssselect import SelectorError
 
 from shop_env.errors import DataError
-from shop_env.html.naming import own_slug, slugify, unique
+from shop_env.html.clean import drop_elements
+from shop_env.html.naming import NameSet, own_slug, slugify
+from shop_env.html.parse import Node, text_of
+from shop_env.html.selectors import Selector
+
 
 RULE_KEYS = frozenset({"selector", "name", "children", "clickable", "add_text", "text_selector",
                        "first", "drop", "url", "required", "optional", "comment"})
@@ -56,12 +59,12 @@ class Rule:
 
     selector: str
     path: str  # where the rule sits in the recipe, for messages
-    xpath: etree.XPath
+    selector_: Selector
     name: str | None = None
     children: list["Rule"] = field(default_factory=list)
     clickable: bool = False
     add_text: bool = True
-    text_xpath: etree.XPath | None = None
+    text_selector_: Selector | None = None
     first: bool = False
     drop: bool = False
     url: re.Pattern[str] | None = None
@@ -82,15 +85,15 @@ class Recipe:
 class RecipeResult:
     """What applying a recipe decided: element -> full name, clickables, misses."""
 
-    names: dict[HtmlElement, str] = field(default_factory=dict)
-    clickable: set[HtmlElement] = field(default_factory=set)
+    names: dict[Node, str] = field(default_factory=dict)
+    clickable: set[Node] = field(default_factory=set)
     misses: list[str] = field(default_factory=list)
     child_hits: dict[str, tuple[Rule, int]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=512)
-def _css_xpath(selector: str) -> etree.XPath:
-    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant::"))
+def _compiled(css: str) -> Selector:
+    return Selector.compile(css)
 
 
 def _compile_rule(spec: Any, where: str, source: str) -> Rule:
@@ -103,9 +106,9 @@ def _compile_rule(spec: Any, where: str, source: str) -> Rule:
     if not isinstance(selector, str) or not selector.strip():
         raise DataError("missing or empty 'selector'", path=source, field=f"{where}.selector")
     try:
-        xpath = _css_xpath(selector)
-        text_xpath = _css_xpath(spec["text_selector"]) if spec.get("text_selector") else None
-    except (SelectorError, etree.XPathSyntaxError) as e:
+        compiled = _compiled(selector)
+        text_sel = _compiled(spec["text_selector"]) if spec.get("text_selector") else None
+    except (SelectorError, etree.XPathSyntaxError, TypeError) as e:
         raise DataError(f"bad CSS selector: {e}", path=source, field=f"{where}.selector") from e
     name = spec.get("name")
     if name is not None and (not isinstance(name, str) or (name != "from_text" and not
@@ -120,9 +123,10 @@ def _compile_rule(spec: Any, where: str, source: str) -> Rule:
     if not isinstance(children, list):
         raise DataError("'children' must be a list", path=source, field=f"{where}.children")
     label = name or selector
-    return Rule(selector=selector, path=where if not name else f"{where}({label})", xpath=xpath,
+    return Rule(selector=selector, path=where if not name else f"{where}({label})",
+                selector_=compiled,
                 name=name, clickable=bool(spec.get("clickable", False)),
-                add_text=bool(spec.get("add_text", True)), text_xpath=text_xpath,
+                add_text=bool(spec.get("add_text", True)), text_selector_=text_sel,
                 first=bool(spec.get("first", False)), drop=bool(spec.get("drop", False)),
                 url=url, required=bool(spec.get("required", False)),
                 optional=bool(spec.get("optional", False)),
@@ -196,69 +200,116 @@ def recipe_for_url(url: str | None) -> Recipe | None:
     return None
 
 
-def apply_recipe(root: HtmlElement, recipe: Recipe, url: str | None,
-                 taken: set[str]) -> RecipeResult:
+BATCH_MIN_PARENTS = 5  # from this many parent matches on, a child rule is matched once
+
+
+def apply_recipe(root: Node, recipe: Recipe, url: str | None, taken: NameSet,
+                 ids: dict[str, list[Node]] | None = None) -> RecipeResult:
     """Match the recipe against the tree: name matches, collect clickables and misses.
 
     Elements that already carry a ``name`` keep it. Names are made unique against
-    ``taken`` (updated in place). Dropped matches are removed from the tree.
+    ``taken`` (updated in place). Dropped matches are removed from the tree. ``ids`` is
+    the page's id index (id -> elements); built here when not given.
     """
-    result = RecipeResult()
+    if ids is None:
+        ids = {}
+        for el in root.iter():
+            ident = el.get("id")
+            if ident:
+                ids.setdefault(ident, []).append(el)
+    ctx = _Context(ids=ids, result=RecipeResult(), taken=taken)
     for rule in recipe.rules:
         url_hit = rule.url is not None and url is not None and bool(rule.url.search(url))
         if rule.url is not None and url is not None and not url_hit:
             continue
-        matches = _matches(rule, root)
+        matches = _first(rule, rule.selector_.select(root, ids))
         if not matches:
             if rule.required or (url_hit and not rule.optional):
-                result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
+                ctx.result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
             continue
-        for el in matches:
-            _apply(el, rule, None, result, taken)
-    for rule, hits in result.child_hits.values():
+        _apply(rule, matches, [None] * len(matches), root, ctx)
+    for rule, hits in ctx.result.child_hits.values():
         if hits == 0:
-            result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
-    return result
+            ctx.result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
+    return ctx.result
 
 
-def _matches(rule: Rule, el: HtmlElement) -> list[HtmlElement]:
-    found = [m for m in rule.xpath(el) if isinstance(m, etree._Element)]
+@dataclass
+class _Context:
+    ids: dict[str, list[Node]]
+    result: RecipeResult
+    taken: NameSet
+
+
+def _first(rule: Rule, found: list[Node]) -> list[Node]:
     return found[:1] if rule.first else found
 
 
-def _apply(el: HtmlElement, rule: Rule, prefix: str | None, result: RecipeResult,
-           taken: set[str]) -> None:
-    if rule.drop:
-        if el.getparent() is not None:
-            el.drop_tree()
-        return
-    full = prefix
+def _children_of(rule: Rule, parents: list[Node], scope: Node, ctx: _Context) -> list[list[Node]]:
+    """Matches of ``rule`` inside each parent. With many parents the selector runs once
+    from ``scope`` and each hit goes to its nearest enclosing parent."""
+    if len(parents) < BATCH_MIN_PARENTS:
+        return [_first(rule, rule.selector_.select(p, ctx.ids)) for p in parents]
+    index = {p: i for i, p in enumerate(parents)}
+    per: list[list[Node]] = [[] for _ in parents]
+    for hit in rule.selector_.select(scope, ctx.ids):
+        for anc in hit.iterancestors():
+            i = index.get(anc)
+            if i is not None:
+                per[i].append(hit)
+                break
+            if anc is scope:
+                break
+    return [_first(rule, hits) for hits in per]
+
+
+def _apply(rule: Rule, matches: list[Node], prefixes: list[str | None], scope: Node,
+           ctx: _Context) -> None:
+    """Name every match of ``rule``, then apply each child rule across all matches."""
+    kept: list[Node] = []
+    fulls: list[str | None] = []
+    for el, prefix in zip(matches, prefixes):
+        if rule.drop:
+            if el.getparent() is not None:
+                drop_elements([el])
+            continue
+        kept.append(el)
+        fulls.append(_name(el, rule, prefix, ctx))
+        if rule.clickable:
+            ctx.result.clickable.add(el)
+    for child in rule.children:
+        per = _children_of(child, kept, scope, ctx)
+        found = [c for hits in per for c in hits]
+        if not child.optional:
+            seen = ctx.result.child_hits.get(child.path, (child, 0))[1]
+            ctx.result.child_hits[child.path] = (child, seen + len(found))
+        if found:
+            child_prefixes = [full for full, hits in zip(fulls, per) for _ in hits]
+            _apply(child, found, child_prefixes, kept[0] if len(kept) == 1 else scope, ctx)
+    if not rule.add_text:
+        for el in kept:
+            for node in el.iter():
+                node.text = None
+                if node is not el:
+                    node.tail = None
+
+
+def _name(el: Node, rule: Rule, prefix: str | None, ctx: _Context) -> str | None:
+    """The match's full name (set as its ``name``); an existing name is kept."""
     existing = el.get("name")
     if existing:
-        full = existing
-    elif rule.name:
-        seg = rule.name
-        if seg == "from_text":
-            src = el
-            if rule.text_xpath is not None:
-                found = rule.text_xpath(el)
-                src = found[0] if found else el
-            seg = (slugify(src.get("aria-label")) or slugify(src.text_content())
-                   or slugify(src.get("alt")) or own_slug(el))
-        full = unique(f"{prefix}.{seg}" if prefix else seg, taken)
-        el.set("name", full)
-        result.names[el] = full
-    if rule.clickable:
-        result.clickable.add(el)
-    for child in rule.children:
-        found = _matches(child, el)
-        if not child.optional:
-            seen = result.child_hits.get(child.path, (child, 0))[1]
-            result.child_hits[child.path] = (child, seen + len(found))
-        for c in found:
-            _apply(c, child, full, result, taken)
-    if not rule.add_text:
-        for node in el.iter():
-            node.text = None
-            if node is not el:
-                node.tail = None
+        return existing
+    if not rule.name:
+        return prefix
+    seg = rule.name
+    if seg == "from_text":
+        src = el
+        if rule.text_selector_ is not None:
+            found = rule.text_selector_.select(el, ctx.ids)
+            src = found[0] if found else el
+        seg = (slugify(src.get("aria-label")) or slugify(text_of(src))
+               or slugify(src.get("alt")) or own_slug(el))
+    full = ctx.taken.unique(f"{prefix}.{seg}" if prefix else seg)
+    el.set("name", full)
+    ctx.result.names[el] = full
+    return full
