@@ -15,7 +15,9 @@ included; a plain ``Text`` only holds strings over its finite ``charset``).
 Vector envs: ``SyncVectorEnv`` works as is. ``AsyncVectorEnv`` needs
 ``shared_memory=False``: gymnasium's shared memory for ``Text`` is a fixed int32 buffer of
 ``max_length`` characters per env that keeps only charset characters, which cannot hold
-prompts of up to tens of millions of arbitrary characters. :func:`make_vector_env` sets it.
+prompts of up to tens of millions of arbitrary characters. :func:`make_vector_env` sets it;
+with gymnasium's own helper: ``gym.make_vec("ShopR1-v0", num_envs=4,
+vectorization_mode="async", vector_kwargs={"shared_memory": False})``.
 
 Info keys, on ``reset`` and ``step`` (describing the new observation): ``messages``
 ([system, user] chat turns), ``session_id``, ``step_index`` (0-based index of the step

@@ -152,6 +152,14 @@ def test_token_budget_is_exact_with_a_tokenizer(tok):
     assert build_prompt(s, 5, max_tokens=full - 1, tokenizer=tok).dropped_pages == [0]
 
 
+def test_chars_and_tokens_limits_both_hold(tok):
+    s = make_session("both", 6, filler=8)
+    full = build_prompt(s, 5)
+    p = build_prompt(s, 5, max_tokens=count_tokens(tok, full.text), max_chars=len(full.text) - 100, tokenizer=tok)
+    assert len(p.text) <= len(full.text) - 100 and p.dropped_pages == [0]
+    assert p.n_tokens == count_tokens(tok, p.text)
+
+
 def test_max_tokens_without_tokenizer_is_a_char_estimate():
     s = make_session("est", 5, filler=8)
     a = build_prompt(s, 4, max_tokens=500)
