@@ -161,8 +161,9 @@ class RuleBasedPolicy:
     """
 
     FINISH = ("place_order", "place_your_order", "proceed_to_checkout", "checkout")
-    QUERY_HINT = re.compile(r"(?:looking for|want to buy|shopping for|searching for|need)\s+(?:an?\s+|some\s+)?"
-                            r"([a-z0-9' -]{3,40})", re.IGNORECASE)
+    QUERY_HINT = re.compile(r"(?:shopping for|looking for|want to buy|searching for|in the market for)\s+"
+                            r"(?:an?\s+|some\s+|the\s+)?(.+?)(?=\s+(?:for|as|to|with|under)\b|[.,;:!?\n]|$)",
+                            re.IGNORECASE)
 
     def __init__(self, name: str = "rule") -> None:
         self.name = name
@@ -170,7 +171,7 @@ class RuleBasedPolicy:
     def _query(self, observation: str, texts: list[str]) -> str:
         m = self.QUERY_HINT.search(observation or "")
         if m:
-            return " ".join(m.group(1).split()[:4])
+            return " ".join(m.group(1).split()[:5])
         words = _WORD.findall(" ".join(texts[:3]))
         return " ".join(w.lower() for w in words[:3]) or "best sellers"
 

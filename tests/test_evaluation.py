@@ -250,3 +250,46 @@ def test_is_purchase():
     assert not is_purchase(Action("click", "search_results.buy_nowhere.product_title"))
     assert is_purchase(Action("click", "x.y"), {"click_type": "purchase"})
     assert not is_purchase(Action("click", "buybox.buy_now"), {"click_type": "review"})
+
+
+# -- on the embedded (synthetic) sample ---------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_test():
+    from shop_env.paths import sample_data_dir
+    return open_store(sample_data_dir(), split="test")
+
+
+def test_sample_oracle_is_exact_and_outcomes_match_the_generator(sample_test, tmp_path):
+    from agents.baselines import ReplayPolicy
+    report = evaluate(ReplayPolicy(sample_test), sample_test, out=tmp_path / "oracle")
+    assert report.n_steps == sample_test.num_steps and report.n_sessions == len(sample_test)
+    assert report.table2["exact"]["value"] == 1.0 and report.table2["type_macro_f1"]["value"] == 1.0
+    assert report.session["outcome"]["purchase_f1"] == 1.0
+    # Our purchase detector agrees with the generator's own record of each session's outcome.
+    for s in sample_test:
+        expected = s.metadata["outcome"] == "purchase"
+        assert is_purchase(s.steps[-1].action, s.steps[-1].metadata) == expected, s.session_id
+    assert report.session["outcome"]["gold_purchase_rate"] == pytest.approx(
+        sum(s.metadata["outcome"] == "purchase" for s in sample_test) / len(sample_test))
+
+
+def test_sample_random_below_majority_on_type_accuracy(sample_test):
+    from agents.baselines import MajorityTypePolicy, RandomPolicy, page_elements
+    from shop_env.env import ShopSessionEnv
+    from shop_env.paths import sample_data_dir
+    majority = MajorityTypePolicy.fit(open_store(sample_data_dir(), split="train"))
+    r_maj = evaluate(majority, sample_test)
+    r_rand = evaluate(RandomPolicy(seed=0), sample_test)
+    assert r_rand.table2["type_accuracy"]["value"] < r_maj.table2["type_accuracy"]["value"]
+    # Not luck of one seed: the random policy's *expected* type accuracy (uniform over the
+    # types the page allows) is below the majority's too.
+    env = ShopSessionEnv(sample_test)
+    expected = []
+    for i in range(len(sample_test)):
+        _, info = env.reset(options={"session_index": i})
+        for step in sample_test[i].steps:
+            clicks, inputs, _ = page_elements(info)
+            allowed = {"terminate"} | ({"click"} if clicks else set()) | ({"type_and_submit"} if inputs else set())
+            expected.append((step.action.type in allowed) / len(allowed))
+            _, _, done, _, info = env.step("")
+    assert sum(expected) / len(expected) < r_maj.table2["type_accuracy"]["value"]
