@@ -266,7 +266,7 @@ def train_grpo(config: GRPOConfig) -> Path:
         bar.update(1)
         bar.set_postfix(reward=f"{scalars['reward/reward']:.3f}", kl=f"{scalars['train/kl']:.4f}",
                         em=f"{scalars['rollout/exact_match']:.2f}")
-        if runtime.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
+        if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == config.max_steps):
             save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
                             {"config": config_to_dict(config), "kind": "grpo"}, keep=config.save_total_limit)
         runtime.barrier()

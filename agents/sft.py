@@ -164,7 +164,7 @@ def train_sft(config: SFTConfig) -> Path:
         log.log(step, scalars)
         bar.update(1)
         bar.set_postfix(loss=f"{scalars['train/loss']:.4f}")
-        if runtime.is_main and config.save_every and step % config.save_every == 0 and step < total:
+        if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == total):
             save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
                             {"config": config_to_dict(config), "kind": "sft"}, keep=config.save_total_limit)
         runtime.barrier()

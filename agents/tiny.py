@@ -163,6 +163,17 @@ def build_tiny_model(out: str | os.PathLike, *, texts: Iterable[str] | None = No
     return out
 
 
+def cached_easy_model(cache_dir: str | os.PathLike | None = None, n_sessions: int = 32,
+                      seed: int = 0) -> tuple[Path, Path]:
+    """``(model_dir, store_dir)``: the :func:`easy_sessions` store and a tiny model whose
+    tokenizer was trained on it, built once and cached (see :func:`cached_tiny_model`)."""
+    base = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "shop_r1_tiny"
+    store = base / f"easy-v{_VERSION}-{n_sessions}-{seed}"
+    if not (store / "manifest.json").exists():
+        write_easy_store(store, n_sessions, seed)
+    return cached_tiny_model(cache_dir, data=store, vocab_size=1024, seed=seed), store
+
+
 def cached_tiny_model(cache_dir: str | os.PathLike | None = None, **kwargs) -> Path:
     """:func:`build_tiny_model` once per distinct arguments (and source version), then reuse.
 

@@ -1,0 +1,140 @@
+"""``shop-r1 train``: SFT, GRPO (RL) and the tiny CPU model, driven by the paper's settings.
+
+Examples::
+
+    shop-r1 train settings                                  # list the paper settings
+    shop-r1 train tiny-model outputs/tiny                   # tiny model + local tokenizer
+    shop-r1 train sft --config shop_r1 --model outputs/tiny --out outputs/sft --max-steps 20
+    shop-r1 train rl  --config shop_r1 --model outputs/sft/final --out outputs/rl --max-steps 10
+    shop-r1 train rl  --config shop_r1 --model Qwen/Qwen2.5-0.5B-Instruct --lora --out outputs/rl
+    accelerate launch -m shop_env.cli train rl --config shop_r1 --model ... --out ...   # multi-GPU
+
+``--set key=value`` overrides any SFTConfig/GRPOConfig field (value parsed as JSON when it can be).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _parse_sets(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="shop_r1", help="setting name (see `shop-r1 train settings`) or JSON path")
+    p.add_argument("--model", required=True, help="HF model name or local dir (e.g. Qwen/Qwen2.5-0.5B-Instruct)")
+    p.add_argument("--data", default=None, help="session store dir (default: the embedded synthetic sample)")
+    p.add_argument("--split", default=None, help="train | test | all (default train)")
+    p.add_argument("--out", required=True, help="output dir (checkpoints, metrics.jsonl, tb/, final/)")
+    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto (CUDA when present) | cpu | cuda:N")
+    p.add_argument("--context", choices=["whole_session", "latest_step"], default=None)
+    p.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--no-resume", action="store_true", help="ignore checkpoints in --out")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config field")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    o = {"model": args.model, "data": args.data, "split": args.split, "out": args.out,
+         "max_steps": args.max_steps, "lr": args.lr, "seed": args.seed, "device": args.device,
+         "context": args.context}
+    if args.lora:
+        o["lora"] = True
+    if args.gradient_checkpointing:
+        o["gradient_checkpointing"] = True
+    if args.no_resume:
+        o["resume"] = False
+    o.update(_parse_sets(args.set))
+    return o
+
+
+def _friendly(fn):
+    """Report configuration errors as one line on stderr (exit 2) instead of a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (ValueError, TypeError) as e:  # DataError is a ValueError
+            print(f"shop-r1 train: error: {e}", file=sys.stderr)
+            return 2
+    return run
+
+
+def _run_sft(args: argparse.Namespace) -> int:
+    from agents.configs import load_setting, sft_config
+    from agents.sft import train_sft
+
+    config = sft_config(load_setting(args.config), **_overrides(args))
+    print(f"SFT finished: {train_sft(config)}")
+    return 0
+
+
+def _run_rl(args: argparse.Namespace) -> int:
+    from agents.configs import grpo_config, load_setting
+    from agents.grpo import train_grpo
+
+    o = _overrides(args)
+    if args.num_generations is not None:
+        o["num_generations"] = args.num_generations
+    config = grpo_config(load_setting(args.config), **o)
+    print(f"GRPO finished: {train_grpo(config)}")
+    return 0
+
+
+def _run_tiny(args: argparse.Namespace) -> int:
+    from agents.tiny import build_tiny_model
+
+    path = build_tiny_model(args.out, data=args.data, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                            num_layers=args.layers, arch=args.arch, seed=args.seed)
+    print(f"tiny model written to {path}")
+    return 0
+
+
+def _run_settings(args: argparse.Namespace) -> int:
+    from agents.configs import list_settings, load_setting
+
+    for name in list_settings():
+        s = load_setting(name)
+        stages = "+".join(x for x, v in (("SFT", s.sft), ("RL:" + str((s.rl or {}).get("reward")), s.rl)) if v) or "none"
+        print(f"{name:15s} {stages:22s} {s.description}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` with ``sft``, ``rl``, ``tiny-model`` and ``settings``."""
+    train = subparsers.add_parser("train", help="SFT / GRPO training and the tiny CPU model",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = train.add_subparsers(dest="train_command", metavar="STAGE")
+    sft = sub.add_parser("sft", help="supervised cold start on whole sessions")
+    _common(sft)
+    sft.set_defaults(func=_friendly(_run_sft))
+    rl = sub.add_parser("rl", help="GRPO with the Shop-R1 reward (or an ablation)")
+    _common(rl)
+    rl.add_argument("--num-generations", type=int, default=None, help="samples per prompt (default 8)")
+    rl.set_defaults(func=_friendly(_run_rl))
+    tiny = sub.add_parser("tiny-model", help="build a tiny random-init model + locally trained tokenizer")
+    tiny.add_argument("out")
+    tiny.add_argument("--data", default=None, help="store whose texts train the tokenizer (default: sample)")
+    tiny.add_argument("--vocab-size", type=int, default=2048)
+    tiny.add_argument("--hidden-size", type=int, default=64)
+    tiny.add_argument("--layers", type=int, default=2)
+    tiny.add_argument("--arch", choices=["llama", "qwen2"], default="llama")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=_friendly(_run_tiny))
+    st = sub.add_parser("settings", help="list the paper's settings")
+    st.set_defaults(func=_run_settings)
+    train.set_defaults(func=lambda a: (train.print_help(), 2)[1])

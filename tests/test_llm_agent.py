@@ -1,0 +1,171 @@
+"""LLMAgent on a tiny local model: templates, sampling, logprobs, self-certainty from the same pass."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agents.llm import LLMAgent, encode_chat, render_chat
+from agents.sampling import SampleBatch, sample_tokens, top_p_filter
+from agents.self_certainty import rationale_char_span, self_certainty, token_self_certainty
+from agents.tiny import build_tiny_model, cached_easy_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: threads only contend on a busy 2-core box
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return cached_easy_model()[0]
+
+
+@pytest.fixture()
+def agent(model_dir):
+    return LLMAgent.from_pretrained(str(model_dir), device="cpu", max_new_tokens=12, seed=3)
+
+
+MSGS = [{"role": "system", "content": "You are a shopper."}, {"role": "user", "content": "<html>page</html>"}]
+
+
+def full_logits(agent, prompt_ids, prompt_mask, batch):
+    ids = torch.cat([prompt_ids, batch.tokens], 1)
+    attn = torch.cat([prompt_mask, batch.mask], 1)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        logits = agent.model(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float()
+    P = prompt_ids.shape[1]
+    return logits[:, P - 1:-1]
+
+
+def test_defaults_and_templates(agent):
+    assert agent.temperature == 0.6 and agent.device.type == "cpu"
+    chat = render_chat(agent.tokenizer, MSGS)
+    assert chat.startswith("<|im_start|>system\n") and chat.endswith("<|im_start|>assistant\n")
+    agent.tokenizer.chat_template = None
+    plain = render_chat(agent.tokenizer, MSGS)
+    assert plain == "### System:\nYou are a shopper.\n\n### User:\n<html>page</html>\n\n### Assistant:\n"
+    ids, _ = agent.encode_prompts([MSGS])
+    assert agent.tokenizer.decode(ids[0]) == plain  # the plain template is what the model sees
+    with pytest.raises(ValueError):
+        render_chat(agent.tokenizer, [{"role": "tool", "content": "x"}])
+
+
+def test_logprobs_and_self_certainty_equal_a_separate_full_forward(agent):
+    """The values recorded during sampling are what a second full pass would compute."""
+    prompts = [MSGS, "a much longer user message so that left padding is exercised here"]
+    gen = torch.Generator().manual_seed(0)
+    pids, pmask, batch, gens = agent.sample(prompts, 3, generator=gen)
+    assert pids.shape[0] == 6 and [g.prompt_index for g in gens] == [0, 0, 0, 1, 1, 1]
+    z = full_logits(agent, pids, pmask, batch)
+    m = batch.mask.bool()
+    want_lp = torch.log_softmax(z / agent.temperature, -1).gather(-1, batch.tokens[..., None]).squeeze(-1)
+    torch.testing.assert_close(batch.logprobs[m], want_lp[m], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(batch.token_self_certainty[m], token_self_certainty(z)[m], atol=1e-4, rtol=1e-4)
+    for i, g in enumerate(gens):  # per-sample value = self_certainty() over the rationale mask
+        n = len(g.token_ids)
+        want = self_certainty(z[i, :n], torch.tensor(g.rationale_mask))
+        assert g.self_certainty == pytest.approx(float(want), abs=1e-4)
+        assert g.logprobs == pytest.approx(want_lp[i, :n].tolist(), abs=1e-4)
+
+
+def test_generation_fields_for_a_json_output(agent):
+    """Rationale tokens are found through offsets; self-certainty averages exactly those."""
+    text = json.dumps({"rationale": "I want the \"blue\" shoe é.", "action": {"type": "terminate"}}, ensure_ascii=False)
+    ids = agent.tokenizer(text, add_special_tokens=False)["input_ids"] + [agent.tokenizer.eos_token_id]
+    n = len(ids)
+    sc = torch.arange(1, n + 1, dtype=torch.float32)[None]
+    batch = SampleBatch(tokens=torch.tensor([ids]), mask=torch.ones(1, n, dtype=torch.long),
+                        logprobs=-sc / 10, token_self_certainty=sc, finished=torch.tensor([True]))
+    g = agent._to_generation(batch, 0, 0)
+    assert g.text == text and g.finish_reason == "stop" and g.token_ids == ids
+    s, e = rationale_char_span(text)
+    picked = agent.tokenizer.decode([t for t, k in zip(ids, g.rationale_mask) if k])
+    assert text[s:e] in picked and len(picked) <= len(text[s:e]) + 4  # covering tokens only
+    assert not g.rationale_mask[-1] and not g.rationale_mask[0]
+    assert g.self_certainty == pytest.approx(float(sc[0][torch.tensor(g.rationale_mask)].mean()))
+
+
+def test_offsets_fallback_matches_fast_path(agent, monkeypatch):
+    text = '{"rationale": "I like it", "action": {"type": "click", "name": "a.b"}}'
+    ids = agent.tokenizer(text, add_special_tokens=False)["input_ids"] + [agent.tokenizer.eos_token_id]
+    fast = agent.decode_with_offsets(ids)
+    # Pretend re-encoding does not reproduce the ids: offsets then come from prefix decoding.
+    monkeypatch.setattr(type(agent.tokenizer), "__call__", lambda self, *a, **k: {"input_ids": [-1]})
+    assert agent.decode_with_offsets(ids) == fast
+    assert fast[1][-1] == (len(text), len(text))  # the eos token: empty range at the end
+
+
+def test_seeded_and_stops_at_eos(model_dir):
+    a = LLMAgent.from_pretrained(str(model_dir), device="cpu", max_new_tokens=10, seed=7, temperature=1.0)
+    b = LLMAgent.from_pretrained(str(model_dir), device="cpu", max_new_tokens=10, seed=7, temperature=1.0)
+    c = LLMAgent.from_pretrained(str(model_dir), device="cpu", max_new_tokens=10, seed=8, temperature=1.0)
+    ta = [g.token_ids for g in a.generate([MSGS], 4)[0]]
+    assert ta == [g.token_ids for g in b.generate([MSGS], 4)[0]]
+    assert ta != [g.token_ids for g in c.generate([MSGS], 4)[0]]
+    # Force an immediate stop: make the eos token the argmax of every step.
+    eos = a.tokenizer.eos_token_id
+
+    def boost(module, inputs, output):
+        output.logits[..., eos] = 1e4
+
+    a.model.register_forward_hook(boost)
+    g = a.generate([MSGS], 1, temperature=0.0)[0][0]
+    assert g.token_ids == [eos] and g.finish_reason == "stop" and g.text == "" and g.self_certainty == 0.0
+
+
+def test_greedy_matches_hf_generate(agent):
+    ids, mask = agent.encode_prompts([MSGS, "short"])
+    batch = sample_tokens(agent.model, ids, mask, max_new_tokens=8, stop_ids=agent.stop_ids,
+                          pad_id=agent.pad_id, temperature=0.0)
+    ref = agent.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                               pad_token_id=agent.pad_id, eos_token_id=agent.stop_ids)
+    new = ref[:, ids.shape[1]:]
+    assert torch.equal(new, batch.tokens[:, :new.shape[1]])
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(top_p_filter(logits, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.01)).sum() == 1
+    assert torch.equal(top_p_filter(logits, 1.0), logits)
+    # Sampling with top_p never draws outside the nucleus.
+    probs = torch.softmax(top_p_filter(logits.repeat(2000, 1), 0.7), -1)
+    draws = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(0))
+    assert set(np.unique(draws.numpy())) <= {0, 1}
+
+
+def test_act_uses_info_messages(agent):
+    agent.temperature = 0.0
+    out = agent.act(["ignored observation"], [{"messages": MSGS}])
+    direct = agent.generate([MSGS], 1)[0][0].text
+    assert out == [direct] and agent.last_generations[0].text == direct
+    assert agent.act(["plain text prompt"], None)[0] == agent.generate(["plain text prompt"], 1)[0][0].text
+
+
+def test_build_is_deterministic_and_reloads(tmp_path):
+    texts = ["<html><a name='x.y'>hi</a></html>", '{"rationale": "I go.", "action": {"type": "terminate"}}'] * 5
+    a = build_tiny_model(tmp_path / "a", texts=texts, vocab_size=400, seed=1)
+    b = build_tiny_model(tmp_path / "b", texts=texts, vocab_size=400, seed=1)
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    ma, mb = LLMAgent.from_pretrained(str(a), device="cpu").model, LLMAgent.from_pretrained(str(b), device="cpu").model
+    assert all(torch.equal(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values()))
+    assert sum(p.numel() for p in ma.parameters()) < 200_000
+    q = build_tiny_model(tmp_path / "q", texts=texts, vocab_size=400, arch="qwen2")
+    assert LLMAgent.from_pretrained(str(q), device="cpu").model.config.model_type == "qwen2"
+
+
+def test_encode_chat_marks_only_assistant_turns(agent):
+    msgs = [*MSGS, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"},
+            {"role": "assistant", "content": "A2"}]
+    ids, is_a = encode_chat(agent.tokenizer, msgs)
+    assert agent.tokenizer.decode(ids) == render_chat(agent.tokenizer, msgs, add_generation_prompt=False)
+    picked = agent.tokenizer.decode([t for t, a in zip(ids, is_a) if a])
+    assert picked == "A1<|im_end|>A2<|im_end|>"

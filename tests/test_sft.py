@@ -1,0 +1,127 @@
+"""SFT: assistant-only label mask, loss falls on a fixed batch, accumulation, checkpoints and resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from agents.llm import LLMAgent
+from agents.sft import SFTConfig, collate, sft_loss, tokenize_session, train_sft
+from agents.tiny import cached_easy_model
+from shop_env.actions import format_model_output
+from shop_env.data.store import open_store
+from shop_env.prompts import build_sft_messages
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def easy():
+    model_dir, store_dir = cached_easy_model()
+    return model_dir, store_dir, open_store(store_dir)
+
+
+@pytest.fixture()
+def tok(easy):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(easy[0])
+
+
+@pytest.mark.parametrize("template", ["chat", "plain"])
+def test_labels_cover_exactly_the_assistant_turns(easy, tok, template):
+    if template == "plain":
+        tok.chat_template = None
+    session = easy[2][0]
+    messages = build_sft_messages(session)
+    ids, labels = tokenize_session(tok, messages, max_length=10_000)
+    assert len(ids) == len(labels)
+    labelled = tok.decode([t for t in labels if t != -100])
+    targets = [format_model_output(s.rationale or "", s.action) for s in session.steps]
+    assert labelled == "".join(t + tok.eos_token for t in targets)
+    assert [m["content"] for m in messages if m["role"] == "assistant"] == targets
+    # Everything else (system, pages, headers) is context, and every context token is unlabelled.
+    context = tok.decode([t for t, lab in zip(ids, labels) if lab == -100])
+    for m in messages:
+        if m["role"] != "assistant":
+            assert m["content"] in context
+    # Truncation cuts the end and keeps ids/labels aligned.
+    short_ids, short_labels = tokenize_session(tok, messages, max_length=50)
+    assert short_ids == ids[:50] and short_labels == labels[:50]
+
+
+def test_collate_pads_right_and_masks_labels():
+    b = collate([([5, 6, 7], [-100, 6, 7]), ([8], [8])], pad_id=0)
+    assert b["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert b["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+
+
+def _rows(easy, tok, n=2):
+    return [tokenize_session(tok, build_sft_messages(easy[2][i]), 10_000) for i in range(n)]
+
+
+def test_loss_falls_on_a_fixed_batch(easy, tok):
+    model = LLMAgent.from_pretrained(str(easy[0]), device="cpu").model.train()
+    rows = _rows(easy, tok)
+    batch = collate(rows, tok.pad_token_id)
+    n_tok = int((batch["labels"][:, 1:] != -100).sum())
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(30):
+        loss = sft_loss(model, batch, n_tok)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    assert losses[0] > 4.0  # random init: about log(V)
+    assert losses[-1] < 0.3 * losses[0]
+    assert min(losses[-5:]) < min(losses[:5])
+
+
+def test_accumulated_gradients_equal_one_big_batch(easy, tok):
+    model = LLMAgent.from_pretrained(str(easy[0]), device="cpu").model.train()
+    rows = _rows(easy, tok, 3)
+    n_tok = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
+    sft_loss(model, collate(rows, tok.pad_token_id), n_tok).backward()
+    big = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    for r in rows:
+        sft_loss(model, collate([r], tok.pad_token_id), n_tok).backward()
+    for g, p in zip(big, model.parameters()):
+        torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-4)
+
+
+def test_train_sft_checkpoints_and_resumes(easy, tmp_path):
+    cfg = dict(model=str(easy[0]), data=str(easy[1]), split="all", out=str(tmp_path / "sft"), lr=1e-3,
+               batch_size=2, grad_accum=2, save_every=2, progress=False, lr_schedule="linear", warmup_ratio=0.25)
+    final = train_sft(SFTConfig(max_steps=3, **cfg))
+    out = tmp_path / "sft"
+    assert (out / "latest").read_text() == "checkpoint-000003"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-000002", "checkpoint-000003"]
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    agent = LLMAgent.from_pretrained(str(final), device="cpu", max_new_tokens=4)
+    assert len(agent.act(["hi"])) == 1
+    # A rerun with more steps resumes at step 4 instead of starting over.
+    train_sft(SFTConfig(max_steps=4, **cfg))
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in lines] == [1, 2, 3, 4]
+    state = json.loads((out / "checkpoint-000004" / "trainer_state.json").read_text())
+    assert state["step"] == 4 and state["kind"] == "sft"
+
+
+def test_epochs_set_the_number_of_steps(easy, tmp_path):
+    out = tmp_path / "e"
+    train_sft(SFTConfig(model=str(easy[0]), data=str(easy[1]), split="all", out=str(out), epochs=0.25,
+                        batch_size=4, grad_accum=1, limit_sessions=32, progress=False, tensorboard=False,
+                        context="latest_step", max_length=256))
+    # latest_step: one example per step -> 64 examples; a quarter epoch at 4 per step = 4 steps.
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
