@@ -28,6 +28,7 @@ LANDMARK_ROLES = frozenset({"navigation", "search", "banner", "main", "contentin
                             "complementary", "region", "form", "dialog"})
 ITEM_TAGS = frozenset({"article", "li", "tr"})
 ITEM_ROLES = frozenset({"listitem", "row", "article"})
+ORIG_NAME_ATTR = "data-shop-orig-name"  # a raw page's form-field name, kept for slugs
 MAX_WORDS = 8
 MAX_CHARS = 60
 MAX_SEGMENTS = 4  # innermost meaningful ancestors kept in a generic path
@@ -48,27 +49,42 @@ def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_C
     return slug
 
 
-def own_text(el: Node) -> str:
-    """Visible text of an element (whitespace collapsed)."""
-    return " ".join(text_of(el).split())
+_BUTTON_INPUTS = frozenset({"submit", "button", "reset"})
+
+
+def _slug_sources(el: Node):
+    """Candidate texts for an element's own slug, best first (lazily computed)."""
+    get = el.get
+    tag = el.tag
+    yield get("aria-label")
+    if tag == "input":
+        kind = (get("type") or "text").strip().lower()
+        if kind in _BUTTON_INPUTS:
+            yield get("value")
+        elif kind == "image":
+            yield get("alt")
+    elif tag not in ("textarea", "select"):
+        yield text_of(el, MAX_WORDS)
+        for img in el.iter("img"):
+            yield img.get("alt")
+    yield get("title")
+    yield get("placeholder")
+    if tag != "input":
+        yield get("value")
+    # a raw page's form-field name (moved aside), or on a re-run our own earlier name
+    yield get(ORIG_NAME_ATTR)
+    yield get("name")
+    yield get("id")
 
 
 def own_slug(el: Node) -> str:
-    """Slug for the element itself, from the first source that yields one."""
-    get = el.get
-    tag = el.tag if isinstance(el.tag, str) else "node"
-    is_field = tag in ("input", "textarea", "select")
-    sources: list[str | None] = [get("aria-label")]
-    if not is_field:
-        sources.append(text_of(el))
-        sources.extend(img.get("alt") for img in el.iter("img"))
-    sources += [get("title"), get("placeholder"), get("value") if tag != "input" or
-                (get("type") or "").lower() in ("submit", "button", "reset") else None,
-                get(ORIG_NAME_ATTR), get("name"), get("id"), get("value")]
-    for src in sources:
+    """Slug for the element itself: aria-label, visible text (value for button inputs),
+    img alt, title, placeholder, value, form-field name, id; else the tag."""
+    for src in _slug_sources(el):
         slug = slugify(src)
         if slug:
             return slug
+    tag = el.tag if isinstance(el.tag, str) else "element"
     return slugify(tag) or "element"
 
 
@@ -77,7 +93,8 @@ def ancestor_segment(el: Node) -> str | None:
     role = (el.get("role") or "").lower()
     if el.tag not in MEANINGFUL_TAGS and role not in LANDMARK_ROLES:
         return None
-    for src in (el.get("aria-label"), el.get("id"), el.get("name") if el.tag == "form" else None):
+    form_name = el.get(ORIG_NAME_ATTR) or el.get("name") if el.tag == "form" else None
+    for src in (el.get("aria-label"), el.get("id"), form_name):
         slug = slugify(src, max_words=4, max_chars=30)
         if slug:
             return slug
@@ -94,11 +111,11 @@ def item_label(item: Node) -> str:
     if slug:
         return slug
     for h in item.iter(*_HEADINGS):
-        slug = slugify(text_of(h))
+        slug = slugify(text_of(h, MAX_WORDS))
         if slug:
             return slug
     for a in item.iter("a"):
-        slug = own_slug(a) if text_of(a).strip() else ""
+        slug = own_slug(a) if text_of(a, 1).strip() else ""
         if slug:
             return slug
     return ""
@@ -111,9 +128,6 @@ def is_interactive(el: Node) -> bool:
     if el.tag == "input" and (el.get("type") or "").lower() == "hidden":
         return False
     return element_kind(el.tag, el.get("type"), el.get("role")) is not None
-
-
-ORIG_NAME_ATTR = "data-shop-orig-name"  # a raw page's form-field name, kept for slugs
 
 
 def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:

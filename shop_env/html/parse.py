@@ -11,7 +11,6 @@ import re
 import lxml.etree as etree
 
 Node = etree._Element  # the element type every html/ module works on
-_TEXT = etree.XPath("string()")
 
 # libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
 # with huge_tree=True; pages deeper than this are flattened first, keeping their text.
@@ -24,11 +23,13 @@ _VOID = frozenset("area base br col embed hr img input link meta param source tr
 
 
 def decode_html(raw: str | bytes | bytearray | memoryview | None) -> str:
-    """Return page text. Bytes: BOM, then strict UTF-8, then the declared charset, then cp1252.
+    """Return page text. Bytes: BOM, then strict UTF-8, then the declared charset (strict),
+    then cp1252.
 
     Strict UTF-8 is tried before the declared charset because a page that decodes as UTF-8
     almost surely is UTF-8 (the common "wrong declared encoding" case is a UTF-8 page that
-    says iso-8859-1). Undecodable bytes become U+FFFD. NUL bytes are removed.
+    says iso-8859-1); a page that says UTF-8 but is not (typically cp1252) falls through to
+    cp1252. Undecodable bytes become U+FFFD. NUL bytes are removed.
     """
     if raw is None:
         return ""
@@ -54,20 +55,34 @@ def decode_html(raw: str | bytes | bytearray | memoryview | None) -> str:
 
 def _decode_declared(data: bytes) -> str:
     m = _META_CHARSET.search(data[:4096])
-    enc = "cp1252"
     if m:
         try:
             enc = codecs.lookup(m.group(1).decode("ascii")).name
         except (LookupError, UnicodeDecodeError):
             enc = "cp1252"
-        if enc.startswith("utf-16") or enc.startswith("utf-32"):
-            enc = "cp1252"  # an 8-bit page that claims UTF-16 is lying
-    return data.decode(enc, errors="replace")
+        if not enc.startswith(("utf-8", "utf-16", "utf-32", "cp1252")):
+            try:  # an 8-bit page that claims UTF-8/16/32 is lying: cp1252 below
+                return data.decode(enc)
+            except (UnicodeDecodeError, LookupError):
+                pass
+    return data.decode("cp1252", errors="replace")
 
 
-def text_of(el: Node) -> str:
-    """All text inside an element (like ``HtmlElement.text_content``), via one XPath call."""
-    return str(_TEXT(el))
+def text_of(el: Node, max_words: int | None = None) -> str:
+    """Text inside an element, pieces joined by one space (an element boundary separates
+    words, as ``named_elements`` does). With ``max_words``, stops once more than that many
+    whitespace-separated words were collected (cheap on big containers, and the first
+    words are the same whatever the whitespace, which keeps slugs idempotent)."""
+    if max_words is None:
+        return " ".join(el.itertext())
+    pieces = []
+    words = 0
+    for piece in el.itertext():
+        pieces.append(piece)
+        words += len(piece.split())
+        if words > max_words:
+            break
+    return " ".join(pieces)
 
 
 def _parser() -> etree.HTMLParser:

@@ -43,7 +43,7 @@ from cssselect import SelectorError
 
 from shop_env.errors import DataError
 from shop_env.html.clean import drop_elements
-from shop_env.html.naming import NameSet, own_slug, slugify
+from shop_env.html.naming import MAX_WORDS, NameSet, own_slug, slugify
 from shop_env.html.parse import Node, text_of
 from shop_env.html.selectors import Selector
 
@@ -307,7 +307,7 @@ def _name(el: Node, rule: Rule, prefix: str | None, ctx: _Context) -> str | None
         if rule.text_selector_ is not None:
             found = rule.text_selector_.select(el, ctx.ids)
             src = found[0] if found else el
-        seg = (slugify(src.get("aria-label")) or slugify(text_of(src))
+        seg = (slugify(src.get("aria-label")) or slugify(text_of(src, MAX_WORDS))
                or slugify(src.get("alt")) or own_slug(el))
     full = ctx.taken.unique(f"{prefix}.{seg}" if prefix else seg)
     el.set("name", full)

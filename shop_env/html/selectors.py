@@ -130,17 +130,19 @@ class _Part:
         return self.chain[-1]
 
     def ancestors_match(self, el: Node, context: Node, memo: dict[Node, bool]) -> bool:
-        """Does the chain left of the right-most compound match above ``el`` (in context)?
+        """Does the chain left of the right-most compound match above ``el``?
 
-        ``memo`` (one dict per part and select call) caches, for ``A B`` chains, whether a
-        node or one of its ancestors matches ``A``, so sibling candidates share the walk.
+        Ancestors up to and including ``context`` may match (cssselect's
+        ``descendant-or-self::A/descendant::B``). ``memo`` (one dict per part and select
+        call) caches, for ``A B`` chains, whether a node or one of its ancestors up to the
+        context matches ``A``, so sibling candidates share the walk.
         """
         if len(self.chain) == 2 and self.combinators[0] == " ":
             comp = self.chain[0]
             path = []
             node = el.getparent()
             result = False
-            while node is not None and node is not context:
+            while node is not None:
                 known = memo.get(node)
                 if known is not None:
                     result = known
@@ -149,29 +151,32 @@ class _Part:
                 if comp.matches(node):
                     result = True
                     break
+                if node is context:
+                    break
                 node = node.getparent()
             for n in path:
                 memo[n] = result
             return result
-        node = el
-        for i in range(len(self.chain) - 2, -1, -1):
-            comp, comb = self.chain[i], self.combinators[i]
-            parent = node.getparent()
-            if comb == ">":
-                if parent is None or parent is context or not comp.matches(parent):
-                    return False
-                node = parent
-                continue
-            found = None
-            while parent is not None and parent is not context:
-                if comp.matches(parent):
-                    found = parent
-                    break
-                parent = parent.getparent()
-            if found is None:
+        return self._chain_matches(el, len(self.chain) - 2, context)
+
+    def _chain_matches(self, node: Node, i: int, context: Node) -> bool:
+        """Can compounds ``chain[:i+1]`` be matched on ancestors of ``node`` (backtracking)?"""
+        if i < 0:
+            return True
+        if node is context:
+            return False  # nothing above the context may take part
+        comp, comb = self.chain[i], self.combinators[i]
+        parent = node.getparent()
+        if comb == ">":
+            return parent is not None and comp.matches(parent) and \
+                self._chain_matches(parent, i - 1, context)
+        while parent is not None:
+            if comp.matches(parent) and self._chain_matches(parent, i - 1, context):
+                return True
+            if parent is context:
                 return False
-            node = found  # greedy nearest ancestor: exact for chains of descendant combinators
-        return True
+            parent = parent.getparent()
+        return False
 
 
 def _part(css_part) -> _Part:
@@ -263,10 +268,13 @@ class Selector:
         head = part.chain[0]
         out: list[Node] = []
         for anchor in ids.get(head.id_, ()):
-            if not head.matches(anchor) or not _inside(anchor, context):
+            if not head.matches(anchor):
                 continue
             if len(part.chain) == 1:
-                out.append(anchor)
+                if _inside(anchor, context):
+                    out.append(anchor)
+                continue
+            if anchor is not context and not _inside(anchor, context):
                 continue
             rest = _Part(chain=part.chain[1:], combinators=part.combinators[1:])
             if part.combinators[0] == ">":
