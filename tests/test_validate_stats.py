@@ -213,3 +213,14 @@ def test_cli_defaults_to_the_embedded_sample(tmp_path: Path, monkeypatch, capsys
     assert "[train]" in out and "[test]" in out and out.count("*** SYNTHETIC DATA") == 2
     assert cli_main(["data", "validate", "--no-targets"]) == 1  # stat_sessions has empty sessions
     assert "session has no steps" in capsys.readouterr().out
+
+
+def test_real_synth_store_is_labelled_and_valid(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "syn"
+    assert cli_main(["data", "synth", "--sessions", "8", "--seed", "1", str(out)]) == 0
+    assert cli_main(["data", "stats", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "*** SYNTHETIC DATA" in text
+    report = validate_store(out)
+    assert report.ok, report.summary()
+    assert report.n_sessions == 8
