@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shop_env.actions import Action
@@ -59,28 +61,37 @@ def test_round_trip_every_field(store_path: Path, sessions: list[Session]) -> No
     assert manifest["n_sessions"] == 60 and manifest["synthetic"] is False
 
 
-class _CountingFile:
-    def __init__(self, f):
-        self.f, self.bytes_read = f, 0
-
-    def seek(self, *a):
-        return self.f.seek(*a)
-
-    def read(self, n=-1):
-        data = self.f.read(n)
-        self.bytes_read += len(data)
-        return data
-
-
-def test_random_access_reads_only_its_own_line(store_path: Path, sessions: list[Session]) -> None:
+def test_random_access_reads_only_its_own_line(store_path: Path, sessions: list[Session], monkeypatch) -> None:
+    read = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: read.append(n) or real_pread(fd, n, off))
     store = open_store(store_path)
-    counter = _CountingFile(open(store_path / DATA_FILE, "rb"))
-    store._file = counter
     line_lengths = [len(l) for l in (store_path / DATA_FILE).read_bytes().splitlines(keepends=True)]
     for i in (45, 3, 59, 0, 17):
-        before = counter.bytes_read
+        read.clear()
         assert store[i].session_id == sessions[i].session_id
-        assert counter.bytes_read - before == line_lengths[i]  # one line, nothing else
+        assert sum(read) == line_lengths[i]  # one line, nothing else
+
+
+def test_concurrent_readers_in_threads(store_path: Path, sessions: list[Session]) -> None:
+    store = open_store(store_path)
+    errors: list[str] = []
+
+    def work(seed: int) -> None:
+        order = np.random.default_rng(seed).integers(0, len(store), size=300)
+        for i in order:
+            try:
+                if store[int(i)].session_id != sessions[int(i)].session_id:
+                    errors.append("wrong session")
+            except Exception as e:  # noqa: BLE001 - any failure is the bug
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 def test_random_access_does_not_touch_other_lines(store_path: Path, sessions: list[Session]) -> None:

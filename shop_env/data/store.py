@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -232,6 +233,7 @@ class SessionStore(Sequence[Session]):
         self._rows = np.arange(len(self._index), dtype=np.int64) if _rows is None else _rows
         self._step_cum: np.ndarray | None = None
         self._file = None
+        self._lock = threading.Lock()
 
     # -- basic access -----------------------------------------------------------------
     @property
@@ -247,16 +249,33 @@ class SessionStore(Sequence[Session]):
 
     def _fh(self):
         if self._file is None:
-            self._file = open(self.data_path, "rb")
+            with self._lock:
+                if self._file is None:
+                    self._file = open(self.data_path, "rb")
         return self._file
+
+    def _read_at(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (fewer at end of file). Positional reads (``pread``)
+        keep concurrent readers in threads from moving each other's file position."""
+        fh = self._fh()
+        if not hasattr(os, "pread"):  # Windows: no pread; serialise seek+read
+            with self._lock:
+                fh.seek(offset)
+                return fh.read(length)
+        chunks, got = [], 0
+        while got < length:
+            chunk = os.pread(fh.fileno(), length - got, offset + got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
 
     def read_record(self, i: int) -> dict[str, Any]:
         """The raw JSON record of session ``i`` (pages decoded)."""
         row = int(self._rows[i])
         entry = self._index[row]
-        fh = self._fh()
-        fh.seek(int(entry["offset"]))
-        raw = fh.read(int(entry["length"]))
+        raw = self._read_at(int(entry["offset"]), int(entry["length"]))
         line_no = row + 1
         if len(raw) != int(entry["length"]):
             raise DataError("line is truncated", path=self.data_path, row=line_no)
