@@ -14,9 +14,9 @@ characters), so "load everything, then group" does not scale. Two strategies, on
   (sorted input); a session is emitted as soon as the next one starts. One pass, no disk;
   a session id that reappears later is a ``DataError``.
 
-Sessions come out in bucket order, and by first appearance within a bucket: deterministic
-for a given input, but not the input order (the spill strategy) or exactly the input order
-(the stream strategy).
+Output order: the stream strategy keeps the input order of sessions; the spill strategy
+emits them bucket by bucket, by first appearance within a bucket -- deterministic for a
+given input, but not the input order. Call ``finish()`` once, after the last ``add()``.
 """
 from __future__ import annotations
 
