@@ -59,21 +59,29 @@ def _w(rng: random.Random, options: list[tuple[float, object]]):
     return rng.choices([o for _, o in options], weights=weights)[0]
 
 
-def problems_with(p: Product, who: Persona) -> list[str]:
-    """Reasons this product does not suit the persona (empty list: it fits)."""
+def problems_with(p: Product, who: Persona, *, on_tile: bool = False) -> list[str]:
+    """Reasons this product does not suit the persona (empty list: it fits).
+
+    ``on_tile``: judge only what a results tile shows (type, price, brand, rating); whether
+    the wanted size or colour exists is only seen on the product page.
+    """
     why = []
     if p.ptype is not who.need:
         why.append(f"it is {with_article(p.ptype)}, not the {who.need.name} I need")
     if p.price > who.budget * (1.0 + 0.25 * (1 - who.price_sensitivity)):
-        why.append(f"${p.price:.2f} is more than my budget of about ${who.budget:.0f}")
+        why.append(_over(p, who))
     if who.loyal and p.brand != who.brand:
         why.append(f"it is {p.brand}, and I really prefer {who.brand}")
     if p.rating < who.min_rating:
         why.append(f"{p.rating:.1f} stars is below what I'm comfortable with")
     for dim, val in who.wanted.items():
-        if dim in p.options and val not in p.options[dim]:
+        if not on_tile and dim in p.options and val not in p.options[dim]:
             why.append(f"it doesn't come in {dim.lower()} {val}")
     return why
+
+
+def _over(p: Product, who: Persona) -> str:
+    return f"${p.price:.2f} is more than my budget of about ${who.budget:.0f}"
 
 
 def utility(p: Product, who: Persona) -> float:
@@ -151,8 +159,11 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
     mem.results_view = view
     need = plural(who.need)
     relevant = [p for p in res.products if p.ptype is who.need]
-    good = sorted((p for p in relevant if not problems_with(p, who) and p.pid not in mem.viewed),
-                  key=lambda p: -utility(p, who))
+    fresh = [p for p in relevant if p.pid not in mem.viewed]
+    good = sorted((p for p in fresh if not problems_with(p, who, on_tile=True)), key=lambda p: -utility(p, who))
+    # slightly over budget but otherwise fine: tempting enough to open now and then
+    stretch = [p for p in fresh if p.price <= 1.4 * who.budget
+               and problems_with(p, who, on_tile=True) == [_over(p, who)]]
     if mem.steps_left <= 0:
         return terminate(_leave_results(relevant, good, who, rng))
     if res.suggestion and (not res.products or len(relevant) < 3):
@@ -179,7 +190,13 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
     options.append((0.35 * who.min_rating - 1.2 if not f.min_rating else 0.0, "rating"))
     options.append((1.2 + (1.5 if len(relevant) < 4 else 0.0) + (0.8 if not good else 0.0), "refine"))
     options.append((1.6 * who.patience if not good and res.page < res.n_pages else 0.0, "next"))
+    options.append((0.8 * (1 - who.price_sensitivity) if stretch else 0.0, "stretch"))
     choice = _w(rng, options)
+    if choice == "stretch":
+        p = stretch[0]
+        return _open(view, p, "search_results.", rng,
+                     f"The {p.short_title} is ${p.price:.2f}, a bit over my ${who.budget:.0f} budget, but with "
+                     f"{p.rating:.1f} stars it might be worth it; let me look.")
     if choice == "open":
         p = good[0] if rng.random() < 0.8 or len(good) == 1 else good[1]
         bits = [f"the {p.short_title} is ${p.price:.2f}", f"rated {p.rating:.1f} stars by {p.review_count:,} people"]
@@ -189,7 +206,10 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
                      rng.choice(("Among these results, ", "Scanning the list, ", "This one catches my eye: "))
                      + ", ".join(bits) + ", so I'll open it.")
     if choice == "brand":
-        return Decision(CLICK, f"I trust {who.brand}, so I'll filter the results to that brand.",
+        return Decision(CLICK, rng.choice((f"I trust {who.brand}, so I'll filter the results to that brand.",
+                                    f"I'd rather stick with {who.brand}; let me tick it in the brand filter.",
+                                    f"{who.brand} is listed under Brand, and it's the one I usually buy, so I'll "
+                                    f"filter by it.")),
                         Target("refinements.brand.", text=who.brand),
                         replace(view, filters=replace(f, brand=who.brand), page=1))
     if choice == "price":
@@ -204,18 +224,28 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
                         Target("refinements.price.", text=label),
                         replace(view, filters=replace(f, min_price=float(lo), max_price=hi), page=1))
     if choice == "sort":
-        return Decision(CLICK, "I want to see the cheapest options first, so I'll sort by price from low to high.",
+        return Decision(CLICK, rng.choice(("I want to see the cheapest options first, so I'll sort by price from low to high.",
+                                    f"Price matters most to me with a ${who.budget:.0f} budget; sorting low to high.")),
                         Target("sort_by.", suffix="price_low_to_high"), replace(view, sort="price-asc", page=1))
     if choice == "rating":
-        return Decision(CLICK, f"I only want well-reviewed {need}, so I'll filter to 4 stars and up.",
+        return Decision(CLICK, rng.choice((f"I only want well-reviewed {need}, so I'll filter to 4 stars and up.",
+                                    "Some of these have mediocre ratings; I'll keep only 4 stars and up.")),
                         Target("refinements.customer_reviews.", text="4 Stars & Up"),
                         replace(view, filters=replace(f, min_rating=4), page=1))
     if choice == "next":
-        return Decision(CLICK, f"Nothing on page {res.page} fits, so I'll check the next page of results.",
+        return Decision(CLICK, rng.choice((f"Nothing on page {res.page} fits, so I'll check the next page of results.",
+                                    f"I've already looked at the good ones on this page; let me see page "
+                                    f"{res.page + 1}.")),
                         Target("pagination.", suffix="next"), replace(view, page=res.page + 1))
-    why = (f"Only {len(relevant)} of these results are actually {need}." if len(relevant) < 4 else
-           "These results are too broad for what I have in mind." if good else
-           f"None of these {need} match my budget and preferences.")
+    if len(relevant) < 4:
+        why = f"Only {len(relevant)} of these results are actually {need}."
+    elif good:
+        why = rng.choice(("These results are too broad for what I have in mind.",
+                          "I'd like to see a few more options before I pick one.",
+                          f"A more specific search might surface better {need}."))
+    else:
+        why = rng.choice((f"None of these {need} match my budget and preferences.",
+                          f"The {need} here are either too pricey or not rated well enough."))
     return _new_query(view, who, mem, rng, why)
 
 
@@ -252,15 +282,18 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
                                              f"say about the {aspect}.",
                             Target("customer_reviews.", "input", "search_reviews"),
                             replace(view, review_query=aspect, notice=""), aspect)
-        return Decision(CLICK, f"It has {p.rating:.1f} stars from {p.review_count:,} ratings, but I'd like to read "
-                               f"more reviews before I commit.",
+        return Decision(CLICK, rng.choice((f"It has {p.rating:.1f} stars from {p.review_count:,} ratings, but I'd like to "
+                                     f"read more reviews before I commit.",
+                                     f"The price is right, but I want to see what other buyers say about the "
+                                     f"{p.short_title} first.")),
                         Target("customer_reviews.", suffix="see_more_reviews"),
                         replace(view, reviews_expanded=True, notice=""))
     for dim, val in who.wanted.items():
         if dim in p.options and view.selected.get(dim) != val:
             sel = dict(view.selected)
             sel[dim] = val
-            return Decision(CLICK, f"I need {dim.lower()} {val}, so I'll select it.",
+            return Decision(CLICK, rng.choice((f"I need {dim.lower()} {val}, so I'll select it.",
+                                          f"{val} is available, which is the {dim.lower()} I want; selecting it.")),
                             Target(f"product_details.{_slug(dim)}.", text=val),
                             replace(view, selected=sel, notice=""))
     if p.pid not in mem.shortlist:
@@ -290,7 +323,8 @@ def _slug(text: str) -> str:
 def on_cart(view: View, who: Persona, mem: Memory, rng: random.Random, total: float) -> Decision:
     go = {"buy": 0.9, "research": 0.35, "browse": 0.25}[who.intent]
     if rng.random() < go:
-        return Decision(CLICK, f"My cart subtotal is ${total:.2f}, which works for me, so I'll proceed to checkout.",
+        return Decision(CLICK, rng.choice((f"My cart subtotal is ${total:.2f}, which works for me, so I'll proceed to checkout.",
+                                    f"The item is in my cart at ${total:.2f}; time to check out.")),
                         Target("subtotal.", suffix="proceed_to_checkout"), View("checkout", cart=view.cart))
     return terminate(f"I'll leave the item in my cart (${total:.2f}) and decide later.")
 
@@ -306,5 +340,7 @@ def on_checkout(view: View, who: Persona, mem: Memory, rng: random.Random, total
         return terminate(f"The order total of ${total:.2f} is more than I planned to spend, so I'll leave.")
     if rng.random() < 0.06:
         return terminate("I'm having second thoughts about this purchase; I'll close the page.")
-    return Decision(CLICK, f"Everything looks right and the total is ${total:.2f}; I'll place my order.",
+    return Decision(CLICK, rng.choice((f"Everything looks right and the total is ${total:.2f}; I'll place my order.",
+                                 f"The address and card are correct and ${total:.2f} is fine, so I'll place the "
+                                 f"order.")),
                     Target("order_summary.", suffix="place_your_order"), None, outcome="purchase")

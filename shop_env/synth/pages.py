@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from shop_env.synth import layout
 from shop_env.synth.catalog import Catalog, Product
 from shop_env.synth.layout import BASE_URL, money, stars_text
-from shop_env.synth.search import PRICE_BANDS, SORTS, Filters, SearchResult
+from shop_env.synth.search import PAGE_SIZE, PRICE_BANDS, SORTS, Filters, SearchResult
 
 PAGE_TYPES = ("home", "search", "product", "cart", "checkout")
 
@@ -125,7 +125,7 @@ def _refinements(view: View, res: SearchResult) -> str:
              else '<a href="#">Clear rating filter</a>')
     brands = "".join(
         f'<li><a href="#" role="checkbox" aria-checked="{"true" if b == f.brand else "false"}" '
-        f'data-track="ref-brand">{escape(b)}</a></li>' for b in res.brands[:10])
+        f'data-track="ref-brand">{escape(b)}</a></li>' for b in res.brands)
     bands = "".join(f'<li><a href="#" data-track="ref-price">{escape(lbl)}</a></li>' for _, _, lbl in PRICE_BANDS)
     clear = '<a href="#" data-track="ref-clear">Clear all filters</a>' if f.active() else ""
     return (
@@ -145,7 +145,7 @@ def _refinements(view: View, res: SearchResult) -> str:
 def render_search(view: View, res: SearchResult, rng: random.Random, sponsored: list[Product]) -> tuple[str, str]:
     """Results page: count, sort bar, refinements, product tiles, pagination."""
     q = escape(view.query)
-    start = (res.page - 1) * 12 + 1
+    start = (res.page - 1) * PAGE_SIZE + 1
     if res.total:
         summary = f"{start}-{start + len(res.products) - 1} of {res.total} results"
     else:

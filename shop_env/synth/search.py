@@ -19,6 +19,7 @@ PRICE_BANDS: tuple[tuple[float, float | None, str], ...] = (
     (200, None, "$200 & Above"),
 )
 PAGE_SIZE = 12
+MAX_BRANDS = 10  # brand refinements listed on a results page
 
 
 def tokenize(text: str) -> list[str]:
@@ -117,7 +118,10 @@ class SearchEngine:
                                                           if category else [])
         if category and query.strip():
             matched = [p for p in matched if p.category == category]
-        brands = sorted({p.brand for p in matched[:60]})
+        counts: dict[str, int] = {}
+        for p in matched[:60]:
+            counts[p.brand] = counts.get(p.brand, 0) + 1
+        brands = sorted(sorted(counts, key=lambda b: (-counts[b], b))[:MAX_BRANDS])  # the ones the page lists
         f = filters
         res = [p for p in matched
                if (f.brand is None or p.brand == f.brand)
