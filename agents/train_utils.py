@@ -179,7 +179,8 @@ def load_for_training(path: str | os.PathLike, runtime: Runtime, *, lora: LoraSe
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(runtime.device)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()  # transformers >= 5 renamed gradient checkpointing to activation checkpointing
         model.config.use_cache = False
     if lora is not None or adapter_dir is not None:
         try:

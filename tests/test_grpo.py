@@ -1,0 +1,191 @@
+"""GRPO: advantages, k3 KL, clipped loss, logging, resume, LoRA, and reward rising on an easy subset."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import agents.grpo as grpo
+from agents.grpo import GRPOConfig, group_advantages, k3_kl, policy_loss, train_grpo
+from agents.llm import LLMAgent
+from agents.sft import SFTConfig, train_sft
+from agents.tiny import cached_easy_model
+from shop_env.data.store import open_store
+from shop_env.prompts import build_prompt
+from shop_env.reward import compute_reward
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# --- pure pieces ------------------------------------------------------------------------------
+
+def test_group_advantages_match_numpy():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=24)
+    got = group_advantages(torch.tensor(r), 8).numpy()
+    g = r.reshape(3, 8)
+    want = ((g - g.mean(1, keepdims=True)) / (g.std(1, keepdims=True) + 1e-4)).ravel()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert torch.all(group_advantages(torch.ones(8), 4) == 0)  # equal rewards: no signal
+    np.testing.assert_allclose(group_advantages(torch.tensor(r), 8, scale=False).numpy(),
+                               (g - g.mean(1, keepdims=True)).ravel(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError):
+        group_advantages(torch.ones(7), 4)
+
+
+def test_k3_is_an_unbiased_nonnegative_kl_estimate():
+    p = torch.tensor([0.5, 0.2, 0.2, 0.1])
+    q = torch.tensor([0.25, 0.25, 0.25, 0.25])
+    draws = torch.multinomial(p, 200_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    k3 = k3_kl(p.log()[draws], q.log()[draws])
+    assert torch.all(k3 >= 0)
+    exact = float((p * (p.log() - q.log())).sum())  # KL(p || q), samples from p
+    assert float(k3.mean()) == pytest.approx(exact, rel=0.03)
+    assert float(k3_kl(torch.tensor(-1.3), torch.tensor(-1.3))) == 0.0
+
+
+def test_clipped_loss_gradients():
+    adv = torch.tensor([1.0, -1.0])
+    mask = torch.ones(2, 3)
+    old = torch.zeros(2, 3)
+    # Inside the clip range the gradient is -A/T per token (sequence mean), outside it is zero.
+    for shift, expect_zero in ((0.05, False), (0.5, True)):
+        logp = torch.full((2, 3), shift, requires_grad=True)
+        loss, stats = policy_loss(logp, old, None, adv, mask, clip_eps=0.2, beta=0.0)
+        loss.backward()
+        g = logp.grad
+        if expect_zero:  # ratio e^0.5 > 1.2 with A > 0 is clipped; with A < 0 the unclipped min is taken
+            assert torch.all(g[0] == 0) and torch.all(g[1] != 0)
+        else:
+            torch.testing.assert_close(g[0], -torch.exp(torch.tensor(shift)).expand(3) / 3)
+    # The KL term pulls toward the reference: at logp == ref its gradient vanishes.
+    logp = torch.zeros(1, 2, requires_grad=True)
+    loss, _ = policy_loss(logp, logp.detach(), torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2),
+                          clip_eps=0.2, beta=1.0)
+    loss.backward()
+    assert torch.all(logp.grad.abs() < 1e-7)
+    # token_mean sums over tokens; padding never counts.
+    lp = torch.zeros(1, 4)
+    l1, st = policy_loss(lp, lp, None, torch.ones(1), torch.tensor([[1, 1, 0, 0]]), clip_eps=0.2, beta=0,
+                         loss_type="token_mean")
+    assert float(l1) == -2.0 and float(st["tokens"]) == 2.0
+
+
+# --- training on the easy toy store ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sft_model(tmp_path_factory):
+    """A tiny model SFT-ed briefly on the easy store (latest-step prompts, as RL uses below)."""
+    model_dir, store_dir = cached_easy_model()
+    out = tmp_path_factory.mktemp("sft")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        final = train_sft(SFTConfig(model=str(model_dir), data=str(store_dir), split="all", out=str(out),
+                                    max_steps=60, lr=4e-3, batch_size=4, grad_accum=1, warmup_ratio=0.0,
+                                    lr_schedule="constant", context="latest_step", progress=False,
+                                    tensorboard=False, seed=0))
+    finally:
+        torch.set_num_threads(n)
+    return final, store_dir
+
+
+def rl_config(sft_model, out, **kw) -> GRPOConfig:
+    final, store = sft_model
+    base = dict(model=str(final), data=str(store), split="all", out=str(out), lr=1e-3, temperature=0.6,
+                num_generations=8, prompts_per_step=2, max_new_tokens=40, context="latest_step",
+                action_types=["terminate"], max_step_index=1, micro_batch_size=16, progress=False,
+                save_every=2, seed=0)
+    base.update(kw)
+    return GRPOConfig(**base)
+
+
+def mean_reward(model_dir, store_dir, n=48) -> float:
+    """Mean reward of n samples (T=0.6, fixed seed) on a terminate step of the easy store."""
+    store = open_store(store_dir)
+    session = next(s for s in store if s.steps[1].action.type == "terminate")
+    prompt = build_prompt(session, 1, context="latest_step")
+    agent = LLMAgent.from_pretrained(str(model_dir), device="cpu", max_new_tokens=40, seed=123)
+    gens = agent.generate([prompt.messages], n)[0]
+    return float(np.mean([compute_reward(g.text, session.steps[1].action).total for g in gens]))
+
+
+def test_reward_rises_on_the_easy_subset(sft_model, tmp_path):
+    """Gold is always terminate; after SFT the model splits between click and terminate."""
+    before = mean_reward(sft_model[0], sft_model[1])
+    final = train_grpo(rl_config(sft_model, tmp_path / "rl", max_steps=12, save_every=0))
+    after = mean_reward(final, sft_model[1])
+    assert after > before + 0.1, (before, after)
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in lines] == list(range(1, 13))
+    for key in ("reward/reward", "reward/format", "reward/type", "reward/attribute", "reward/value",
+                "reward/self_certainty", "train/kl", "train/entropy", "rollout/length", "rollout/exact_match",
+                "rollout/type_match", "train/loss", "train/clip_fraction"):
+        assert all(np.isfinite(d[key]) for d in lines), key
+    assert lines[-1]["train/kl"] > 0 and lines[0]["train/entropy"] > 0
+    assert list((tmp_path / "rl" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_resume_continues_at_the_same_step_with_the_same_data(sft_model, tmp_path, monkeypatch):
+    straight = train_grpo(rl_config(sft_model, tmp_path / "a", max_steps=4, action_types=None))
+    # Second run: killed during step 3 (after the step-2 checkpoint), then rerun.
+    calls = {"n": 0}
+    real = grpo._score
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grpo, "_score", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_grpo(rl_config(sft_model, tmp_path / "b", max_steps=4, action_types=None))
+    monkeypatch.setattr(grpo, "_score", real)
+    assert (tmp_path / "b" / "latest").read_text() == "checkpoint-000002"
+    resumed = train_grpo(rl_config(sft_model, tmp_path / "b", max_steps=4, action_types=None))
+
+    def read(path, name):
+        return [json.loads(line) for line in (path.parent / name).read_text().splitlines()]
+
+    assert read(straight, "history.jsonl") == read(resumed, "history.jsonl")
+    ma, mb = read(straight, "metrics.jsonl"), read(resumed, "metrics.jsonl")
+    assert [d["step"] for d in mb] == [1, 2, 3, 4]
+    for a, b in zip(ma, mb):
+        assert a["reward/reward"] == pytest.approx(b["reward/reward"], abs=1e-6)
+    wa = LLMAgent.from_pretrained(str(straight), device="cpu").model.state_dict()
+    wb = LLMAgent.from_pretrained(str(resumed), device="cpu").model.state_dict()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5)
+    # A different seed gives a different data order.
+    assert len({tuple(map(tuple, h["examples"])) for h in read(straight, "history.jsonl")}) > 1
+
+
+def test_lora_and_gradient_checkpointing_run(sft_model, tmp_path):
+    cfg = rl_config(sft_model, tmp_path / "lora", max_steps=2, lora={"r": 4, "alpha": 8},
+                    gradient_checkpointing=True, num_generations=4, prompts_per_step=1, save_every=1)
+    final = train_grpo(cfg)
+    assert (tmp_path / "lora" / "checkpoint-000002" / "model" / "adapter_config.json").exists()
+    merged = LLMAgent.from_pretrained(str(final), device="cpu").model  # a plain, merged model
+    base = LLMAgent.from_pretrained(str(sft_model[0]), device="cpu").model
+    changed = [k for k, v in merged.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
+    assert changed and all("proj" in k for k in changed)  # only adapted linear layers moved
+    lines = [json.loads(x) for x in (tmp_path / "lora" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(d["train/kl"]) for d in lines)  # KL against the adapter-free base
+
+
+def test_bad_config_is_reported(sft_model, tmp_path):
+    with pytest.raises(ValueError, match="unknown reward preset"):
+        train_grpo(rl_config(sft_model, tmp_path / "x", reward="nope"))
+    with pytest.raises(ValueError, match="no RL examples"):
+        train_grpo(rl_config(sft_model, tmp_path / "y", action_types=["nothing"]))
+    shutil.rmtree(tmp_path, ignore_errors=True)
