@@ -39,19 +39,21 @@ def iter_step_rows(store: SessionStore, *, context: str = "whole_session", max_c
                    limit: int | None = None) -> Iterator[StepRow]:
     """Yield one :class:`StepRow` per step of every session, in store order.
 
-    ``limit`` stops after that many rows. The prompt is built by
-    :func:`shop_env.prompts.build_prompt` with the given context mode and budget.
+    ``limit`` stops after that many rows. The prompt is the one
+    :func:`shop_env.prompts.build_prompt` builds with the given context mode and budget
+    (the prompt for step ``k`` shows pages ``0..k`` and actions ``0..k-1``).
     """
-    from shop_env.prompts import build_prompt
+    from shop_env.prompts import PromptBuilder
 
+    builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
+                            include_persona=include_persona)  # caches page blocks within a session
     n = 0
     for s_idx in range(len(store)):
         session = store[s_idx]
         for k, step in enumerate(session.steps):
             if limit is not None and n >= limit:
                 return
-            prompt = build_prompt(session, k, context=context, max_chars=max_chars, max_tokens=max_tokens,
-                                  tokenizer=tokenizer, include_persona=include_persona)
+            prompt = builder.build(session, k)
             yield StepRow(
                 session_id=session.session_id, session_index=s_idx, step_index=k,
                 messages=[{"role": m["role"], "content": m["content"]} for m in prompt.messages],
