@@ -22,11 +22,12 @@ JUNK_TAGS = ("script", "style", "noscript", "template", "iframe", "frame", "fram
 
 # Attribute whitelist (SPEC "Observation": name, role, aria-*, type, value, alt, title).
 # Decisions: ``placeholder`` kept (it is what a user reads in an empty input); the boolean
-# states ``checked``, ``selected``, ``disabled`` kept (a ticked filter is page content);
+# states ``checked``, ``selected``, ``disabled``, ``open`` kept (a ticked filter is page
+# content; an open dialog must stay open when the page is simplified again);
 # ``href`` dropped by default (long, tracking-laden, user-specific; opt in with keep_href);
 # aria-* attributes that only point at ids (which are dropped) are dropped too.
 KEEP_ATTRS = frozenset({"name", "role", "type", "value", "alt", "title", "placeholder",
-                        "checked", "selected", "disabled"})
+                        "checked", "selected", "disabled", "open"})
 DROP_ARIA = frozenset({"aria-labelledby", "aria-describedby", "aria-controls", "aria-owns",
                        "aria-activedescendant", "aria-details", "aria-errormessage",
                        "aria-flowto"})
@@ -43,6 +44,11 @@ BLOCK = frozenset({"div", "section", "article", "header", "footer", "aside", "na
 _DROP = "shop-r1-drop"
 _UNWRAP = "shop-r1-unwrap"
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+
+def is_kept_attribute(name: str) -> bool:
+    """Is ``name`` on the attribute whitelist (without the opt-in ``href``)?"""
+    return name in KEEP_ATTRS or (name.startswith("aria-") and name not in DROP_ARIA)
 
 
 def remove_junk(root: Node) -> None:
@@ -77,8 +83,8 @@ def remove_hidden(root: Node) -> None:
 def strip_svg(root: Node) -> None:
     """Drop svg/math internals; keep the outer element only if it carries a label."""
     marked = False
-    for el in root.iter("svg", "math"):
-        if el.get("aria-label") or el.get("title") or el.get("role") or el.get("name"):
+    for el in list(root.iter("svg", "math")):
+        if el.get("aria-label") or el.get("title") or el.get("role"):
             for child in list(el):
                 el.remove(child)
             el.text = None
@@ -108,7 +114,7 @@ def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool =
         seen = set()
         for el in root.iter():
             seen.update(el.keys())
-    drop = [k for k in seen if k not in keep and (not k.startswith("aria-") or k in DROP_ARIA)]
+    drop = [k for k in seen if k not in keep and not is_kept_attribute(k)]
     if drop:
         etree.strip_attributes(root, *drop)
     for el in root.iter("input"):
@@ -200,5 +206,10 @@ def serialize(root: Node) -> str:
     head = root.find("head")
     if head is not None and len(head) == 0 and not (head.text or "").strip():
         root.remove(head)
+    for li in root.iter("li"):
+        # libxml2 writes an empty <li> without its end tag, so a following tail would be
+        # read back inside it; an empty text node makes it write </li>
+        if len(li) == 0 and not li.text:
+            li.text = ""
     text = etree.tostring(root, encoding="unicode", method="html")
     return _BLOCK_WS.sub(_GROUP1, " ".join(text.split()))

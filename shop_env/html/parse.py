@@ -14,7 +14,7 @@ Node = etree._Element  # the element type every html/ module works on
 
 # libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
 # with huge_tree=True; pages deeper than this are flattened first, keeping their text.
-FLATTEN_DEPTH = 512
+FLATTEN_DEPTH = 200  # below the 255 levels a default (non-huge) libxml2 parser accepts
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>", re.I)
@@ -91,8 +91,14 @@ def _parser() -> etree.HTMLParser:
                                 remove_pis=True, no_network=True, recover=True)
 
 
-def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH) -> str:
-    """Drop start/end tags nested deeper than ``max_depth`` (text is kept). Linear time."""
+_KEEP_DEEP = frozenset({"a", "button", "select", "option", "textarea", "label"})
+
+
+def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool = True) -> str:
+    """Drop start/end tags nested deeper than ``max_depth`` (text is kept). Linear time.
+
+    With ``keep_controls``, interactive tags (a, button, select...) survive at any depth,
+    so deeply buried controls still get names."""
     out: list[str] = []
     depth = 0
     last = 0
@@ -101,11 +107,11 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH) -> str:
         if tag in _VOID or m.group(3).endswith("/"):
             continue
         if closing:
-            keep = depth <= max_depth
+            keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP)
             depth = max(depth - 1, 0)
         else:
             depth += 1
-            keep = depth <= max_depth
+            keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP)
         if not keep:
             out.append(text[last:m.start()])
             last = m.end()
@@ -121,7 +127,9 @@ def parse_html(raw: str | bytes | None) -> Node:
     if text.strip():
         root, too_deep = _parse_bytes(text.encode("utf-8", errors="replace"))
         if too_deep:
-            root, _ = _parse_bytes(flatten_deep(text).encode("utf-8", errors="replace"))
+            root, too_deep = _parse_bytes(flatten_deep(text).encode("utf-8", errors="replace"))
+        if too_deep:  # deep nesting made of the kept controls themselves
+            root, _ = _parse_bytes(flatten_deep(text, keep_controls=False).encode("utf-8", errors="replace"))
     if root is None:
         root = etree.Element("html")
     if root.tag != "html":  # defensive: wrap anything odd

@@ -87,12 +87,37 @@ def _scan(root: Node) -> _Scan:
     return _Scan(interactive, named, ids, attr_names)
 
 
-def _is_prenamed(root: Node, named: list[Node], had_script: bool) -> bool:
-    """A page already simplified: no scripts, and a dotted name or a name on an element
-    that does not take a form-field name."""
-    if had_script:
+def _serialize_stable(root: Node, max_rounds: int = 3) -> str:
+    """Serialize so that parsing the result gives the same page back.
+
+    Unwrapping can create nestings the HTML parser rebuilds differently (an ``<a>`` that
+    ends up inside another ``<a>``, a block inside ``<p>``...). The output is parsed again,
+    pruned, and written again until it no longer changes (almost always at once)."""
+    html = clean.serialize(root)
+    for _ in range(max_rounds):
+        again = parse_html(html)
+        clean.prune(again)
+        html2 = clean.serialize(again)
+        if html2 == html:
+            break
+        html = html2
+    return html
+
+
+def _is_prenamed(named: list[Node], attr_names: set[str], had_script: bool) -> bool:
+    """Is this page already simplified (its ``name`` attributes are element names to keep)?
+
+    Yes when it has no scripts/styles, carries names, and either a name is dotted, or a
+    name sits on an element that never takes a form-field name, or every attribute on the
+    page is one the simplifier keeps (true of any simplify() output, so re-running keeps
+    names verbatim). A raw page without scripts, styles, classes, ids or links is
+    indistinguishable from a simplified one and is treated as such.
+    """
+    if had_script or not named:
         return False
-    return any("." in (el.get("name") or "") or el.tag not in FORM_FIELD_TAGS for el in named)
+    if any("." in (el.get("name") or "") or el.tag not in FORM_FIELD_TAGS for el in named):
+        return True
+    return all(clean.is_kept_attribute(a) or a == "href" for a in attr_names)
 
 
 def simplify(raw_html: str | bytes | None, url: str | None = None,
@@ -124,13 +149,14 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
     compiled = load_recipe(recipe) if recipe is not None else (
         recipe_for_url(url) if auto_recipe else None)
     root = parse_html(raw_html)
-    had_script = next(root.iter("script"), None) is not None
+    had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     clean.remove_hidden(root)
+    clean.strip_svg(root)  # before naming: svg text must not feed slugs
     if root.find("body") is None:
         etree.SubElement(root, "body")
     scan = _scan(root)
-    prenamed = _is_prenamed(root, scan.named, had_script)
+    prenamed = _is_prenamed(scan.named, scan.attr_names, had_script)
     taken = NameSet()
     for el in scan.named:
         if prenamed:
@@ -153,10 +179,14 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         # onclick / recipe-clickable elements get a role so readers can tell they act
         if element_kind(el.tag, el.get("type"), el.get("role")) is None:
             el.set("role", "button")
-    clean.strip_svg(root)
+    for el in root.iter():  # canonical attribute order: name last (keeps re-runs identical)
+        name = el.get("name")
+        if name is not None and el.keys()[-1] != "name":
+            del el.attrib["name"]
+            el.set("name", name)
     clean.strip_attributes(root, scan.attr_names | {ORIG_NAME_ATTR}, keep_href=keep_href)
     clean.prune(root)
-    html = clean.serialize(root)
+    html = _serialize_stable(root)
     return SimplifiedPage(html=html, elements=named_elements(html),
                           recipe=compiled.name if compiled else None,
                           recipe_misses=misses, prenamed=prenamed)

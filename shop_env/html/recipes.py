@@ -288,7 +288,7 @@ def _apply(rule: Rule, matches: list[Node], prefixes: list[str | None], scope: N
             _apply(child, found, child_prefixes, kept[0] if len(kept) == 1 else scope, ctx)
     if not rule.add_text:
         for el in kept:
-            for node in el.iter():
+            for node in list(el.iter()):
                 node.text = None
                 if node is not el:
                     node.tail = None
