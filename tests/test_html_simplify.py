@@ -118,3 +118,24 @@ def test_cli_prints_page_and_elements(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "nav_bar.search_input\tinput\tinput\tcoffee mug" in lines
     assert main(["simplify", path + ".missing"]) == 2
+
+
+def test_synthetic_sample_pages_are_fixpoints_and_keep_gold_targets():
+    """The committed synthetic sample stores pages already simplified: simplifying them again
+    must change nothing, and every recorded click/type target must be a named element."""
+    from shop_env.data.store import open_store
+    from shop_env.paths import sample_data_dir
+
+    store = open_store(sample_data_dir(), split="train")
+    checked = 0
+    for i, session in enumerate(store):
+        if i >= 25:
+            break
+        for step in session.steps:
+            page = simplify(step.page_html, url=step.url)
+            assert page.html == step.page_html
+            assert page.prenamed or not page.elements
+            if step.action.type != "terminate":
+                assert step.action.name in page.names()
+            checked += 1
+    assert checked > 50
