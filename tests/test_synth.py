@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT
 from shop_env.data.store import open_store
@@ -158,6 +160,19 @@ def test_session_k_does_not_depend_on_earlier_sessions():
     full = list(generate_sessions(4, 5))
     tail = list(generate_sessions(2, 5, start=2))
     assert [s.to_record() for s in full[2:]] == [s.to_record() for s in tail]
+
+
+@settings(deadline=None, max_examples=6)
+@given(seed=st.integers(min_value=0, max_value=2**31 - 1), start=st.integers(min_value=0, max_value=10**6))
+def test_any_seed_gives_valid_sessions(seed, start):
+    """Whatever the seed, targets exist on their pages and sessions end properly."""
+    for s in generate_sessions(4, seed, start=start, split="test"):
+        assert s.steps[0].metadata["page_type"] == "home"
+        assert (s.steps[-1].action.type == TERMINATE) == (s.metadata["outcome"] == "terminate")
+        for step in s.steps:
+            if step.action.type != TERMINATE:
+                names = {e.name for e in named_elements(step.page_html)}
+                assert step.action.name in names
 
 
 # -- the committed sample ---------------------------------------------------------------------

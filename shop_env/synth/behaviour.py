@@ -93,10 +93,12 @@ def utility(p: Product, who: Persona) -> float:
 
 
 def terminate(reason: str, outcome: str = "terminate") -> Decision:
+    """Close the browser without buying."""
     return Decision(TERMINATE, reason, outcome=outcome)
 
 
 def search_box(view: View, text: str, rationale: str, **kw) -> Decision:
+    """Type ``text`` into the top search bar and submit."""
     nxt = View("search", query=text, cart=view.cart)
     return Decision(TYPE_AND_SUBMIT, rationale, Target("nav_bar.", "input", "search_input"), nxt, text, **kw)
 
@@ -111,7 +113,7 @@ def _new_query(view: View, who: Persona, mem: Memory, rng: random.Random, why: s
 
 def on_home(view: View, who: Persona, mem: Memory, rng: random.Random, deals: list[Product]) -> Decision:
     need = with_article(who.need)
-    match = [p for p in deals if p.ptype is who.need and not problems_with(p, who)]
+    match = [p for p in deals if p.ptype is who.need and not problems_with(p, who, on_tile=True)]
     r = rng.random()
     if r < 0.02:
         return terminate(f"I was going to look for {need}, but I don't have time right now; I'll come back later.")

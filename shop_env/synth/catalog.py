@@ -17,6 +17,7 @@ from shop_env.synth.vocab import PRODUCT_TYPES, ProductType
 PRODUCTS_PER_TYPE = 44
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _ALNUM = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+_BULLET_TAILS = ("built for everyday use", "a customer favourite", "designed and tested in-house", "great value")
 
 
 def slugify(text: str, max_words: int | None = None) -> str:
@@ -124,12 +125,12 @@ def _make_product(rng: random.Random, pt: ProductType, index: int, used_titles: 
     feats = rng.sample(pt.features, min(len(pt.features), rng.randint(2, 3)))
     base = f"{brand} {rng.choice(vocab.LINE_NAMES)}"
     first_attr = next(iter(attrs.values())) if attrs else ""
-    title = f"{base} {_titlecase(pt.name)} {feats[0]}, {', '.join(feats[1:] + [first_attr])}"
+    title = f"{base} {feats[0]} {_titlecase(pt.name)}, {', '.join(feats[1:] + [first_attr])}"
     n = 2
-    while title in used_titles:
-        title = f"{base} {n} {_titlecase(pt.name)} {feats[0]}, {', '.join(feats[1:] + [first_attr])}"
+    while title.split(",")[0] in used_titles:  # short titles (up to the first comma) are unique too
+        title = f"{base} {n} {feats[0]} {_titlecase(pt.name)}, {', '.join(feats[1:] + [first_attr])}"
         n += 1
-    used_titles.add(title)
+    used_titles.add(title.split(",")[0])
     for dim, chosen in options.items():
         if dim.endswith("Color") and chosen:
             attrs["color"] = chosen[0]
@@ -144,7 +145,7 @@ def _make_product(rng: random.Random, pt: ProductType, index: int, used_titles: 
         stars = min(5, max(1, round(rng.gauss(rating, 1.1))))
         reviews.append(_review(rng, pt, stars))
     reviews.sort(key=lambda r: -r.helpful)
-    bullets = [f"{f.upper()}: designed for everyday use, this {pt.name} is {f.lower()}." for f in feats]
+    bullets = [f"{f.upper()}: {f} {pt.name} from {brand}, {rng.choice(_BULLET_TAILS)}." for f in feats]
     bullets += [f"{k.upper()}: {v}." for k, v in attrs.items()]
     pid = "B0" + "".join(rng.choice(_ALNUM) for _ in range(8))
     return Product(pid=pid, ptype=pt, brand=brand, title=title, price=price, list_price=list_price,
