@@ -24,6 +24,7 @@ same prompts and samples as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,7 @@ def train_grpo(config: GRPOConfig) -> Path:
 
     bar = tqdm(total=config.max_steps, initial=start, desc="grpo", disable=not (config.progress and runtime.is_main))
     for step in range(start + 1, config.max_steps + 1):
+        t0 = time.perf_counter()
         first = (step - 1) * per_rank * runtime.world_size + runtime.rank * per_rank
         picked = [examples[i] for i in indices_for(first, per_rank, len(examples), config.seed)]
         prompts, golds = [], []
@@ -253,13 +255,17 @@ def train_grpo(config: GRPOConfig) -> Path:
         adv = group_advantages(rewards, G, config.scale_rewards)
         stats = _update(model, ref, optimizer, params, prompt_ids, prompt_mask, batch, adv, beta, config, runtime)
         scheduler.step()
+        seconds = time.perf_counter() - t0
+        n_completion = float(batch.mask.sum())
 
         scalars = {f"reward/{k}": runtime.mean(sum(r[k] for r in scored) / len(scored))
                    for k in ("reward", "env_total", "format", "type", "attribute", "value", "self_certainty")}
         scalars.update({f"rollout/{k}": runtime.mean(sum(r[k] for r in scored) / len(scored))
                         for k in ("exact_match", "type_match", "valid", "length", "truncated")})
         scalars.update({"reward/std": float(rewards.std(unbiased=False)), "train/lr": scheduler.get_last_lr()[0],
-                        **{f"train/{k}": runtime.mean(v) for k, v in stats.items()}})
+                        **{f"train/{k}": runtime.mean(v) for k, v in stats.items()},
+                        "perf/step_seconds": seconds, "perf/completion_tokens": n_completion,
+                        "perf/completion_tokens_per_s": n_completion / max(seconds, 1e-9)})
         log.log(step, {**scalars, "data/first_example": float(first)})
         if runtime.is_main:
             history(step, picked)

@@ -123,17 +123,18 @@ def build_tiny_model(out: str | os.PathLike, *, texts: Iterable[str] | None = No
                      data: str | os.PathLike | None = None, vocab_size: int = 2048,
                      hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
                      intermediate_size: int = 128, max_positions: int = 8192,
-                     arch: str = "llama", seed: int = 0) -> Path:
+                     arch: str = "llama", seed: int = 0, pad_vocab_to: int | None = None) -> Path:
     """Build and save a tiny random-init causal LM and its tokenizer at ``out``; returns ``out``.
 
     ``texts`` (default: the sample store at ``data``, or the embedded sample) train the
-    tokenizer. ``arch`` is ``"llama"`` or ``"qwen2"``. Written atomically (temp dir, then rename).
+    tokenizer. ``arch`` is ``"llama"`` or ``"qwen2"``. ``pad_vocab_to`` widens the embedding
+    and output layers beyond the tokenizer (as real models do; for benchmarks). Written atomically (temp dir, then rename).
     """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     tokenizer = train_tokenizer(iter_sample_texts(data) if texts is None else texts, vocab_size)
-    common = dict(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+    common = dict(vocab_size=max(len(tokenizer), pad_vocab_to or 0), hidden_size=hidden_size, num_hidden_layers=num_layers,
                   num_attention_heads=num_heads, num_key_value_heads=num_heads,
                   intermediate_size=intermediate_size, max_position_embeddings=max_positions,
                   tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
