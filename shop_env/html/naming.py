@@ -130,6 +130,41 @@ def is_interactive(el: Node) -> bool:
     return element_kind(el.tag, el.get("type"), el.get("role")) is not None
 
 
+# Naming context a node gives the elements inside it: (prefix from the nearest named
+# ancestor-or-self, meaningful segments innermost first, nearest item ancestor-or-self).
+_Ctx = tuple  # tuple[str | None, tuple[str, ...], Node | None]
+_EMPTY_CTX: _Ctx = (None, (), None)
+
+
+def _context(node: Node, memo: dict[Node, _Ctx]) -> _Ctx:
+    """Context of ``node`` for the elements inside it, memoized so that targets sharing
+    ancestors share the walk (total work ~ number of distinct ancestors, not targets x depth)."""
+    path = []
+    ctx = _EMPTY_CTX
+    while node is not None:
+        known = memo.get(node)
+        if known is not None:
+            ctx = known
+            break
+        name = node.get("name")
+        if name:
+            ctx = (name, (), None)
+            memo[node] = ctx
+            break
+        path.append(node)
+        node = node.getparent()
+    for node in reversed(path):  # outermost first
+        prefix, segments, item = ctx
+        seg = ancestor_segment(node)
+        if seg:
+            segments = (seg,) + segments
+        if is_item(node):
+            item = node
+        ctx = (prefix, segments, item)
+        memo[node] = ctx
+    return ctx
+
+
 def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:
     """Assign a unique dotted name to every element of ``targets`` (in the order given).
 
@@ -138,25 +173,15 @@ def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:
     ``taken`` holds the names already used on the page and is updated.
     """
     targets = list(targets)
-    chains: list[tuple[str | None, list[str], Node | None]] = []
+    contexts: dict[Node, _Ctx] = {}
+    chains: list[_Ctx] = []
     item_counts: dict[Node, int] = {}
     for el in targets:
-        prefix = None
-        segments: list[str] = []
-        item = None
-        for anc in el.iterancestors():
-            existing = anc.get("name")
-            if existing:
-                prefix = existing
-                break
-            if item is None and is_item(anc):
-                item = anc
-            seg = ancestor_segment(anc)
-            if seg:
-                segments.append(seg)
-        if item is not None:
-            item_counts[item] = item_counts.get(item, 0) + 1
-        chains.append((prefix, segments, item))
+        parent = el.getparent()
+        ctx = _context(parent, contexts) if parent is not None else _EMPTY_CTX
+        if ctx[2] is not None:
+            item_counts[ctx[2]] = item_counts.get(ctx[2], 0) + 1
+        chains.append(ctx)
     labels: dict[Node, str] = {}
     result: dict[Node, str] = {}
     for el, (prefix, segments, item) in zip(targets, chains):

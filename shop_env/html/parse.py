@@ -18,6 +18,7 @@ FLATTEN_DEPTH = 200  # below the 255 levels a default (non-huge) libxml2 parser 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>", re.I)
+_XML_DECL_B = re.compile(rb"^\s*<\?xml", re.I)
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)>")
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
@@ -119,14 +120,35 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool 
     return "".join(out)
 
 
+def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes, str | None]:
+    """UTF-8 bytes for the parser, and the decoded text when it had to be computed.
+
+    Fast path: bytes that are valid UTF-8 without BOM, NUL or XML declaration go to the
+    parser as they are (no decode/encode round trip)."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        data = bytes(raw)
+        if b"\x00" not in data and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
+                                                        codecs.BOM_UTF16_BE)) \
+                and not _XML_DECL_B.match(data):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                return data, None
+    text = _XML_DECL.sub("", decode_html(raw), count=1)
+    return text.encode("utf-8", errors="replace"), text
+
+
 def parse_html(raw: str | bytes | None) -> Node:
     """Parse a page into an lxml ``<html>`` element that always has a ``<body>``."""
-    text = decode_html(raw)
-    text = _XML_DECL.sub("", text, count=1)
+    data, text = _utf8_bytes(raw)
     root = None
-    if text.strip():
-        root, too_deep = _parse_bytes(text.encode("utf-8", errors="replace"))
+    if data and not data.isspace():
+        root, too_deep = _parse_bytes(data)
         if too_deep:
+            if text is None:
+                text = data.decode("utf-8")
             root, too_deep = _parse_bytes(flatten_deep(text).encode("utf-8", errors="replace"))
         if too_deep:  # deep nesting made of the kept controls themselves
             root, _ = _parse_bytes(flatten_deep(text, keep_controls=False).encode("utf-8", errors="replace"))

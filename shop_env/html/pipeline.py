@@ -179,7 +179,8 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         # onclick / recipe-clickable elements get a role so readers can tell they act
         if element_kind(el.tag, el.get("type"), el.get("role")) is None:
             el.set("role", "button")
-    for el in root.iter():  # canonical attribute order: name last (keeps re-runs identical)
+    named = scan.named + targets + (list(result.names) if compiled is not None else [])
+    for el in named:  # canonical attribute order: name last (keeps re-runs identical)
         name = el.get("name")
         if name is not None and el.keys()[-1] != "name":
             del el.attrib["name"]
