@@ -193,6 +193,30 @@ def _tokenizer(texts: list[str]):
     return tok
 
 
+def _bench_named_elements(simplified: list[str]) -> None:
+    """named_elements (the env calls it every step) on a ~10 kB simplified page."""
+    from shop_env.html import named_elements
+
+    page = None
+    try:
+        from shop_env.data.store import open_store
+        from shop_env.paths import sample_data_dir
+        store = open_store(sample_data_dir(), split="train")
+        pages = [st.page_html for _, sess in zip(range(20), store) for st in sess.steps]
+        page = min(pages, key=lambda p: abs(len(p) - 10_000)) if pages else None
+        source = "synthetic sample page"
+    except Exception:  # the sample store is optional here
+        page = None
+    if page is None:
+        page = min(simplified, key=lambda p: abs(len(p) - 10_000))
+        source = "simplified benchmark page"
+    n = 200
+    t_ne = _best(lambda: named_elements(page), n)
+    t_parse = _best(lambda: etree.fromstring(page, etree.HTMLParser()), n)
+    print(f"named_elements on a {len(page):,}-char {source}: {t_ne * 1e6:.0f} us for "
+          f"{len(named_elements(page))} elements (bare lxml parse of it: {t_parse * 1e6:.0f} us)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pages", nargs="?", help="directory of saved pages (default: generated)")
@@ -244,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         t_out = sum(len(tok.encode(t).ids) for t in out_texts)
         print(f"tokens (byte-level BPE, 8k vocab, trained on these pages): {t_in:,} -> {t_out:,} "
               f"({t_in / max(1, t_out):.1f}x smaller)")
+    _bench_named_elements(out_texts)
     kept_all = True
     for name, _, out, *_, titles, prices in results:
         if not titles:

@@ -68,6 +68,18 @@ def test_amazon_product_page_names(product_page):
     assert "131-4567890" not in product_page.html and "offerListingID" not in product_page.html
 
 
+def test_amazon_cart_page_names():
+    page = simplify(FIXTURES.joinpath("amazon_cart.html").read_bytes(),
+                    url="https://www.amazon.com/gp/cart/view.html?ref_=nav_cart")
+    item = "cart.amazon_basics_stoneware_coffee_mug_14_oz_set"
+    assert page.names() == [
+        "nav_bar.home", "nav_bar.search_input", "nav_bar.search_button", "nav_bar.cart_button",
+        f"{item}.product_title", f"{item}.quantity", f"{item}.delete", f"{item}.save_for_later",
+        "proceed_to_checkout"]
+    assert page.recipe_misses == []
+    assert "hLq1" not in page.html  # script state gone
+
+
 def test_recipe_drift_is_reported_not_fatal():
     raw = FIXTURES.joinpath("amazon_product.html").read_text()
     drifted = raw.replace('id="add-to-cart-button"', 'id="add-to-cart-button-v2"').replace(
