@@ -78,6 +78,7 @@ def test_idempotent_on_fixtures(fixture):
         twice = simplify(once.html, url=url)
         assert twice.html == once.html
         assert twice.elements == once.elements
+        assert twice.prenamed and twice.recipe is None and twice.recipe_misses == []
 
 
 def test_elements_match_fast_reader_and_dom():

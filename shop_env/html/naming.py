@@ -9,18 +9,23 @@ Rules (documented in the package docstring, tested in tests/test_html_naming.py)
 * item context: inside a repeated item (``article``, ``li``, ``tr``, role listitem/row/
   article) holding two or more interactive elements, the item's label (aria-label, first
   heading, else first link text) is added, so "Add to cart" in each product card differs;
-* own slug: aria-label, visible text, img alt, title, value, placeholder, existing form
-  ``name``, id, then the tag; at most 8 words / 60 characters;
-* uniqueness: later duplicates get ``_2``, ``_3``... in document order.
+* own slug: aria-label, visible text (the value of a submit/button input), img alt, title,
+  placeholder, value, the raw page's form-field ``name``, id, then the tag; non-ASCII
+  letters are transliterated (é -> e); at most 8 words / 60 characters;
+* uniqueness: later duplicates get ``_2``, ``_3``... in the order names are handed out
+  (recipe matches first, then the remaining elements in document order).
+
+Stability: a name depends only on the element, its ancestors and (for the item label) its
+item, so inserting unrelated content elsewhere (an ad block, a new product card) leaves
+other names unchanged, except for duplicate suffixes when the new content repeats a name
+that already exists in the same container.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from typing import Iterable, Iterator
 
-
-from shop_env.html.elements import element_kind
 from shop_env.html.parse import Node, text_of
 
 MEANINGFUL_TAGS = frozenset({"nav", "header", "form", "section", "aside", "main", "footer"})
@@ -52,7 +57,7 @@ def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_C
 _BUTTON_INPUTS = frozenset({"submit", "button", "reset"})
 
 
-def _slug_sources(el: Node):
+def _slug_sources(el: Node) -> Iterator[str | None]:
     """Candidate texts for an element's own slug, best first (lazily computed)."""
     get = el.get
     tag = el.tag
@@ -119,15 +124,6 @@ def item_label(item: Node) -> str:
         if slug:
             return slug
     return ""
-
-
-def is_interactive(el: Node) -> bool:
-    """Native interactive tag, interactive role, or an onclick handler."""
-    if el.get("onclick") is not None:
-        return True
-    if el.tag == "input" and (el.get("type") or "").lower() == "hidden":
-        return False
-    return element_kind(el.tag, el.get("type"), el.get("role")) is not None
 
 
 # Naming context a node gives the elements inside it: (prefix from the nearest named

@@ -165,9 +165,12 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
             el.set(ORIG_NAME_ATTR, el.attrib.pop("name"))
     misses: list[str] = []
     clickable: set[Node] = set()
+    recipe_names: list[Node] = []
+    if prenamed:
+        compiled = None  # recipes target raw pages; a simplified page keeps its names
     if compiled is not None:
         result = apply_recipe(root, compiled, url, taken, scan.ids)
-        misses, clickable = result.misses, result.clickable
+        misses, clickable, recipe_names = result.misses, result.clickable, list(result.names)
     targets = [el for el in scan.interactive if not el.get("name")]
     extra = [el for el in clickable if not el.get("name")]
     if extra:
@@ -179,7 +182,7 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         # onclick / recipe-clickable elements get a role so readers can tell they act
         if element_kind(el.tag, el.get("type"), el.get("role")) is None:
             el.set("role", "button")
-    named = scan.named + targets + (list(result.names) if compiled is not None else [])
+    named = scan.named + targets + recipe_names
     for el in named:  # canonical attribute order: name last (keeps re-runs identical)
         name = el.get("name")
         if name is not None and el.keys()[-1] != "name":
