@@ -26,8 +26,10 @@ current page's named :class:`~shop_env.html.Element` records, as a read-only seq
 that parses the page on first use: :class:`PageElements`), ``target_kept``,
 ``dropped_pages``. ``step`` adds, for the step just scored: ``scored_step_index``,
 ``gold`` (action dict), ``reward`` (breakdown dict), ``parsed`` (``{"rationale", "action"}``
-or ``None``), ``parse_error``, ``exact_match``, ``type_match``. At the end the observation
-is ``""`` with no messages or elements.
+of a well-formed output, ``{}`` when it does not parse), ``parse_error`` (``None`` or why),
+``exact_match``, ``type_match``. At the end the observation is ``""`` with no messages or
+elements. Each key keeps one type (a dict stays a dict, even empty) because gymnasium's
+vector envs merge infos per key and fail on a mix of ``None`` and dicts.
 """
 from __future__ import annotations
 
@@ -288,7 +290,7 @@ class ShopSessionEnv(gym.Env[str, str]):
         obs, info = self._observe()
         info.update(
             scored_step_index=k, gold=gold.to_dict(), reward={f: getattr(breakdown, f) for f in _BREAKDOWN_FIELDS},
-            parsed=None if pred is None else {"rationale": parsed.rationale, "action": pred.to_dict()},
+            parsed={} if pred is None else {"rationale": parsed.rationale, "action": pred.to_dict()},
             parse_error=parsed.error, exact_match=exact,
             type_match=pred is not None and pred.type == gold.type,
         )

@@ -73,7 +73,7 @@ def test_teacher_forcing_moves_on_whatever_the_action_and_until_mismatch_stops(s
     for k in range(len(session)):
         assert info["step_index"] == k and session.steps[k].page_html in obs
         obs, reward, term, trunc, info = tf.step("not json at all")
-        assert reward == 0.0 and info["parse_error"] and info["parsed"] is None and not info["exact_match"]
+        assert reward == 0.0 and info["parse_error"] and info["parsed"] == {} and not info["exact_match"]
         assert term is (k == len(session) - 1)
     assert obs == "" and info["messages"] == [] and info["elements"] == []
     with pytest.raises(ResetNeeded):

@@ -107,9 +107,6 @@ def test_async_vector_env_reports_per_step_info(store_path):
         vec.close()
 
 
-@pytest.mark.xfail(strict=True, reason="env bug (shop_env/env.py): info['parsed'] is None on a parse failure and "
-                   "a dict otherwise; gymnasium's vector info merge raises on that mix (AsyncVectorEnv then hangs "
-                   "in close). Remove this marker once 'parsed' has one type.")
 def test_vector_env_mixed_parse_failures():
     import tempfile
     from pathlib import Path
