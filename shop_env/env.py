@@ -108,14 +108,16 @@ class PageElements(Sequence[Element]):
 
     __slots__ = ("_html", "_items")
 
-    def __init__(self, html: str, items: list[Element] | None = None) -> None:
+    def __init__(self, html: str, items: Sequence[Element] | None = None) -> None:
         self._html = html
-        self._items = items
+        self._items = None if items is None else tuple(items)
 
     @property
-    def items(self) -> list[Element]:
+    def items(self) -> tuple[Element, ...]:
+        """The elements, in document order (parsed now if not yet)."""
         if self._items is None:
-            self._items = named_elements(self._html)
+            self._items = tuple(named_elements(self._html))
+            self._html = ""
         return self._items
 
     def __len__(self) -> int:
@@ -131,13 +133,13 @@ class PageElements(Sequence[Element]):
         if isinstance(other, PageElements):
             return self.items == other.items
         if isinstance(other, (list, tuple)):
-            return self.items == list(other)
+            return self.items == tuple(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self):
-        return (PageElements, (self._html if self._items is None else "", self._items))
+        return (PageElements, (self._html, self._items))
 
     def __repr__(self) -> str:
         return f"PageElements({self.items!r})"
