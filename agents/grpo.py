@@ -249,7 +249,8 @@ def train_grpo(config: GRPOConfig) -> Path:
             prompts.append(p.messages)
             golds += [session.steps[k].action] * G
         gen = torch.Generator(device=runtime.device).manual_seed(derived_seed(config.seed, step, runtime.rank))
-        prompt_ids, prompt_mask, batch, gens = agent.sample(prompts, G, generator=gen)
+        with runtime.autocast():
+            prompt_ids, prompt_mask, batch, gens = agent.sample(prompts, G, generator=gen)
         scored = _score(gens, golds, rcfg, alpha)
         rewards = torch.tensor([r["reward"] for r in scored], device=runtime.device)
         adv = group_advantages(rewards, G, config.scale_rewards)

@@ -5,7 +5,9 @@ user turns carry the pages and the action history, assistant turns are the exact
 format ``{"rationale": ..., "action": {...}}``. The loss is next-token cross-entropy on
 assistant tokens only (content plus the template's end-of-turn marker), averaged over all
 assistant tokens of an optimizer step, so gradient accumulation equals one big batch.
-Conversations longer than ``max_length`` tokens are cut at the end.
+Conversations over budget (``prompt_tokens``, default ``max_length - 64``) first lose their
+oldest pages (the prompt builder replaces them by placeholders); whatever still exceeds
+``max_length`` tokens is cut at the end.
 
 ``train_sft(SFTConfig(...))`` returns the directory of the final model (``OUT/final``).
 Checkpoints every ``save_every`` optimizer steps; a rerun with the same ``out`` resumes.
@@ -48,7 +50,7 @@ class SFTConfig:
     max_grad_norm: float = 1.0
     context: str = "whole_session"
     max_chars: int | None = None     # conversation budget for build_sft_messages (drops old pages)
-    prompt_tokens: int | None = None  # the same budget in tokens (counted with the tokenizer)
+    prompt_tokens: int | None = None  # token budget for build_sft_messages; None = max_length - 64
     limit_sessions: int | None = None
     seed: int = 0
     save_every: int = 0              # 0 = only at the end
@@ -135,11 +137,13 @@ def train_sft(config: SFTConfig) -> Path:
     log = MetricLog(out, tensorboard=config.tensorboard, enabled=runtime.is_main)
     log.truncate_after(start)
 
+    # Over-long conversations lose their oldest pages (prompt builder) before any cut at the end.
+    budget = config.prompt_tokens if config.prompt_tokens is not None else max(1, config.max_length - 64)
+
     def example(i: int) -> tuple[list[int], list[int]]:
         s, k = examples[i]
         messages = build_sft_messages(store[s], context=config.context, max_chars=config.max_chars,
-                                      max_tokens=config.prompt_tokens, tokenizer=tokenizer if config.prompt_tokens else None,
-                                      step_index=k)
+                                      max_tokens=budget, tokenizer=tokenizer, step_index=k)
         return tokenize_session(tokenizer, messages, config.max_length)
 
     bar = tqdm(total=total, initial=start, desc="sft", disable=not (config.progress and runtime.is_main))

@@ -169,7 +169,8 @@ def cached_easy_model(cache_dir: str | os.PathLike | None = None, n_sessions: in
     """``(model_dir, store_dir)``: the :func:`easy_sessions` store and a tiny model whose
     tokenizer was trained on it, built once and cached (see :func:`cached_tiny_model`)."""
     base = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "shop_r1_tiny"
-    store = base / f"easy-v{_VERSION}-{n_sessions}-{seed}"
+    src = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]  # rebuild when this code changes
+    store = base / f"easy-{src}-{n_sessions}-{seed}"
     if not (store / "manifest.json").exists():
         write_easy_store(store, n_sessions, seed)
     return cached_tiny_model(cache_dir, data=store, vocab_size=1024, seed=seed), store
@@ -193,5 +194,14 @@ def cached_tiny_model(cache_dir: str | os.PathLike | None = None, **kwargs) -> P
     base = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "shop_r1_tiny"
     path = base / key
     if not (path / "config.json").exists():
-        build_tiny_model(path, **kwargs)
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.build-", dir=base))
+        built = build_tiny_model(staging / "m", **kwargs)
+        try:
+            os.rename(built, path)
+        except OSError:  # another process finished first: use its copy
+            if not (path / "config.json").exists():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return path
