@@ -9,6 +9,10 @@ Conversations over budget (``prompt_tokens``, default ``max_length - 64``) first
 oldest pages (the prompt builder replaces them by placeholders); whatever still exceeds
 ``max_length`` tokens is cut at the end.
 
+``sft_format="per_step"`` instead makes one example per step whose prompt is exactly the
+RL/evaluation prompt (``build_prompt``) — useful for small models, which do not carry what
+they learn from the multi-turn layout over to the single-turn evaluation prompt.
+
 ``train_sft(SFTConfig(...))`` returns the directory of the final model (``OUT/final``).
 Checkpoints every ``save_every`` optimizer steps; a rerun with the same ``out`` resumes.
 """
@@ -27,7 +31,7 @@ from agents.train_utils import (MetricLog, Runtime, coerce_lora, config_to_dict,
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 save_checkpoint, save_final, seed_everything)
 
-__all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", "sft_examples"]
+__all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", "sft_examples", "sft_example"]
 
 
 @dataclass
@@ -49,6 +53,7 @@ class SFTConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     context: str = "whole_session"
+    sft_format: str = "multi_turn"  # or "per_step": one example per step, prompt = build_prompt(...)
     max_chars: int | None = None     # conversation budget for build_sft_messages (drops old pages)
     prompt_tokens: int | None = None  # token budget for build_sft_messages; None = max_length - 64
     limit_sessions: int | None = None
@@ -94,26 +99,49 @@ def sft_loss(model, batch: dict[str, torch.Tensor], n_tokens: int) -> torch.Tens
 
 def sft_examples(store, config: SFTConfig) -> list[tuple[int, int | None]]:
     """``(session index, step index)`` per conversation: one per session for ``whole_session``
-    (step ``None`` = the whole session), one per step for ``latest_step``."""
+    (step ``None`` = the whole session), one per step for ``latest_step`` or ``sft_format="per_step"``."""
     n = len(store) if config.limit_sessions is None else min(len(store), config.limit_sessions)
     if n == 0:
         raise ValueError(f"no sessions in {store.path} (split {config.split!r})")
-    if config.context == "latest_step":
+    if config.sft_format not in ("multi_turn", "per_step"):
+        raise ValueError(f"sft_format must be 'multi_turn' or 'per_step', got {config.sft_format!r}")
+    if config.context == "latest_step" or config.sft_format == "per_step":
         return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
     return [(s, None) for s in range(n)]
 
 
+def sft_example(store, pair: tuple[int, int | None], config: SFTConfig, tokenizer) -> tuple[list[int], list[int]]:
+    """``(input_ids, labels)`` of one :func:`sft_examples` entry.
+
+    Over-long conversations lose their oldest pages first (prompt builder, budget
+    ``prompt_tokens`` or ``max_length - 64``); what still exceeds ``max_length`` is cut at the end.
+    """
+    from shop_env.actions import format_model_output
+    from shop_env.prompts import build_prompt, build_sft_messages
+
+    s, k = pair
+    session = store[s]
+    budget = config.prompt_tokens if config.prompt_tokens is not None else max(1, config.max_length - 64)
+    if config.sft_format == "per_step":  # exactly the RL/evaluation prompt, plus the target
+        p = build_prompt(session, k, context=config.context, max_chars=config.max_chars,
+                         max_tokens=budget, tokenizer=tokenizer)
+        target = format_model_output(session.steps[k].rationale or "", session.steps[k].action)
+        messages = [*p.messages, {"role": "assistant", "content": target}]
+    else:
+        messages = build_sft_messages(session, context=config.context, max_chars=config.max_chars,
+                                      max_tokens=budget, tokenizer=tokenizer, step_index=k)
+    return tokenize_session(tokenizer, messages, config.max_length)
+
+
 def train_sft(config: SFTConfig) -> Path:
     """Run SFT; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
-    from shop_env.prompts import build_sft_messages
+    from shop_env.data.store import open_store
+    from shop_env.paths import sample_data_dir
 
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
     lora = coerce_lora(config.lora)
-    from shop_env.data.store import open_store
-    from shop_env.paths import sample_data_dir
-
     store = open_store(config.data or sample_data_dir(), split=config.split)
     examples = sft_examples(store, config)
     n_sessions = len(examples)
@@ -137,20 +165,11 @@ def train_sft(config: SFTConfig) -> Path:
     log = MetricLog(out, tensorboard=config.tensorboard, enabled=runtime.is_main)
     log.truncate_after(start)
 
-    # Over-long conversations lose their oldest pages (prompt builder) before any cut at the end.
-    budget = config.prompt_tokens if config.prompt_tokens is not None else max(1, config.max_length - 64)
-
-    def example(i: int) -> tuple[list[int], list[int]]:
-        s, k = examples[i]
-        messages = build_sft_messages(store[s], context=config.context, max_chars=config.max_chars,
-                                      max_tokens=budget, tokenizer=tokenizer, step_index=k)
-        return tokenize_session(tokenizer, messages, config.max_length)
-
     bar = tqdm(total=total, initial=start, desc="sft", disable=not (config.progress and runtime.is_main))
     for step in range(start + 1, total + 1):
         first = (step - 1) * per_step + runtime.rank * config.batch_size * config.grad_accum
         idx = indices_for(first, config.batch_size * config.grad_accum, n_sessions, config.seed)
-        rows = [example(i) for i in idx]
+        rows = [sft_example(store, examples[i], config, tokenizer) for i in idx]
         n_tokens = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
         loss_sum = 0.0
         for k in range(0, len(rows), config.batch_size):

@@ -125,3 +125,23 @@ def test_epochs_set_the_number_of_steps(easy, tmp_path):
                         context="latest_step", max_length=256))
     # latest_step: one example per step -> 64 examples; a quarter epoch at 4 per step = 4 steps.
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_per_step_format_is_the_rl_prompt_plus_target(easy, tok):
+    from agents.llm import encode_chat
+    from agents.sft import sft_example, sft_examples
+    from shop_env.prompts import build_prompt
+
+    store = easy[2]
+    cfg = SFTConfig(model="m", sft_format="per_step", limit_sessions=3)
+    pairs = sft_examples(store, cfg)
+    assert pairs == [(s, k) for s in range(3) for k in range(store.n_steps(s))]
+    s, k = pairs[1]
+    ids, labels = sft_example(store, (s, k), cfg, tok)
+    step = store[s].steps[k]
+    want = [*build_prompt(store[s], k).messages,
+            {"role": "assistant", "content": format_model_output(step.rationale or "", step.action)}]
+    assert ids == encode_chat(tok, want)[0]
+    assert tok.decode([t for t in labels if t != -100]) == want[-1]["content"] + tok.eos_token
+    with pytest.raises(ValueError, match="sft_format"):
+        sft_examples(store, SFTConfig(model="m", sft_format="nope"))
