@@ -50,9 +50,13 @@ def test_own_slug_sources_in_order():
     html = """<body><button aria-label="Close dialog">X</button><a href="/p"><img alt="Blue mug"></a>
     <input type="text" title="Quantity" placeholder="1"><input type="submit" value="Search now">
     <input type="text" name="field-keywords"><input type="text" id="zip-code">
-    <button></button><a></a><select name="sort"><option>Price</option></select></body>"""
+    <button></button><a href="/x"></a><select name="sort"><option>Price</option></select>
+    <label for="ship-zip">Shipping ZIP</label><input type="text" id="ship-zip" name="z1">
+    <label>Prime only <input type="checkbox" name="p"></label>
+    <a id="anchor-target"></a><a name="top"></a></body>"""
     assert names(html) == ["close_dialog", "blue_mug", "quantity", "search_now",
-                           "field_keywords", "zip_code", "button", "a", "sort"]
+                           "field_keywords", "zip_code", "button", "a", "sort", "shipping_zip",
+                           "prime_only"]
 
 
 def test_every_interactive_kind_is_named():

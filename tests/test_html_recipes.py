@@ -196,3 +196,14 @@ def test_document_order_sorts_any_elements():
     sample = every[::7][::-1]
     assert document_order(sample) == every[::7]
     assert isinstance(sample[0], etree._Element)
+
+
+def test_dropped_elements_do_not_take_names():
+    raw = ('<html><head><script></script></head><body><div class="popover"><button>Add to cart'
+           '</button></div><main><button>Add to cart</button></main></body></html>')
+    assert simplify(raw).names() == ["add_to_cart", "main.add_to_cart"]
+    recipe = {"rules": [{"selector": "div.popover", "drop": True}]}
+    assert simplify(raw, recipe=recipe).names() == ["main.add_to_cart"]
+    # the Amazon recipe drops what Amazon hides with its aok-hidden / a-hidden classes
+    amazon = raw.replace('class="popover"', 'class="a-section aok-hidden"')
+    assert simplify(amazon, url="https://www.amazon.com/s?k=mug").names() == ["main.add_to_cart"]

@@ -9,7 +9,8 @@ Rules (documented in the package docstring, tested in tests/test_html_naming.py)
 * item context: inside a repeated item (``article``, ``li``, ``tr``, role listitem/row/
   article) holding two or more interactive elements, the item's label (aria-label, first
   heading, else first link text) is added, so "Add to cart" in each product card differs;
-* own slug: aria-label, visible text (the value of a submit/button input), img alt, title,
+* own slug: aria-label, a form field's ``<label>``, visible text (the value of a
+  submit/button input), img alt, title,
   placeholder, value, the raw page's form-field ``name``, id, then the tag; non-ASCII
   letters are transliterated (é -> e); at most 8 words / 60 characters;
 * uniqueness: later duplicates get ``_2``, ``_3``... in the order names are handed out
@@ -57,11 +58,27 @@ def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_C
 _BUTTON_INPUTS = frozenset({"submit", "button", "reset"})
 
 
-def _slug_sources(el: Node) -> Iterator[str | None]:
+def _field_label(el: Node, labels: dict[str, Node]) -> str | None:
+    """Text of the ``<label>`` of a form field: ``label[for=id]``, else an enclosing label."""
+    ident = el.get("id")
+    label = labels.get(ident) if ident else None
+    if label is None:
+        for depth, anc in enumerate(el.iterancestors()):
+            if anc.tag == "label":
+                label = anc
+                break
+            if depth >= 3:
+                break
+    return text_of(label, MAX_WORDS) if label is not None else None
+
+
+def _slug_sources(el: Node, labels: dict[str, Node]) -> Iterator[str | None]:
     """Candidate texts for an element's own slug, best first (lazily computed)."""
     get = el.get
     tag = el.tag
     yield get("aria-label")
+    if tag in ("input", "select", "textarea") and (get("type") or "").lower() not in _BUTTON_INPUTS:
+        yield _field_label(el, labels)
     if tag == "input":
         kind = (get("type") or "text").strip().lower()
         if kind in _BUTTON_INPUTS:
@@ -82,10 +99,11 @@ def _slug_sources(el: Node) -> Iterator[str | None]:
     yield get("id")
 
 
-def own_slug(el: Node) -> str:
-    """Slug for the element itself: aria-label, visible text (value for button inputs),
-    img alt, title, placeholder, value, form-field name, id; else the tag."""
-    for src in _slug_sources(el):
+def own_slug(el: Node, labels: dict[str, Node] | None = None) -> str:
+    """Slug for the element itself: aria-label, the ``<label>`` of a form field, visible
+    text (value for button inputs), img alt, title, placeholder, value, form-field name,
+    id; else the tag. ``labels`` maps ids to ``label[for]`` elements."""
+    for src in _slug_sources(el, labels or {}):
         slug = slugify(src)
         if slug:
             return slug
@@ -161,7 +179,8 @@ def _context(node: Node, memo: dict[Node, _Ctx]) -> _Ctx:
     return ctx
 
 
-def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:
+def generic_names(targets: Iterable[Node], taken: NameSet,
+                  labels: dict[str, Node] | None = None) -> dict[Node, str]:
     """Assign a unique dotted name to every element of ``targets`` (in the order given).
 
     An ancestor carrying a ``name`` attribute (a recipe container, or any named element of
@@ -178,18 +197,18 @@ def generic_names(targets: Iterable[Node], taken: NameSet) -> dict[Node, str]:
         if ctx[2] is not None:
             item_counts[ctx[2]] = item_counts.get(ctx[2], 0) + 1
         chains.append(ctx)
-    labels: dict[Node, str] = {}
+    item_labels: dict[Node, str] = {}
     result: dict[Node, str] = {}
     for el, (prefix, segments, item) in zip(targets, chains):
-        own = own_slug(el)
+        own = own_slug(el, labels)
         parts = list(reversed(segments[:MAX_SEGMENTS]))
         if prefix:
             parts.insert(0, prefix)
         if item is not None and item_counts[item] >= 2:
-            if item not in labels:
-                labels[item] = item_label(item)
-            if labels[item] and labels[item] != own:
-                parts.append(labels[item])
+            if item not in item_labels:
+                item_labels[item] = item_label(item)
+            if item_labels[item] and item_labels[item] != own:
+                parts.append(item_labels[item])
         parts.append(own)
         result[el] = taken.unique(".".join(parts))
     return result

@@ -46,29 +46,40 @@ class _Scan:
     named: list[Node]
     ids: dict[str, list[Node]]
     attr_names: set[str]
+    labels: dict[str, Node]  # label[for] -> the label
 
 
-_SPECIAL = frozenset({"id", "name", "role", "onclick"})
+_SPECIAL = frozenset({"id", "name", "role", "onclick", "for", "href", "tabindex"})
+
+
+def _live_link(el: Node) -> bool:
+    """An ``<a>`` without href, role, handler or tabindex and without content is an anchor
+    target, not a control."""
+    get = el.get
+    if get("href") is not None or get("role") or get("onclick") is not None or \
+            get("tabindex") is not None:
+        return True
+    text = el.text
+    return bool(len(el) or (text and not text.isspace()) or get("aria-label") or get("title"))
 
 
 def _scan(root: Node) -> _Scan:
-    """One walk: interactive elements, elements carrying ``name``, the id index, and the
-    set of attribute names on the page (for the one-call attribute strip)."""
+    """One walk: interactive elements, elements carrying ``name``, the id index, labels by
+    ``for``, and the set of attribute names on the page (for the one-call attribute strip)."""
     interactive: list[Node] = []
     named: list[Node] = []
     ids: dict[str, list[Node]] = {}
+    labels: dict[str, Node] = {}
     attr_names: set[str] = set()
     special = _SPECIAL.isdisjoint
     interactive_tags = INTERACTIVE_TAGS
     for el in root.iter():
         keys = el.keys()
-        if not keys:
-            if el.tag in interactive_tags:
-                interactive.append(el)
-            continue
-        attr_names.update(keys)
-        if special(keys):
-            if el.tag in interactive_tags:
+        tag = el.tag
+        if keys:
+            attr_names.update(keys)
+        if not keys or special(keys):
+            if tag in interactive_tags and (tag != "a" or _live_link(el)):
                 interactive.append(el)
             continue
         get = el.get
@@ -77,14 +88,26 @@ def _scan(root: Node) -> _Scan:
             ids.setdefault(ident, []).append(el)
         if get("name") is not None:
             named.append(el)
-        if el.tag in interactive_tags:
-            interactive.append(el)
+        if tag == "label":
+            target = get("for")
+            if target:
+                labels.setdefault(target, el)
+        if tag in interactive_tags:
+            if tag != "a" or _live_link(el):
+                interactive.append(el)
             continue
         role = get("role")
         if (role is not None and role.strip().lower() in INTERACTIVE_ROLES) or \
                 get("onclick") is not None:
             interactive.append(el)
-    return _Scan(interactive, named, ids, attr_names)
+    return _Scan(interactive, named, ids, attr_names, labels)
+
+
+def _attached(el: Node, root: Node) -> bool:
+    top = el
+    for top in el.iterancestors():
+        pass
+    return top is root
 
 
 def _serialize_stable(root: Node, max_rounds: int = 3) -> str:
@@ -172,11 +195,13 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         result = apply_recipe(root, compiled, url, taken, scan.ids)
         misses, clickable, recipe_names = result.misses, result.clickable, list(result.names)
     targets = [el for el in scan.interactive if not el.get("name")]
+    if compiled is not None and result.dropped:  # recipe drop rules detached some elements
+        targets = [el for el in targets if _attached(el, root)]
     extra = [el for el in clickable if not el.get("name")]
     if extra:
         wanted = set(targets) | set(extra)
         targets = [el for el in root.iter() if el in wanted]
-    for el, name in generic_names(targets, taken).items():
+    for el, name in generic_names(targets, taken, scan.labels).items():
         el.set("name", name)
     for el in targets + list(clickable):
         # onclick / recipe-clickable elements get a role so readers can tell they act

@@ -89,6 +89,7 @@ class RecipeResult:
     clickable: set[Node] = field(default_factory=set)
     misses: list[str] = field(default_factory=list)
     child_hits: dict[str, tuple[Rule, int]] = field(default_factory=dict)
+    dropped: int = 0
 
 
 @lru_cache(maxsize=512)
@@ -272,6 +273,7 @@ def _apply(rule: Rule, matches: list[Node], prefixes: list[str | None], scope: N
         if rule.drop:
             if el.getparent() is not None:
                 drop_elements([el])
+                ctx.result.dropped += 1
             continue
         kept.append(el)
         fulls.append(_name(el, rule, prefix, ctx))
