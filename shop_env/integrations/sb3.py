@@ -1,0 +1,378 @@
+"""Stable-Baselines3 adapter: the text environment as a Discrete/Box environment with action masks.
+
+:class:`ShopSB3Env` wraps :class:`shop_env.env.ShopSessionEnv`. At every step the current
+page offers a list of *candidate actions* (:func:`candidate_actions`): ``terminate``,
+``type_and_submit`` into each input with candidate queries (text typed earlier in the
+session, the inputs' current values, short element texts on the page), and a ``click`` on
+every named clickable element, in page order. The action space is ``Discrete(max_candidates)``
+over those slots; :meth:`ShopSB3Env.action_masks` marks the slots that hold a candidate
+(for sb3-contrib's ``MaskablePPO``). The observation is a ``Box`` of hashed features
+(:class:`Featurizer`): the current page (URL and element-name tokens), the action history,
+and a small descriptor per candidate slot. The chosen candidate becomes the model-output
+JSON and goes to the wrapped environment's ``step``, so the reward is the Shop-R1 reward
+(times ``reward_scale``; the unscaled value is ``info["shop_r1_reward"]``).
+
+Features and candidates are computed from the observation text and ``info`` alone, so a
+trained model also runs as an :class:`agents.base.Policy` (:class:`SB3Policy`) in the
+evaluation harness. Training needs ``pip install 'shop-r1[sb3]'``; the wrapper itself
+needs only gymnasium and numpy.
+"""
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, format_model_output
+from shop_env.integrations._optional import require
+
+__all__ = ["Candidate", "FeatureConfig", "Featurizer", "SB3Policy", "ShopSB3Env", "candidate_actions",
+           "parse_observation", "train_maskable_ppo"]
+
+_ACTION_LINE = re.compile(r"^\[Action \d+\] (.+)$", re.M)
+_CURRENT = re.compile(r"^\[Page \d+, current\]([^\n]*)\n", re.M)
+_PERSONA = re.compile(r"^Shopper persona:\n(.*?)\n\n", re.M | re.S)
+_WORDS = re.compile(r"[a-z0-9]+")
+_VALUE = re.compile(r'name="([^"]+)"[^>]*?\svalue="([^"]*)"')
+_RATIONALE = {TERMINATE: "I have seen enough and want to leave.", CLICK: "I want to look at this.",
+              TYPE_AND_SUBMIT: "I want to search for this."}
+_ACTION_TYPES = ("none", CLICK, TYPE_AND_SUBMIT, TERMINATE)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Sizes of the action slots and of the hashed feature blocks.
+
+    Query slots per input: ``history_queries`` texts typed earlier (most recent first),
+    ``persona_queries`` short phrases of the persona, ``page_queries`` from the page (the
+    input's ``value``, then short element texts).
+    """
+
+    max_candidates: int = 256    # Discrete action space size; unused slots are masked
+    max_inputs: int = 2          # inputs that get type_and_submit candidates
+    history_queries: int = 2
+    persona_queries: int = 3
+    page_queries: int = 2
+    page_dim: int = 128          # hashed bag of the current page's URL and element-name tokens
+    history_dim: int = 64        # last actions, persona tokens, step/type counters
+
+    @property
+    def queries_per_input(self) -> int:
+        return self.history_queries + self.persona_queries + self.page_queries
+
+    @property
+    def first_click_slot(self) -> int:
+        return 1 + self.max_inputs * self.queries_per_input
+
+    @property
+    def dim(self) -> int:
+        return self.page_dim + self.history_dim + self.max_candidates
+
+    def __post_init__(self) -> None:
+        if self.max_candidates <= self.first_click_slot:
+            raise ValueError("max_candidates must leave room for click slots after the type_and_submit slots")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One selectable action and where its text came from (``history``/``persona``/``page``)."""
+
+    action: Action
+    source: str = ""
+
+    def output_text(self) -> str:
+        """The model-output JSON this candidate stands for."""
+        return format_model_output(_RATIONALE[self.action.type], self.action)
+
+
+def _h(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8"))
+
+
+def _add(vec: np.ndarray, offset: int, dim: int, tokens: Sequence[str]) -> None:
+    for t in tokens:
+        vec[offset + _h(t) % dim] += 1.0
+
+
+def parse_observation(text: str) -> tuple[list[Action], str, str, Any]:
+    """``(history actions, current page URL, current page html, persona)`` read back from a prompt.
+
+    Reads the ``[Action i] ...`` lines, the ``[Page i, current]`` block and the
+    ``Shopper persona:`` block that :mod:`shop_env.prompts` writes (the persona is parsed
+    as JSON when it is JSON). Unreadable history lines are skipped.
+    """
+    history: list[Action] = []
+    for line in _ACTION_LINE.findall(text):
+        kind, _, rest = line.partition(" ")
+        try:
+            if kind == TERMINATE:
+                history.append(Action(TERMINATE))
+            elif kind == CLICK:
+                history.append(Action(CLICK, rest.strip()))
+            elif kind == TYPE_AND_SUBMIT:
+                name, _, typed = rest.partition(" ")
+                history.append(Action(TYPE_AND_SUBMIT, name, json.loads(typed)))
+        except (ValueError, TypeError):
+            continue
+    persona: Any = None
+    pm = _PERSONA.search(text)
+    if pm:
+        try:
+            persona = json.loads(pm.group(1))
+        except ValueError:
+            persona = pm.group(1)
+    m = None
+    for m in _CURRENT.finditer(text):
+        pass
+    if m is None:
+        return history, "", text, persona
+    return history, m.group(1).strip(), text[m.end():], persona
+
+
+def _persona_phrases(persona: Any, max_words: int = 5) -> list[str]:
+    """Short string values of a JSON persona, depth first in key order (e.g. the product it needs)."""
+    out: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, str):
+            if 1 <= len(x.split()) <= max_words:
+                out.append(x)
+        elif isinstance(x, dict):
+            for k in sorted(x):
+                walk(x[k])
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+
+    walk(persona)
+    return out
+
+
+def _elements(info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(name, kind, text)`` of the page's named elements (``Element`` records or dicts)."""
+    out = []
+    for el in info.get("elements") or ():
+        if isinstance(el, dict):
+            name, kind, text = el.get("name"), el.get("kind"), el.get("text")
+        else:
+            name, kind, text = getattr(el, "name", ""), getattr(el, "kind", ""), getattr(el, "text", "")
+        if name:
+            out.append((str(name), str(kind or CLICK), str(text or "")))
+    return out
+
+
+def _role(name: str) -> str:
+    """The element's role without item-specific middle segments: ``search_results.<slug>.product_title``
+    -> ``search_results.product_title``."""
+    parts = name.split(".")
+    return parts[0] if len(parts) == 1 else f"{parts[0]}.{parts[-1]}"
+
+
+def candidate_actions(observation: str, info: Mapping[str, Any], config: FeatureConfig = FeatureConfig(),
+                      *, _parsed: tuple[Any, ...] | None = None) -> dict[int, Candidate]:
+    """The current page's candidate actions by slot (the Discrete action index).
+
+    Slots have stable meanings across pages, so a policy can learn them: slot 0 is
+    ``terminate``; then, for each of the first ``max_inputs`` inputs, fixed sub-slots of
+    query sources (texts typed earlier, most recent first; persona phrases; the input's
+    ``value`` and short element texts of the page); then clicks, each placed at a slot
+    chosen by a stable hash of its role and its rank among same-role elements (linear
+    probing on collisions; clicks beyond the free slots are dropped). Deterministic.
+    """
+    c = config
+    history, _, page, persona, elements = _parsed or (*parse_observation(observation), _elements(info))
+    out: dict[int, Candidate] = {0: Candidate(Action(TERMINATE))}
+    seen: set[str] = set()
+
+    def pick(texts: Sequence[str], quota: int) -> list[str]:
+        got = []
+        for q in texts:
+            q = " ".join(q.split()).lower()
+            if q and q not in seen and len(got) < quota:
+                seen.add(q)
+                got.append(q)
+        return got + [""] * (quota - len(got))
+
+    typed = [a.text for a in reversed(history) if a.type == TYPE_AND_SUBMIT]
+    page_texts = [v for _, v in _VALUE.findall(page)] + [t for _, k, t in elements
+                                                         if k != "input" and 1 <= len(t.split()) <= 4]
+    queries = (list(zip(pick(typed, c.history_queries), ["history"] * c.history_queries))
+               + list(zip(pick(_persona_phrases(persona), c.persona_queries), ["persona"] * c.persona_queries))
+               + list(zip(pick(page_texts, c.page_queries), ["page"] * c.page_queries)))
+    inputs = [name for name, kind, _ in elements if kind == "input"][: c.max_inputs]
+    for i, name in enumerate(inputs):
+        for j, (q, src) in enumerate(queries):
+            if q:
+                out[1 + i * c.queries_per_input + j] = Candidate(Action(TYPE_AND_SUBMIT, name, q), src)
+    n_click = c.max_candidates - c.first_click_slot
+    ranks: dict[str, int] = {}
+    for name, kind, _ in elements:
+        if kind == "input" or len(out) >= c.max_candidates:
+            continue
+        role = _role(name)
+        rank = ranks.get(role, 0)
+        ranks[role] = rank + 1
+        slot = _h(f"{role}#{rank}") % n_click
+        while c.first_click_slot + slot in out:
+            slot = (slot + 1) % n_click
+        out[c.first_click_slot + slot] = Candidate(Action(CLICK, name))
+    return out
+
+
+class Featurizer:
+    """(observation text, info) -> (feature vector, candidates by slot, action mask).
+
+    Results are memoised by (session id, step index, observation hash): under teacher
+    forcing a replayed step always shows the same observation, so later epochs are free.
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig(), cache_size: int = 100_000) -> None:
+        self.config = config
+        self.cache_size = cache_size
+        self._cache: dict[tuple[Any, ...], tuple[np.ndarray, dict[int, Candidate], np.ndarray]] = {}
+
+    def __call__(self, observation: str, info: Mapping[str, Any]
+                 ) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
+        key = (info.get("session_id"), info.get("step_index"), hash(observation))
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            hit = self._cache[key] = self._compute(observation, info)
+        vec, cands, mask = hit
+        return vec.copy(), dict(cands), mask.copy()
+
+    def _compute(self, observation: str, info: Mapping[str, Any]
+                 ) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
+        c = self.config
+        vec = np.zeros(c.dim, dtype=np.float32)
+        history, url, page, persona = parse_observation(observation)
+        elements = _elements(info)
+        page_tokens = ["u:" + t for t in _WORDS.findall(url.lower())]
+        for name, kind, _ in elements:
+            page_tokens += ["n:" + s for s in _role(name).split(".")] + ["k:" + kind]
+        _add(vec, 0, c.page_dim, page_tokens)
+        np.log1p(vec[: c.page_dim], out=vec[: c.page_dim])
+        h0 = c.page_dim
+        last = history[-1].type if history else "none"
+        vec[h0 + _ACTION_TYPES.index(last)] = 1.0
+        vec[h0 + 4] = min(len(history), 20) / 20.0
+        vec[h0 + 5] = min(sum(a.type == CLICK for a in history), 10) / 10.0
+        vec[h0 + 6] = min(sum(a.type == TYPE_AND_SUBMIT for a in history), 5) / 5.0
+        tokens = []
+        for back, a in enumerate(reversed(history[-2:])):
+            tokens += [f"{back}:t:{a.type}"] + [f"{back}:n:{s}" for s in _role(a.name).split(".") if a.name]
+        if isinstance(persona, dict):  # categorical persona fields, and numbers in 5 buckets
+            for k, v in sorted(persona.items()):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    tokens.append(f"p:{k}:{int(min(max(float(v), 0.0), 1.0) * 4.999)}" if v <= 1 else f"p:{k}:big")
+                elif isinstance(v, str) and len(v.split()) <= 3:
+                    tokens.append(f"p:{k}:{v}")
+        _add(vec, h0 + 8, c.history_dim - 8, tokens)
+        cands = candidate_actions(observation, info, c, _parsed=(history, url, page, persona, elements))
+        mask = np.zeros(c.max_candidates, dtype=bool)
+        mask[list(cands)] = True
+        vec[c.page_dim + c.history_dim:] = mask
+        return vec, cands, mask
+
+
+class ShopSB3Env(gym.Env):
+    """SB3-ready view of :class:`~shop_env.env.ShopSessionEnv`: Discrete candidate slots, Box features.
+
+    ``env`` is a ready ShopSessionEnv, or ``None`` to build one from ``env_kwargs``
+    (e.g. ``store=..., context="latest_step"``). ``reward_scale`` multiplies the Shop-R1
+    reward (DARS makes it ~1000 for a correct click; 1e-3 keeps PPO's value loss sane).
+    Choosing a masked slot is an error (``ValueError``).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env: Any = None, *, config: FeatureConfig = FeatureConfig(), reward_scale: float = 1.0,
+                 **env_kwargs: Any) -> None:
+        if env is None:
+            from shop_env.env import ShopSessionEnv
+            env = ShopSessionEnv(**env_kwargs)
+        self.env = env
+        self.featurizer = Featurizer(config)
+        self.reward_scale = float(reward_scale)
+        self.action_space = gym.spaces.Discrete(config.max_candidates)
+        self.observation_space = gym.spaces.Box(0.0, np.inf, shape=(config.dim,), dtype=np.float32)
+        self._cands: dict[int, Candidate] = {}
+        self._mask = np.zeros(config.max_candidates, dtype=bool)
+
+    def _observe(self, obs: str, info: dict[str, Any]) -> np.ndarray:
+        vec, self._cands, self._mask = self.featurizer(obs, info)
+        return vec
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._observe(obs, info), info
+
+    def step(self, action: int):
+        a = int(action)
+        cand = self._cands.get(a)
+        if cand is None:
+            raise ValueError(f"action {a} is masked: this page's candidate slots are {sorted(self._cands)}")
+        obs, reward, terminated, truncated, info = self.env.step(cand.output_text())
+        info = dict(info, shop_r1_reward=float(reward), chosen=cand.action.to_dict())
+        vec = self._observe(obs, info) if not (terminated or truncated) else np.zeros_like(
+            self.observation_space.low)
+        return vec, float(reward) * self.reward_scale, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Which slots hold a candidate on the current page (sb3-contrib's MaskablePPO reads this)."""
+        return self._mask.copy()
+
+    def candidates(self) -> dict[int, Candidate]:
+        """The current page's candidates by slot (action index)."""
+        return dict(self._cands)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class SB3Policy:
+    """A trained SB3 model as an :class:`agents.base.Policy` for the evaluation harness.
+
+    Uses the same :class:`Featurizer` as training; masked models get the action mask.
+    ``deterministic=True`` takes the most likely candidate.
+    """
+
+    def __init__(self, model: Any, config: FeatureConfig = FeatureConfig(), name: str = "maskable_ppo",
+                 deterministic: bool = True) -> None:
+        self.model = model
+        self.featurizer = Featurizer(config)
+        self.name = name
+        self.deterministic = deterministic
+
+    def act(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
+        outs = []
+        for obs, info in zip(observations, infos):
+            vec, cands, mask = self.featurizer(obs, info)
+            try:
+                a, _ = self.model.predict(vec, action_masks=mask, deterministic=self.deterministic)
+            except TypeError:  # a plain SB3 model without masking
+                a, _ = self.model.predict(vec, deterministic=self.deterministic)
+            outs.append(cands.get(int(a), cands[0]).output_text())
+        return outs
+
+
+def train_maskable_ppo(env: ShopSB3Env | Any, total_timesteps: int, *, seed: int = 0, **ppo_kwargs: Any):
+    """Train sb3-contrib's ``MaskablePPO`` (``MlpPolicy``) on ``env`` and return the model.
+
+    Defaults suit replay: ``gamma=0`` (the next page does not depend on the action, so each
+    step is a contextual bandit and only its own reward counts). ``ppo_kwargs`` override.
+    """
+    sb3_contrib = require("sb3_contrib", "sb3")
+    kwargs: dict[str, Any] = dict(gamma=0.0, gae_lambda=1.0, n_steps=512, batch_size=128, n_epochs=10,
+                                  learning_rate=1e-3, ent_coef=0.01, verbose=0, device="cpu")
+    kwargs.update(ppo_kwargs)
+    model = sb3_contrib.MaskablePPO("MlpPolicy", env, seed=seed, **kwargs)
+    model.learn(total_timesteps=total_timesteps)
+    return model
