@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from shop_env.html import named_elements, simplify
 from shop_env.html.parse import decode_html, flatten_deep, parse_html
+from tests.test_html_simplify import _dom_named_elements
 
 FIXTURES = Path(__file__).parent / "fixtures" / "html"
 
@@ -167,7 +168,7 @@ def test_random_tag_soup_is_idempotent(soup, wrap):
         assert len(new) == len(set(new))
     else:
         assert len(names) == len(set(names))
-    assert once.elements == named_elements(once.html)
+    assert once.elements == named_elements(once.html) == _dom_named_elements(once.html)
     tree = parse_html(once.html)
     for el in tree.iter():
         for key in el.keys():
@@ -186,3 +187,10 @@ def test_deeply_nested_controls_do_not_defeat_flattening():
     raw = "<a>" * 5000 + "<button>" * 5000 + "end" + "</button>" * 5000
     page = simplify(raw)
     assert "end" in _text(page.html)
+
+
+def test_junk_tag_names_are_normalized():
+    page = simplify('</div><Buy<div role="button">Buy now')
+    assert "<buy<div" not in page.html.lower()
+    assert page.elements == _dom_named_elements(page.html)
+    assert [e.text for e in page.elements] == ["Buy now"]

@@ -140,3 +140,61 @@ def test_synthetic_sample_pages_are_fixpoints_and_keep_gold_targets():
                 assert step.action.name in page.names()
             checked += 1
     assert checked > 50
+
+
+# --- named_elements (regex reader) against an independent DOM reference ------------------
+
+def _dom_named_elements(html: str) -> list[Element]:
+    """Reference: the same contract computed on an lxml tree."""
+    from shop_env.html.parse import parse_html
+
+    click_roles = {"button", "link", "checkbox", "radio", "tab", "option", "menuitem",
+                   "menuitemcheckbox", "menuitemradio", "switch", "treeitem"}
+    out = []
+    for el in parse_html(html).iter():
+        name, tag = el.get("name"), el.tag
+        if not name or not isinstance(tag, str):
+            continue
+        role, typ = (el.get("role") or "").strip().lower(), (el.get("type") or "text").strip().lower()
+        if tag == "input":
+            kind = "click" if typ in {"button", "submit", "reset", "image", "checkbox", "radio",
+                                      "file", "color", "range"} else "input"
+        elif tag == "textarea" or role in {"textbox", "searchbox", "combobox"}:
+            kind = "input"
+        elif tag == "select" or role == "listbox":
+            kind = "select"
+        elif tag in ("a", "button") or role in click_roles:
+            kind = "click"
+        else:
+            continue
+        if tag == "input":
+            text = el.get("value") or el.get("placeholder") or el.get("aria-label") or ""
+        else:
+            alt = next((i.get("alt") for i in el.iter("img") if i.get("alt") is not None), "")
+            text = " ".join(" ".join(el.itertext()).split()) or el.get("aria-label") or \
+                el.get("value") or el.get("placeholder") or el.get("alt") or el.get("title") or alt
+        out.append(Element(name, kind, tag, " ".join(text.split())[:200].rstrip()))
+    return out
+
+
+TRICKY_NAMED = [
+    '<a name="x" title="a > b">Go &gt; on</a><button name=\'y\' title=\'q"uote\'>B<b>o</b>ld</button>',
+    '<div role="button" name="outer"><div>Open</div> details <div>more</div></div><a name=z>t</a>',
+    '<a name="img.only"><img src="a.png"><img alt="Second > alt"></a><a NAME="UP">Upper</a>',
+    '<span role="tab" name="t1" data-x="<not a tag>">Tab &amp; more</span>',
+    '<select name="s"><option>One</option><option>Two &lt;2&gt;</option></select>'
+    '<textarea name="ta">line1\n  line2</textarea><input name="i" value="v &quot;q&quot;">',
+    '<a name="long">' + "word " * 100 + '</a><div name="container"><a name="container.in">in</a></div>',
+]
+
+
+@pytest.mark.parametrize("html", TRICKY_NAMED)
+def test_named_elements_matches_dom_reference_on_tricky_markup(html):
+    page = f"<html><body>{html}</body></html>"
+    assert named_elements(page) == _dom_named_elements(page)
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.html")))
+def test_named_elements_matches_dom_reference_on_simplified_fixtures(fixture):
+    html = simplify(FIXTURES.joinpath(fixture).read_bytes(), url="https://www.amazon.com/s?k=x").html
+    assert named_elements(html) == _dom_named_elements(html)

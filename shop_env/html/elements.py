@@ -64,12 +64,15 @@ def collapse(text: str | None, limit: int = TEXT_MAX) -> str:
     """Collapse whitespace runs to one space, strip, truncate to ``limit`` characters."""
     if not text:
         return ""
-    return " ".join(text.split())[:limit]
+    return " ".join(text.split())[:limit].rstrip()
 
 
-_START = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)(\s[^>]*?\bname\s*=[^>]*)>")
-_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
-_TAGS = re.compile(r"<[^>]*>")
+# A start tag, attribute values quoted or not (a quoted value may contain ">").
+_START = re.compile(r"""<([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*/?>""")
+_ATTR = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+_MARKUP = re.compile(r"""<!--.*?-->|<[a-zA-Z/!?](?:[^>"']|"[^"]*"|'[^']*')*>""", re.S)
+_ALT = re.compile(r"""<img\b(?:[^>"']|"[^"]*"|'[^']*')*?\salt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_NAME_ATTR = re.compile(r"(?:^|\s)name\s*=", re.I)
 
 
 def _attrs(src: str) -> dict[str, str]:
@@ -84,40 +87,58 @@ def _attrs(src: str) -> dict[str, str]:
     return out
 
 
-_ALT = re.compile(r"""<img\b[^>]*?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
-
-
 def _inner_alt(inner: str) -> str:
     m = _ALT.search(inner)
     if not m:
         return ""
-    val = m.group(1) if m.group(1) is not None else m.group(2)
-    return _html.unescape(val)
+    return _html.unescape(m.group(1) if m.group(1) is not None else m.group(2))
 
 
-_END_CACHE: dict[str, re.Pattern[str]] = {}
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                   "param", "source", "track", "wbr"})
+_TAG_CACHE: dict[str, re.Pattern[str]] = {}
 
 
-def _end_tag(tag: str) -> re.Pattern[str]:
-    pat = _END_CACHE.get(tag)
+def _open_close(tag: str) -> re.Pattern[str]:
+    pat = _TAG_CACHE.get(tag)
     if pat is None:
-        pat = _END_CACHE[tag] = re.compile(rf"</{re.escape(tag)}\s*>", re.I)
+        pat = _TAG_CACHE[tag] = re.compile(rf"<(/?){re.escape(tag)}(?=[\s/>])", re.I)
     return pat
+
+
+def _inner(page: str, tag: str, start: int) -> str:
+    """Markup between a start tag ending at ``start`` and its matching end tag (nested
+    elements of the same tag are counted); unclosed: a bounded stretch."""
+    depth = 1
+    for m in _open_close(tag).finditer(page, start):
+        if m.group(1):
+            depth -= 1
+            if depth == 0:
+                return page[start:m.start()]
+        else:
+            depth += 1
+    return page[start:start + 4 * TEXT_MAX]
 
 
 def named_elements(simplified_html: str) -> list[Element]:
     """List the interactive elements of an already simplified page, in document order.
 
     Reads ``name`` attributes only; named elements that are not interactive (for example a
-    recipe container such as ``<div name="search_results">``) are skipped. Fast: a regex
-    pass, no DOM (see the module docstring).
+    recipe container such as ``<div name="search_results">``) are skipped. Text: the
+    element's text with one space at each tag boundary, whitespace collapsed; for inputs,
+    their value, placeholder or aria-label; empty text falls back to aria-label, value,
+    placeholder, alt, title, then an inner image's alt. Fast: regular expressions over the
+    string, no DOM (see the module docstring).
     """
     if not simplified_html:
         return []
     out: list[Element] = []
     page = simplified_html
     for m in _START.finditer(page):
-        attrs = _attrs(m.group(2))
+        raw_attrs = m.group(2)
+        if not raw_attrs or not _NAME_ATTR.search(raw_attrs):
+            continue
+        attrs = _attrs(raw_attrs)
         name = attrs.get("name")
         if not name:
             continue
@@ -128,9 +149,8 @@ def named_elements(simplified_html: str) -> list[Element]:
         if tag == "input":
             text = attrs.get("value") or attrs.get("placeholder") or attrs.get("aria-label") or ""
         else:
-            end = _end_tag(tag).search(page, m.end())
-            inner = page[m.end(): end.start() if end else m.end() + 4 * TEXT_MAX]
-            text = _html.unescape(_TAGS.sub(" ", inner)) if "<" in inner or "&" in inner else inner
+            inner = "" if tag in _VOID or m.group(0).endswith("/>") else _inner(page, tag, m.end())
+            text = _html.unescape(_MARKUP.sub(" ", inner)) if "<" in inner or "&" in inner else inner
             text = collapse(text) or attrs.get("aria-label") or attrs.get("value") or \
                 attrs.get("placeholder") or attrs.get("alt") or attrs.get("title") or \
                 _inner_alt(inner)

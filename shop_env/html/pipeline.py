@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 
 import lxml.etree as etree
@@ -49,6 +50,7 @@ class _Scan:
     labels: dict[str, Node]  # label[for] -> the label
 
 
+_VALID_TAG = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$")
 _SPECIAL = frozenset({"id", "name", "role", "onclick", "for", "href", "tabindex"})
 
 
@@ -76,6 +78,8 @@ def _scan(root: Node) -> _Scan:
     for el in root.iter():
         keys = el.keys()
         tag = el.tag
+        if not tag.isalnum() and not _VALID_TAG.match(tag):
+            el.tag = tag = "span"  # the parser kept junk such as "buy<div" as a tag name
         if keys:
             attr_names.update(keys)
         if not keys or special(keys):
