@@ -121,12 +121,13 @@ def bench_throughput(store, n_steps: int) -> None:
     step_rate = {}
     runs = [("default", {}, "oracle outputs", False), ("default", {}, "unparseable text", False),
             ("default", {}, "oracle, elements read", True),
-            ("elements=False", {"elements": False}, "oracle outputs", False)]
+            ("elements=False", {"elements": False}, "oracle outputs", False),
+            ("max_chars=16000", {"max_chars": 16_000}, "oracle outputs", False)]
     for label, kwargs, pname, read in runs:
         policy = policies["oracle outputs" if read else pname]
         with_resets, in_step = _run_env(ShopSessionEnv(store, **kwargs), store, policy, n_steps, read)
         step_rate[(label, pname)] = in_step
-        print(f"  env {label:14s} {pname:21s}: {in_step:8,.0f} steps/s in step() "
+        print(f"  env {label:15s} {pname:21s}: {in_step:8,.0f} steps/s in step() "
               f"(parse, score, next obs + info), {with_resets:7,.0f} steps/s counting reset()")
     done_rate = step_rate[("default", "oracle outputs")]
     if store.manifest.get("page_codec", "none") != "none":  # the same sessions, pages stored plainly
