@@ -46,6 +46,17 @@ def test_attribute_whitelist_keeps_spec_attributes_only():
     assert "hunter2" not in page.html and "session" not in page.html
 
 
+def test_personal_input_values_are_dropped():
+    raw = """<form><input type="email" value="jane@example.com"><input type="tel" value="555-0100">
+    <input type="text" autocomplete="shipping street-address" value="12 Main St">
+    <input type="text" autocomplete="cc-number" value="4111111111111111">
+    <input type="text" aria-label="Search" value="coffee mug"><input type="submit" value="Go"></form>"""
+    html = simplify(raw).html
+    for secret in ("jane@", "555-0100", "Main St", "4111"):
+        assert secret not in html
+    assert 'value="coffee mug"' in html and 'value="Go"' in html
+
+
 def test_keep_href_strips_query_and_fragment():
     page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
     assert 'href="https://shop.example/p/1"' in page.html

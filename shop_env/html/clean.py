@@ -106,20 +106,36 @@ def _clean_href(href: str) -> str:
     return f"{parts.scheme + '://' if parts.scheme else ''}{parts.netloc}{parts.path}"
 
 
+# Inputs whose value is personal data (user-specific, SPEC "Observation"): their value is
+# dropped. Decided by type, or by the autocomplete token browsers use for autofill.
+PERSONAL_TYPES = frozenset({"password", "email", "tel"})
+PERSONAL_AUTOCOMPLETE = ("name", "given-name", "additional-name", "family-name", "nickname",
+                         "email", "tel", "street-address", "address-line", "postal-code",
+                         "cc-", "bday", "username", "new-password", "current-password",
+                         "one-time-code", "organization", "sex")
+
+
+def _personal(el: Node) -> bool:
+    if (el.get("type") or "").strip().lower() in PERSONAL_TYPES:
+        return True
+    tokens = (el.get("autocomplete") or "").lower().split()
+    return any(t.startswith(PERSONAL_AUTOCOMPLETE) for t in tokens)
+
+
 def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool = False) -> None:
-    """Keep only whitelisted attributes (one C call when the caller collected the attribute
-    names ``seen`` on the page), then blank password values and trim hrefs."""
+    """Drop values of personal-data inputs, then keep only whitelisted attributes (one C
+    call when the caller collected the attribute names ``seen`` on the page); trim hrefs."""
     keep = KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS
     if seen is None:
         seen = set()
         for el in root.iter():
             seen.update(el.keys())
+    for el in root.iter("input"):
+        if el.get("value") is not None and _personal(el):
+            del el.attrib["value"]
     drop = [k for k in seen if k not in keep and not is_kept_attribute(k)]
     if drop:
         etree.strip_attributes(root, *drop)
-    for el in root.iter("input"):
-        if el.get("value") is not None and (el.get("type") or "").lower() == "password":
-            del el.attrib["value"]
     if keep_href:
         for el in root.iter():
             href = el.get("href")
