@@ -15,6 +15,7 @@ import os
 import random
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, format_model_output
@@ -228,13 +229,34 @@ class ReplayPolicy:
         return outputs
 
 
+def resolve_model_path(path_or_name: str) -> str:
+    """A loadable model folder for what ``llm:`` names.
+
+    A folder with ``config.json`` is used as is; a trainer's output folder resolves to its
+    ``final/`` model, else to the model of its latest checkpoint (``latest`` pointer);
+    anything else is passed on as a Hugging Face model name.
+    """
+    p = Path(path_or_name)
+    if not p.is_dir() or (p / "config.json").exists() or (p / "adapter_config.json").exists():
+        return path_or_name
+    if (p / "final" / "config.json").exists():
+        return str(p / "final")
+    pointer = p / "latest"
+    if pointer.exists():
+        model = p / pointer.read_text(encoding="utf-8").strip() / "model"
+        if model.is_dir():
+            return str(model)
+    raise FileNotFoundError(f"{p}: no model here (no config.json, final/ or latest checkpoint)")
+
+
 def policy_from_spec(spec: str, *, data: str | os.PathLike | SessionStore | None = None, split: str = "test",
                      train_split: str = "train", seed: int = 0, temperature: float | None = None,
                      **llm_kwargs: Any):
     """Build a policy from ``"random" | "majority" | "rule" | "replay" | "llm:PATH_OR_NAME"``.
 
     ``majority`` is fitted on ``train_split`` of ``data``; ``replay`` reads ``split`` of
-    ``data``; ``llm:...`` loads a saved checkpoint folder or a Hugging Face model name with
+    ``data``; ``llm:...`` loads a model folder, a trainer's output folder (its ``final/`` or
+    latest checkpoint, see :func:`resolve_model_path`) or a Hugging Face model name with
     :meth:`agents.LLMAgent.from_pretrained` (zero-shot when it is a base model).
     """
     kind, _, arg = spec.partition(":")
@@ -257,5 +279,5 @@ def policy_from_spec(spec: str, *, data: str | os.PathLike | SessionStore | None
         kwargs = {"seed": seed, **llm_kwargs}
         if temperature is not None:
             kwargs["temperature"] = temperature
-        return LLMAgent.from_pretrained(arg, **kwargs)
+        return LLMAgent.from_pretrained(resolve_model_path(arg), **kwargs)
     raise ValueError(f"unknown policy {spec!r}; expected one of {POLICY_SPECS}")

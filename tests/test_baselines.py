@@ -114,3 +114,20 @@ def test_policy_from_spec(tmp_path):
         policy_from_spec("llm:")
     with pytest.raises(ValueError, match="needs data"):
         policy_from_spec("replay")
+
+
+def test_resolve_model_path(tmp_path):
+    from agents.baselines import resolve_model_path
+    run = tmp_path / "run"
+    (run / "checkpoint-000004" / "model").mkdir(parents=True)
+    (run / "checkpoint-000004" / "model" / "config.json").write_text("{}")
+    (run / "latest").write_text("checkpoint-000004")
+    assert resolve_model_path(str(run)) == str(run / "checkpoint-000004" / "model")
+    (run / "final").mkdir()
+    (run / "final" / "config.json").write_text("{}")
+    assert resolve_model_path(str(run)) == str(run / "final")
+    assert resolve_model_path(str(run / "final")) == str(run / "final")
+    assert resolve_model_path("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no model"):
+        resolve_model_path(str(tmp_path / "empty"))

@@ -293,3 +293,22 @@ def test_sample_random_below_majority_on_type_accuracy(sample_test):
             expected.append((step.action.type in allowed) / len(allowed))
             _, _, done, _, info = env.step("")
     assert sum(expected) / len(expected) < r_maj.table2["type_accuracy"]["value"]
+
+
+def test_cli_eval_and_compare(store_path, tmp_path, capsys):
+    from shop_env.cli import main
+    out = tmp_path / "cli_rule"
+    assert main(["eval", "--policy", "rule", "--data", str(store_path), "--split", "all", "--limit", "3",
+                 "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "| rule |" in printed and "Per action type" in printed
+    n_lines = len((out / STEPS_FILE).read_bytes().splitlines())
+    # Running the same command again resumes: nothing is recomputed or appended.
+    assert main(["eval", "--policy", "rule", "--data", str(store_path), "--split", "all", "--limit", "3",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert len((out / STEPS_FILE).read_bytes().splitlines()) == n_lines
+    capsys.readouterr()
+    assert main(["compare", str(out / "report.json"), str(out), "--paper"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| policy | Exact match | Type acc. | Type F1 |")
+    assert table.count("| rule |") == 2 and "paper: Shop-R1 | 27.72% | 36.40% | 31.28%" in table

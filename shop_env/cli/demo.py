@@ -48,18 +48,22 @@ class DemoSettings:
     num_generations: int
     prompts_per_step: int
     max_new_tokens: int
-    max_chars: int                  # prompt budget (characters) for training and evaluation
+    max_chars: int                  # prompt budget (characters, system prompt included)
     hidden_size: int
     num_layers: int
     vocab_size: int
 
 
-FULL = DemoSettings(baseline_sessions=None, llm_sessions=12, sft_steps=120, sft_lr=3e-3, grpo_steps=8,
-                    grpo_lr=2e-5, num_generations=4, prompts_per_step=4, max_new_tokens=64,
-                    max_chars=6000, hidden_size=96, num_layers=2, vocab_size=2048)
-QUICK = DemoSettings(baseline_sessions=4, llm_sessions=2, sft_steps=3, sft_lr=3e-3, grpo_steps=1,
-                     grpo_lr=2e-5, num_generations=2, prompts_per_step=2, max_new_tokens=24,
-                     max_chars=3000, hidden_size=32, num_layers=1, vocab_size=1024)
+# Both modes use the latest-step context: SFT then sees exactly the single-turn prompts the
+# environment serves (the whole-session SFT chat is multi-turn), and prompts stay short
+# enough for a CPU. The budget counts the system prompt (about 1,700 characters).
+FULL = DemoSettings(baseline_sessions=None, llm_sessions=10, sft_steps=300, sft_lr=1e-2, grpo_steps=4,
+                    grpo_lr=1e-5, num_generations=4, prompts_per_step=4, max_new_tokens=128,
+                    max_chars=2200, hidden_size=64, num_layers=2, vocab_size=2048)
+QUICK = DemoSettings(baseline_sessions=4, llm_sessions=2, sft_steps=3, sft_lr=1e-2, grpo_steps=1,
+                     grpo_lr=1e-5, num_generations=2, prompts_per_step=2, max_new_tokens=24,
+                     max_chars=2200, hidden_size=32, num_layers=1, vocab_size=1024)
+CONTEXT = "latest_step"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (tiny sizes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-training", action="store_true", help="baselines only")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 is fastest for the tiny model on a small, busy machine)")
     p.set_defaults(func=run_demo)
 
 
@@ -89,18 +95,22 @@ def run_demo(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else sample_data_dir()
     t0 = time.time()
     _say(BANNER)
+    _say(f"context: {CONTEXT}, prompt budget {cfg.max_chars} characters")
     train, test = open_store(data, split="train"), open_store(data, split="test")
     _say(f"data: {data} ({'SYNTHETIC' if test.synthetic else 'not marked synthetic'}): "
          f"{len(train)} train / {len(test)} test sessions, {test.num_steps} test steps")
     policies = [RandomPolicy(seed=args.seed), MajorityTypePolicy.fit(train), RuleBasedPolicy(), ReplayPolicy(test)]
     reports = []
     for pol in policies:
-        rep = evaluate(pol, test, split="test", limit=cfg.baseline_sessions, out=out / "eval" / pol.name,
-                       seed=args.seed, resume=False, data_label=str(data))
+        rep = evaluate(pol, test, split="test", context=CONTEXT, limit=cfg.baseline_sessions,
+                       out=out / "eval" / pol.name, seed=args.seed, resume=False, data_label=str(data),
+                       env_kwargs={"max_chars": cfg.max_chars})
         reports.append(rep)
         _say(f"[{time.time() - t0:6.1f}s] {pol.name:>8}: exact {100 * rep.table2['exact']['value']:.2f}%  "
              f"type acc {100 * rep.table2['type_accuracy']['value']:.2f}%")
     if not args.skip_training:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
         reports += _train_and_evaluate(cfg, data, test, out, args.seed, t0)
     table = comparison_table(reports)
     note = ("SYNTHETIC data, tiny model: these numbers check the pipeline, they are not the paper's. "
@@ -128,21 +138,21 @@ def _train_and_evaluate(cfg: DemoSettings, data: Path, test, out: Path, seed: in
                             intermediate_size=2 * cfg.hidden_size, seed=seed)
     _say(f"[{time.time() - t0:6.1f}s] built tiny model {base}")
     sft = train_sft(SFTConfig(model=str(base), out=str(out / "models" / "sft"), data=str(data),
-                              max_steps=cfg.sft_steps, lr=cfg.sft_lr, batch_size=1, grad_accum=4,
-                              max_chars=cfg.max_chars, max_length=4096, warmup_ratio=0.0, seed=seed,
+                              max_steps=cfg.sft_steps, lr=cfg.sft_lr, batch_size=4, grad_accum=1,
+                              context=CONTEXT, max_chars=cfg.max_chars, max_length=4096, warmup_ratio=0.0, seed=seed,
                               resume=False, tensorboard=False, progress=False))
     _say(f"[{time.time() - t0:6.1f}s] SFT done ({cfg.sft_steps} steps): {sft}")
     grpo = train_grpo(GRPOConfig(model=str(sft), out=str(out / "models" / "grpo"), data=str(data),
                                  max_steps=cfg.grpo_steps, lr=cfg.grpo_lr, num_generations=cfg.num_generations,
                                  prompts_per_step=cfg.prompts_per_step, max_new_tokens=cfg.max_new_tokens,
-                                 max_chars=cfg.max_chars, micro_batch_size=8, seed=seed, save_every=0,
+                                 context=CONTEXT, max_chars=cfg.max_chars, micro_batch_size=8, seed=seed, save_every=0,
                                  resume=False, tensorboard=False, progress=False))
     _say(f"[{time.time() - t0:6.1f}s] GRPO done ({cfg.grpo_steps} steps, Shop-R1 reward): {grpo}")
     reports = []
     for label, path in (("tiny zero-shot", base), ("tiny SFT", sft), ("tiny SFT+GRPO (Shop-R1)", grpo)):
         agent = LLMAgent.from_pretrained(str(path), device="cpu", temperature=0.6, seed=seed,
                                          max_new_tokens=cfg.max_new_tokens, name=label)
-        rep = evaluate(agent, test, split="test", temperature=0.6, limit=cfg.llm_sessions,
+        rep = evaluate(agent, test, split="test", context=CONTEXT, temperature=0.6, limit=cfg.llm_sessions,
                        out=out / "eval" / label.split(" (")[0].replace(" ", "_").replace("+", "_"),
                        seed=seed, resume=False, env_kwargs={"max_chars": cfg.max_chars},
                        data_label=str(data))
