@@ -139,6 +139,8 @@ def test_recipe_from_json_file(tmp_path):
     ({"rules": [{"selector": "a", "children": [{"selector": "b", "url": "("}]}]},
      "rules[0].children[0].url"),
     ({"rules": "nope"}, "rules"),
+    ({"rules": [], "hidden_classes": "aok-hidden"}, "hidden_classes"),
+    ({"rules": [], "hidden_classes": ["two words"]}, "hidden_classes"),
 ])
 def test_bad_recipes_raise_located_errors(spec, field):
     with pytest.raises(DataError) as err:
@@ -204,6 +206,8 @@ def test_dropped_elements_do_not_take_names():
     assert simplify(raw).names() == ["add_to_cart", "main.add_to_cart"]
     recipe = {"rules": [{"selector": "div.popover", "drop": True}]}
     assert simplify(raw, recipe=recipe).names() == ["main.add_to_cart"]
+    assert simplify(raw, recipe={"rules": [], "hidden_classes": ["popover"]}).names() == \
+        ["main.add_to_cart"]
     # the Amazon recipe drops what Amazon hides with its aok-hidden / a-hidden classes
     amazon = raw.replace('class="popover"', 'class="a-section aok-hidden"')
     assert simplify(amazon, url="https://www.amazon.com/s?k=mug").names() == ["main.add_to_cart"]

@@ -57,10 +57,14 @@ def remove_junk(root: Node) -> None:
                          with_tail=False)
 
 
-def is_hidden(el: Node) -> bool:
+def is_hidden(el: Node, hidden_classes: frozenset[str] = frozenset()) -> bool:
     """``hidden``, ``aria-hidden=true``, inline display:none / visibility:hidden,
-    ``input type=hidden``, or a closed ``dialog``."""
+    ``input type=hidden``, a closed ``dialog``, or one of the site's ``hidden_classes``."""
     get = el.get
+    if hidden_classes:
+        cls = get("class")
+        if cls is not None and not hidden_classes.isdisjoint(cls.split()):
+            return True
     if get("hidden") is not None:
         return True
     aria = get("aria-hidden")
@@ -75,9 +79,9 @@ def is_hidden(el: Node) -> bool:
     return tag == "dialog" and get("open") is None
 
 
-def remove_hidden(root: Node) -> None:
+def remove_hidden(root: Node, hidden_classes: frozenset[str] = frozenset()) -> None:
     """Drop hidden elements (see :func:`is_hidden`) with their content."""
-    drop_elements([el for el in root.iter() if is_hidden(el)])
+    drop_elements([el for el in root.iter() if is_hidden(el, hidden_classes)])
 
 
 def strip_svg(root: Node) -> None:

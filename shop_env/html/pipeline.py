@@ -178,7 +178,7 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
     root = parse_html(raw_html)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
-    clean.remove_hidden(root)
+    clean.remove_hidden(root, compiled.hidden_classes if compiled is not None else frozenset())
     clean.strip_svg(root)  # before naming: svg text must not feed slugs
     if root.find("body") is None:
         etree.SubElement(root, "body")

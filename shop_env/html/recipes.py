@@ -2,9 +2,12 @@
 
 A recipe is JSON (or a dict)::
 
-    {"name": "amazon", "domains": ["amazon.com", ...],
+    {"name": "amazon", "domains": ["amazon.com", ...], "hidden_classes": ["aok-hidden"],
      "rules": [{"selector": "#navbar", "name": "nav_bar", "first": true, "required": true,
                 "children": [{"selector": "#twotabsearchtextbox", "name": "search_input"}]}]}
+
+``hidden_classes``: CSS classes the site uses to hide elements; such elements are removed
+with the other hidden ones (a cheap check in the hidden-element walk).
 
 Rule keys:
   selector      CSS selector, evaluated among the descendants of the parent match
@@ -50,7 +53,7 @@ from shop_env.html.selectors import Selector
 
 RULE_KEYS = frozenset({"selector", "name", "children", "clickable", "add_text", "text_selector",
                        "first", "drop", "url", "required", "optional", "comment"})
-RECIPE_KEYS = frozenset({"name", "domains", "rules", "description", "comment"})
+RECIPE_KEYS = frozenset({"name", "domains", "rules", "hidden_classes", "description", "comment"})
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Recipe:
     name: str
     domains: tuple[str, ...]
     rules: list[Rule]
+    hidden_classes: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -148,8 +152,13 @@ def compile_recipe(spec: dict, source: str = "<recipe>") -> Recipe:
     domains = spec.get("domains", [])
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
         raise DataError("'domains' must be a list of strings", path=source, field="domains")
+    hidden = spec.get("hidden_classes", [])
+    if not isinstance(hidden, list) or not all(isinstance(c, str) and c.split() == [c] for c in hidden):
+        raise DataError("'hidden_classes' must be a list of class names", path=source,
+                        field="hidden_classes")
     return Recipe(name=str(spec.get("name", "custom")), domains=tuple(d.lower() for d in domains),
-                  rules=[_compile_rule(r, f"rules[{i}]", source) for i, r in enumerate(rules)])
+                  rules=[_compile_rule(r, f"rules[{i}]", source) for i, r in enumerate(rules)],
+                  hidden_classes=frozenset(hidden))
 
 
 def builtin_recipes() -> list[str]:
