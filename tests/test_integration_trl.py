@@ -147,3 +147,17 @@ def test_grpo_trainer_few_steps_on_tiny_model(store, tmp_path):
                for c, g in zip(completions, golds)]
         assert out == ref
         assert log["rewards/shop_r1_total/mean"] == pytest.approx(sum(ref) / len(ref))
+
+
+def test_trl_example_script_runs(tmp_path):
+    import runpy
+
+    pytest.importorskip("torch").set_num_threads(1)
+    from agents.tiny import build_tiny_model
+
+    model_path = build_tiny_model(tmp_path / "tiny", texts=OUTPUTS[:5] * 50, vocab_size=300, max_positions=8192)
+    main = runpy.run_path("examples/trl_grpo.py")["main"]
+    summary = main(["--model", str(model_path), "--steps", "1", "--rows", "4", "--num-generations", "2",
+                    "--prompts-per-step", "1", "--max-completion-length", "8", "--max-chars", "1500",
+                    "--out", str(tmp_path / "out")])
+    assert set(summary) == set(T.COMPONENTS) and summary["total"] >= 0.0

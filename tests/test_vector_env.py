@@ -118,3 +118,10 @@ def test_vector_env_mixed_parse_failures():
         assert reward[0] == 0.0 and info["parse_error"][0]
     finally:
         vec.close()
+
+
+def test_vector_env_example_runs():
+    import runpy
+
+    result = runpy.run_path("examples/vector_env.py")["main"](["--envs", "2", "--steps", "6"])
+    assert result["mean_reward"] >= 0.0 and result["env_steps_per_s"] > 0

@@ -1,14 +1,17 @@
 """Stable-Baselines3 adapter: the text environment as a Discrete/Box environment with action masks.
 
 :class:`ShopSB3Env` wraps :class:`shop_env.env.ShopSessionEnv`. At every step the current
-page offers a list of *candidate actions* (:func:`candidate_actions`): ``terminate``,
-``type_and_submit`` into each input with candidate queries (text typed earlier in the
-session, the inputs' current values, short element texts on the page), and a ``click`` on
-every named clickable element, in page order. The action space is ``Discrete(max_candidates)``
-over those slots; :meth:`ShopSB3Env.action_masks` marks the slots that hold a candidate
-(for sb3-contrib's ``MaskablePPO``). The observation is a ``Box`` of hashed features
-(:class:`Featurizer`): the current page (URL and element-name tokens), the action history,
-and a small descriptor per candidate slot. The chosen candidate becomes the model-output
+page offers *candidate actions* (:func:`candidate_actions`): ``terminate``,
+``type_and_submit`` into the page's inputs with candidate queries (texts typed earlier in
+the session, short phrases of the shopper's persona, the input's ``value`` and short
+element texts of the page), and a ``click`` on every named clickable element. The action
+space is ``Discrete(max_candidates)``; each candidate sits in a slot whose meaning is
+stable across pages (slot 0 terminate, fixed sub-slots per input and query source, and
+clicks hashed by element role and rank, e.g. "the 2nd ``search_results.*.product_title``"),
+so a policy can learn what a slot means. :meth:`ShopSB3Env.action_masks` marks the slots
+that hold a candidate (for sb3-contrib's ``MaskablePPO``). The observation is a ``Box`` of
+hashed features (:class:`Featurizer`): the current page (URL and element-role tokens), the
+action history and persona, and the mask. The chosen candidate becomes the model-output
 JSON and goes to the wrapped environment's ``step``, so the reward is the Shop-R1 reward
 (times ``reward_scale``; the unscaled value is ``info["shop_r1_reward"]``).
 
@@ -367,11 +370,13 @@ def train_maskable_ppo(env: ShopSB3Env | Any, total_timesteps: int, *, seed: int
     """Train sb3-contrib's ``MaskablePPO`` (``MlpPolicy``) on ``env`` and return the model.
 
     Defaults suit replay: ``gamma=0`` (the next page does not depend on the action, so each
-    step is a contextual bandit and only its own reward counts). ``ppo_kwargs`` override.
+    step is a contextual bandit and only its own reward counts); the other defaults
+    (rollouts of 256 steps, minibatch 64, lr 3e-3, no entropy bonus) learned fastest on the
+    sample in a small sweep. ``ppo_kwargs`` override.
     """
     sb3_contrib = require("sb3_contrib", "sb3")
-    kwargs: dict[str, Any] = dict(gamma=0.0, gae_lambda=1.0, n_steps=512, batch_size=128, n_epochs=10,
-                                  learning_rate=1e-3, ent_coef=0.01, verbose=0, device="cpu")
+    kwargs: dict[str, Any] = dict(gamma=0.0, gae_lambda=1.0, n_steps=256, batch_size=64, n_epochs=10,
+                                  learning_rate=3e-3, ent_coef=0.0, verbose=0, device="cpu")
     kwargs.update(ppo_kwargs)
     model = sb3_contrib.MaskablePPO("MlpPolicy", env, seed=seed, **kwargs)
     model.learn(total_timesteps=total_timesteps)
