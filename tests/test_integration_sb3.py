@@ -141,3 +141,14 @@ def test_maskable_ppo_beats_random_on_the_test_split():
     assert ppo.extra["mean_reward"] >= max(5 * rnd.extra["mean_reward"], rnd.extra["mean_reward"] + 50)
     assert p["exact"]["value"] >= r["exact"]["value"]
     assert ppo.extra["parse_failure_rate"] == 0.0  # candidates are always well-formed outputs
+
+
+def test_more_clicks_than_slots_are_dropped_not_looped():
+    config = S.FeatureConfig(max_candidates=20, max_inputs=1, history_queries=1, persona_queries=1, page_queries=1)
+    elements = [{"name": f"list.item_{i}.link", "kind": "click", "text": ""} for i in range(50)]
+    elements.append({"name": "nav.search", "kind": "input", "text": ""})
+    cands = S.candidate_actions("[Page 1, current] https://x\n<html></html>", {"elements": elements}, config)
+    clicks = [c for c in cands.values() if c.action.type == "click"]
+    assert len(clicks) == 20 - config.first_click_slot and max(cands) < 20
+    n = len(clicks)
+    assert {c.action.name for c in clicks} == {f"list.item_{i}.link" for i in range(n)}  # the first n in page order

@@ -214,9 +214,11 @@ def candidate_actions(observation: str, info: Mapping[str, Any], config: Feature
                 out[1 + i * c.queries_per_input + j] = Candidate(Action(TYPE_AND_SUBMIT, name, q), src)
     n_click = c.max_candidates - c.first_click_slot
     ranks: dict[str, int] = {}
+    placed = 0
     for name, kind, _ in elements:
-        if kind == "input" or len(out) >= c.max_candidates:
+        if kind == "input" or placed >= n_click:
             continue
+        placed += 1
         role = _role(name)
         rank = ranks.get(role, 0)
         ranks[role] = rank + 1
