@@ -163,13 +163,27 @@ def compile_recipe(spec: dict, source: str = "<recipe>") -> Recipe:
 
 def builtin_recipes() -> list[str]:
     """Names of the recipes shipped in ``shop_env/html/recipes/``."""
+    return list(_builtin_names())
+
+
+@lru_cache(maxsize=1)
+def _builtin_names() -> tuple[str, ...]:
     folder = resources.files("shop_env.html") / "recipes"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")))
+
+
+@lru_cache(maxsize=256)
+def _recipe_for_host(host: str) -> Recipe | None:
+    for name in _builtin_names():
+        recipe = _load_named(name)
+        if any(host == d or host.endswith("." + d) for d in recipe.domains):
+            return recipe
+    return None
 
 
 @lru_cache(maxsize=32)
 def _load_named(name: str) -> Recipe:
-    if name in builtin_recipes():
+    if name in _builtin_names():
         ref = resources.files("shop_env.html") / "recipes" / f"{name}.json"
         source = str(ref)
         text = ref.read_text(encoding="utf-8")
@@ -203,11 +217,7 @@ def recipe_for_url(url: str | None) -> Recipe | None:
         host = (urlsplit(url if "//" in url else "//" + url).hostname or "").lower()
     except ValueError:
         return None
-    for name in builtin_recipes():
-        recipe = _load_named(name)
-        if any(host == d or host.endswith("." + d) for d in recipe.domains):
-            return recipe
-    return None
+    return _recipe_for_host(host)
 
 
 BATCH_MIN_PARENTS = 5  # from this many parent matches on, a child rule is matched once
