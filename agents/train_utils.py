@@ -7,8 +7,10 @@ temporary sibling and renamed into place, and ``OUT/latest`` (the name of the ne
 checkpoint) is replaced atomically afterwards, so a run killed at any moment resumes from
 the last complete checkpoint.
 
-Multi-GPU: when launched with ``accelerate launch`` (``WORLD_SIZE > 1``) :class:`Runtime`
-uses ``accelerate.Accelerator`` (DDP); otherwise it is a plain single-device loop.
+Multi-GPU: when launched with ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE > 1``)
+:class:`Runtime` uses ``accelerate.Accelerator`` (DDP; gloo across CPU processes when there
+is no GPU); otherwise it is a plain single-device loop. Under DDP each process normalises its
+loss over its own tokens and DDP averages the gradients across processes.
 """
 from __future__ import annotations
 
@@ -122,7 +124,8 @@ class Runtime:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import Accelerator
 
-            self.accelerator = Accelerator()
+            # cpu=True makes accelerate set up gloo DDP across CPU processes (torchrun --nproc_per_node N).
+            self.accelerator = Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
             self.device = self.accelerator.device
             self.rank, self.world_size = self.accelerator.process_index, self.accelerator.num_processes
         else:

@@ -7,7 +7,12 @@ Examples::
     shop-r1 train sft --config shop_r1 --model outputs/tiny --out outputs/sft --max-steps 20
     shop-r1 train rl  --config shop_r1 --model outputs/sft/final --out outputs/rl --max-steps 10
     shop-r1 train rl  --config shop_r1 --model Qwen/Qwen2.5-0.5B-Instruct --lora --out outputs/rl
-    accelerate launch -m shop_env.cli train rl --config shop_r1 --model ... --out ...   # multi-GPU
+    accelerate launch --multi_gpu --num_processes 8 $(which shop-r1) train rl --config shop_r1 \
+        --model Qwen/Qwen2.5-3B-Instruct --out outputs/rl             # multi-GPU (DDP)
+    torchrun --nproc_per_node 2 $(which shop-r1) train rl ...         # the same, also on CPU (gloo)
+
+Under several processes each takes its own ``prompts_per_step`` prompts per step (global
+batch = processes x prompts_per_step x num_generations); rank 0 logs and checkpoints.
 
 ``--set key=value`` overrides any SFTConfig/GRPOConfig field (value parsed as JSON when it can be).
 """
