@@ -85,3 +85,25 @@ def test_cli_builds_trains_and_reports_errors(tmp_path, capsys):
     assert "has no SFT stage" in capsys.readouterr().err
     assert main(["train", "settings"]) == 0
     assert "shop_r1" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(tmp_path):
+    """torchrun with 2 CPU processes: DDP via accelerate (gloo); rank 0 alone logs and saves."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agents.tiny import cached_easy_model
+
+    model, store = cached_easy_model()
+    exe = Path(sys.executable).parent
+    cmd = [str(exe / "torchrun"), "--nproc_per_node", "2", str(exe / "shop-r1"), "train", "rl", "--model", str(model),
+           "--data", str(store), "--split", "all", "--out", str(tmp_path / "rl"), "--max-steps", "2",
+           "--num-generations", "2", "--context", "latest_step", "--device", "cpu", "--set", "prompts_per_step=1",
+           "--set", "max_new_tokens=4", "--set", "progress=false", "--set", "tensorboard=false"]
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    history = [json.loads(x) for x in (tmp_path / "rl" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2]  # one writer, not two
+    assert (tmp_path / "rl" / "final" / "config.json").exists()
