@@ -110,22 +110,42 @@ def _catalog(products: list[str], ad: bool = False) -> str:
             f'<footer><a>Help</a></footer></body>')
 
 
+def _pairs(html: str) -> list[tuple[str, str]]:
+    return [(e.name, e.text) for e in simplify(html).elements]
+
+
 def test_names_stable_when_an_ad_block_is_inserted():
     products = ["Red Kettle", "Blue Kettle", "Steel Mug"]
-    before = set(names(_catalog(products)))
-    after = set(names(_catalog(products, ad=True)))
-    assert before <= after
-    assert after - before == {"main.results.sponsored_mega_sale", "main.results.shop_now",
-                              "main.results.dismiss"}
+    before = _pairs(_catalog(products))
+    after = _pairs(_catalog(products, ad=True))
+    # every element keeps its name (paired with its text, so no two names can swap)
+    assert [p for p in after if p in before] == before
+    assert {n for n, _ in after} - {n for n, _ in before} == {
+        "main.results.sponsored_mega_sale", "main.results.shop_now", "main.results.dismiss"}
 
 
 def test_names_stable_when_a_product_is_inserted():
     products = ["Red Kettle", "Blue Kettle", "Steel Mug"]
-    before = names(_catalog(products))
-    after = names(_catalog(["Green Teapot"] + products))
-    assert set(before) <= set(after)
-    new = set(after) - set(before)
-    assert new and all(n.startswith("main.results.green_teapot") for n in new)
+    before = _pairs(_catalog(products))
+    after = _pairs(_catalog(["Green Teapot"] + products))
+    assert [p for p in after if p in before] == before
+    new = {n for n, _ in after} - {n for n, _ in before}
+    assert len(new) == 3 and all(n.startswith("main.results.green_teapot") for n in new)
+
+
+def test_names_stable_when_amazon_page_gets_an_extra_result():
+    raw = open("tests/fixtures/html/amazon_search.html").read()
+    extra = raw.replace('<div data-asin="B07X1Z1Z1Z"',
+                        '<div data-asin="B0NEW00001" data-component-type="s-search-result"><h2><a '
+                        'href="/dp/B0NEW00001">Brand New Enamel Camping Mug</a></h2><button '
+                        'name="submit.addToCart">Add to cart</button></div><div data-asin="B07X1Z1Z1Z"')
+    url = "https://www.amazon.com/s?k=coffee+mug"
+    before = [(e.name, e.text) for e in simplify(raw, url=url).elements]
+    after = [(e.name, e.text) for e in simplify(extra, url=url).elements]
+    assert [p for p in after if p in before] == before
+    assert {n for n, _ in after} - {n for n, _ in before} == {
+        "search_results.brand_new_enamel_camping_mug.product_title",
+        "search_results.brand_new_enamel_camping_mug.add_to_cart"}
 
 
 def test_existing_names_kept_and_new_ones_added():
