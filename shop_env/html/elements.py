@@ -157,3 +157,26 @@ def named_elements(simplified_html: str) -> list[Element]:
                 _inner_alt(inner)
         out.append(Element(name=name, kind=kind, tag=tag, text=collapse(text)))
     return out
+
+
+def elements_from_tree(root) -> list[Element]:
+    """The same records as :func:`named_elements`, read from a parsed page (``simplify``
+    uses it on the parse of its own output; tests check both readers agree)."""
+    out: list[Element] = []
+    for el in root.iter():
+        name = el.get("name")
+        if not name:
+            continue
+        tag = el.tag
+        get = el.get
+        kind = element_kind(tag, get("type"), get("role"))
+        if kind is None:
+            continue
+        if tag == "input":
+            text = get("value") or get("placeholder") or get("aria-label") or ""
+        else:
+            text = collapse(" ".join(el.itertext())) or get("aria-label") or get("value") or \
+                get("placeholder") or get("alt") or get("title") or \
+                next((img.get("alt") for img in el.iter("img") if img.get("alt") is not None), "")
+        out.append(Element(name=name, kind=kind, tag=tag, text=collapse(text)))
+    return out

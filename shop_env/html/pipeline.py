@@ -9,7 +9,7 @@ import lxml.etree as etree
 
 from shop_env.html import clean
 from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, element_kind, \
-    named_elements
+    elements_from_tree
 from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
 from shop_env.html.parse import Node, parse_html
 from shop_env.html.recipes import Recipe, apply_recipe, load_recipe, recipe_for_url
@@ -114,13 +114,15 @@ def _attached(el: Node, root: Node) -> bool:
     return top is root
 
 
-def _serialize_stable(root: Node, max_rounds: int = 3) -> str:
-    """Serialize so that parsing the result gives the same page back.
+def _serialize_stable(root: Node, max_rounds: int = 3) -> tuple[str, Node]:
+    """Serialize so that parsing the result gives the same page back; return the HTML and
+    the parse of it.
 
     Unwrapping can create nestings the HTML parser rebuilds differently (an ``<a>`` that
     ends up inside another ``<a>``, a block inside ``<p>``...). The output is parsed again,
     pruned, and written again until it no longer changes (almost always at once)."""
     html = clean.serialize(root)
+    again = root
     for _ in range(max_rounds):
         again = parse_html(html)
         clean.prune(again)
@@ -128,7 +130,7 @@ def _serialize_stable(root: Node, max_rounds: int = 3) -> str:
         if html2 == html:
             break
         html = html2
-    return html
+    return html, again
 
 
 def _is_prenamed(named: list[Node], attr_names: set[str], had_script: bool) -> bool:
@@ -219,7 +221,7 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
             el.set("name", name)
     clean.strip_attributes(root, scan.attr_names | {ORIG_NAME_ATTR}, keep_href=keep_href)
     clean.prune(root)
-    html = _serialize_stable(root)
-    return SimplifiedPage(html=html, elements=named_elements(html),
+    html, final = _serialize_stable(root)
+    return SimplifiedPage(html=html, elements=elements_from_tree(final),
                           recipe=compiled.name if compiled else None,
                           recipe_misses=misses, prenamed=prenamed)
