@@ -161,7 +161,7 @@ def render_markdown(r: Report) -> str:
     um, oc, td = s["until_mismatch"], s["outcome"], s["type_distribution"]
     lines += [
         "", "## Session level", "",
-        f"- steps matched before the first miss: {um['mean_steps_matched']:.2f} on average "
+        f"- steps matched before the first miss (`until_mismatch`): {um['mean_steps_matched']:.2f} on average "
         f"({pct(um['mean_fraction_matched'])} of a session; {pct(um['fully_matched_sessions'])} of "
         f"{um['sessions']} sessions fully matched)",
         f"- session outcome (purchase vs leave, at the final step): purchase F1 {pct(oc['purchase_f1'])}, "

@@ -100,15 +100,21 @@ def read_step_log(path: str | os.PathLike, *, repair: bool = False) -> dict[Step
 
 
 class StepLog:
-    """Appends step records to ``steps.jsonl``; each :meth:`append` is flushed and fsync'ed."""
+    """Appends step records to ``steps.jsonl``; each :meth:`append` is flushed and fsync'ed.
 
-    def __init__(self, path: str | os.PathLike, *, resume: bool = True) -> None:
-        self.path = Path(path)
+    With ``path=None`` the log lives in memory only (an evaluation without ``out``).
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, resume: bool = True) -> None:
+        self.path = None if path is None else Path(path)
+        self.done: dict[StepKey, dict[str, Any]] = {}
+        self._fh = None
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume:
             self.done = read_step_log(self.path, repair=True)
         else:
-            self.done = {}
             self.path.unlink(missing_ok=True)
         self._fh = open(self.path, "ab")
 
@@ -116,22 +122,24 @@ class StepLog:
         return key in self.done
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """Append new records (keys already logged are dropped); return how many were written."""
-        lines = []
+        """Append new records (keys already logged are dropped); return how many were new."""
+        lines, new = [], 0
         for rec in records:
             key = step_key(rec)
             if key in self.done:
                 continue
             self.done[key] = dict(rec)
-            lines.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
-        if lines:
+            new += 1
+            if self._fh is not None:
+                lines.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if lines and self._fh is not None:
             self._fh.write("".join(lines).encode("utf-8"))
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        return len(lines)
+        return new
 
     def close(self) -> None:
-        if not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
 
     def __enter__(self) -> "StepLog":

@@ -13,6 +13,7 @@ environment is reset straight to the first step not yet logged.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from shop_env.actions import parse_model_output
 from shop_env.data.model import Session
 from shop_env.data.store import SessionStore, open_store
 from shop_env.evaluation.report import Report, build_report
-from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, read_step_log, write_json_atomic
+from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, write_json_atomic
 from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
 
 CONTEXTS = ("whole_session", "latest_step")
 # Run settings that must match for a resumed run to reuse logged steps.
-RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed")
+RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed", "env")
 
 
 def open_data(data: str | os.PathLike | SessionStore, split: str) -> SessionStore:
@@ -118,7 +119,6 @@ def _seed_globals(seed: int) -> None:
 
 
 def _check_resume(out: Path, config: Mapping[str, Any]) -> None:
-    import json
     path = out / RUN_FILE
     if not path.exists():
         return
@@ -159,6 +159,8 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
         "policy": name or policy_name(pol), "data": data_label or str(Path(store.path).resolve()),
         "split": split, "context": context, "temperature": temperature, "seed": seed,
         "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
+        "env": {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+                for k, v in sorted(dict(env_kwargs or {}).items())},
     }
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
@@ -166,16 +168,14 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
         if resume:
             _check_resume(out_dir, config)
         write_json_atomic(out_dir / RUN_FILE, config)
-        log = StepLog(out_dir / STEPS_FILE, resume=resume)
-    else:
-        log = _MemoryLog()
+    log = StepLog(out_dir / STEPS_FILE if out_dir is not None else None, resume=resume)
     try:
         factory = env_factory or default_env_factory
         _run(pol, store, n_sessions, log, batch_size, progress, seed,
              lambda: factory(store, context, **dict(env_kwargs or {})))
     finally:
         log.close()
-    selected = _selected_ids(store, n_sessions, log.done)
+    selected = _selected_ids(n_sessions, log.done)
     records = [r for r in log.done.values() if r["session_id"] in selected]
     report = build_report(records, config)
     if out_dir is not None:
@@ -183,25 +183,7 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     return report
 
 
-class _MemoryLog:
-    """In-memory stand-in for :class:`StepLog` when no ``out`` folder is given."""
-
-    def __init__(self) -> None:
-        self.done: dict[tuple[str, int], dict[str, Any]] = {}
-
-    def __contains__(self, key: tuple[str, int]) -> bool:
-        return key in self.done
-
-    def append(self, records: Sequence[Mapping[str, Any]]) -> int:
-        for r in records:
-            self.done.setdefault((str(r["session_id"]), int(r["step_index"])), dict(r))
-        return len(records)
-
-    def close(self) -> None:
-        pass
-
-
-def _selected_ids(store: SessionStore, n_sessions: int, done: Mapping[tuple[str, int], Any]) -> set[str]:
+def _selected_ids(n_sessions: int, done: Mapping[tuple[str, int], Any]) -> set[str]:
     index_of = {int(r["session_index"]): r["session_id"] for r in done.values()}
     return {sid for i, sid in index_of.items() if i < n_sessions}
 
