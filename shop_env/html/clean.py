@@ -206,6 +206,7 @@ def drop_elements(elements: list) -> None:
     root = elements[0].getroottree().getroot()
     if root.tag == _DROP:  # the root itself was hidden: keep an empty page
         root.tag = "html"
+        root.attrib.clear()
         for child in list(root):
             root.remove(child)
         root.text = None

@@ -45,6 +45,7 @@ class SimplifiedPage:
 class _Scan:
     interactive: list[Node]
     named: list[Node]
+    hidden: list[Node]
     ids: dict[str, list[Node]]
     attr_names: set[str]
     labels: dict[str, Node]  # label[for] -> the label
@@ -65,21 +66,36 @@ def _live_link(el: Node) -> bool:
     return bool(len(el) or (text and not text.isspace()) or get("aria-label") or get("title"))
 
 
-def _scan(root: Node) -> _Scan:
-    """One walk: interactive elements, elements carrying ``name``, the id index, labels by
-    ``for``, and the set of attribute names on the page (for the one-call attribute strip)."""
+_HIDING_ATTRS = frozenset({"hidden", "aria-hidden", "style", "type"})
+
+
+def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
+    """One walk over the page. Hidden elements (:func:`clean.is_hidden`) are collected and
+    their subtrees skipped; for the rest: interactive elements, elements carrying ``name``,
+    the id index, labels by ``for``, and the attribute names (for the one-call strip).
+    svg/math internals are skipped too (removed later)."""
     interactive: list[Node] = []
     named: list[Node] = []
+    hidden: list[Node] = []
     ids: dict[str, list[Node]] = {}
     labels: dict[str, Node] = {}
     attr_names: set[str] = set()
     special = _SPECIAL.isdisjoint
+    hiding = (_HIDING_ATTRS | {"class"} if hidden_classes else _HIDING_ATTRS).isdisjoint
+    is_hidden = clean.is_hidden
     interactive_tags = INTERACTIVE_TAGS
-    for el in root.iter():
+    walker = etree.iterwalk(root, events=("start",))
+    for _, el in walker:
         keys = el.keys()
         tag = el.tag
         if not tag.isalnum() and not _VALID_TAG.match(tag):
             el.tag = tag = "span"  # the parser kept junk such as "buy<div" as a tag name
+        if (keys and not hiding(keys) or tag == "dialog") and is_hidden(el, hidden_classes):
+            hidden.append(el)
+            walker.skip_subtree()
+            continue
+        if tag in _SKIP_INSIDE:
+            walker.skip_subtree()
         if keys:
             attr_names.update(keys)
         if not keys or special(keys):
@@ -104,7 +120,10 @@ def _scan(root: Node) -> _Scan:
         if (role is not None and role.strip().lower() in INTERACTIVE_ROLES) or \
                 get("onclick") is not None:
             interactive.append(el)
-    return _Scan(interactive, named, ids, attr_names, labels)
+    return _Scan(interactive, named, hidden, ids, attr_names, labels)
+
+
+_SKIP_INSIDE = frozenset({"svg", "math"})
 
 
 def _attached(el: Node, root: Node) -> bool:
@@ -180,11 +199,11 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
     root = parse_html(raw_html)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
-    clean.remove_hidden(root, compiled.hidden_classes if compiled is not None else frozenset())
+    scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())
+    clean.drop_elements(scan.hidden)
     clean.strip_svg(root)  # before naming: svg text must not feed slugs
     if root.find("body") is None:
         etree.SubElement(root, "body")
-    scan = _scan(root)
     prenamed = _is_prenamed(scan.named, scan.attr_names, had_script)
     taken = NameSet()
     for el in scan.named:
