@@ -79,11 +79,6 @@ def is_hidden(el: Node, hidden_classes: frozenset[str] = frozenset()) -> bool:
     return tag == "dialog" and get("open") is None
 
 
-def remove_hidden(root: Node, hidden_classes: frozenset[str] = frozenset()) -> None:
-    """Drop hidden elements (see :func:`is_hidden`) with their content."""
-    drop_elements([el for el in root.iter() if is_hidden(el, hidden_classes)])
-
-
 def strip_svg(root: Node) -> None:
     """Drop svg/math internals; keep the outer element only if it carries a label."""
     marked = False
