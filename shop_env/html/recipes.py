@@ -26,6 +26,13 @@ Rule keys:
   required      report a miss for this top-level rule even without a url match.
   optional      the rule may match nothing without being reported.
 
+Matching: a selector matches among the descendants of its parent match (cssselect's
+``descendant-or-self::A/descendant::B`` semantics: the parent itself may play ``A``). When a
+rule has five or more parent matches (product cards), its selector runs once from the
+grandparent's scope and each hit goes to its nearest enclosing parent match, which is the
+same result unless parent matches nest. Names are unique per page (``_2`` suffixes), and an
+element that already has a name keeps it (the first rule to name it wins).
+
 Recipe drift: a child rule that matched nothing inside any of its parent's matches, a
 top-level rule whose ``url`` matched the page but whose selector matched nothing, and a
 ``required`` rule that matched nothing, are listed in ``recipe_misses``; never fatal.
