@@ -219,6 +219,11 @@ _GROUP1 = operator.methodcaller("group", 1)
 def serialize(root: Node) -> str:
     """HTML text of the tree with whitespace runs collapsed to one space (none at all next
     to block-level tags)."""
+    return trim_block_space(serialize_collapsed(root))
+
+
+def serialize_collapsed(root: Node) -> str:
+    """HTML text of the tree with whitespace runs collapsed to one space."""
     head = root.find("head")
     if head is not None and len(head) == 0 and not (head.text or "").strip():
         root.remove(head)
@@ -228,4 +233,9 @@ def serialize(root: Node) -> str:
         if len(li) == 0 and not li.text:
             li.text = ""
     text = etree.tostring(root, encoding="unicode", method="html")
-    return _BLOCK_WS.sub(_GROUP1, " ".join(text.split()))
+    return " ".join(text.split())
+
+
+def trim_block_space(html: str) -> str:
+    """Remove the single spaces next to block-level tags (they separate no words)."""
+    return _BLOCK_WS.sub(_GROUP1, html)

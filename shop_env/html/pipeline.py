@@ -145,10 +145,10 @@ def _serialize_stable(root: Node, max_rounds: int = 3) -> tuple[str, Node]:
     for _ in range(max_rounds):
         again = parse_html(html)
         clean.prune(again)
-        html2 = clean.serialize(again)
-        if html2 == html:
+        collapsed = clean.serialize_collapsed(again)
+        if collapsed == html:  # then serialize(again) == html too: a fixpoint
             break
-        html = html2
+        html = clean.trim_block_space(collapsed)
     return html, again
 
 
