@@ -29,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (LLM policies)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="observations per policy call")
+    p.add_argument("--max-chars", type=int, default=None, help="prompt budget in characters (oldest pages dropped)")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="prompt budget in tokens (counted with the llm: model's tokenizer, else estimated)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation limit for llm: policies")
     p.add_argument("--out", required=True, help="output folder (report.json, report.md, PNGs, steps.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard partial results in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -48,11 +52,16 @@ def run_eval(args: argparse.Namespace) -> int:
     from shop_env.paths import sample_data_dir
 
     data = args.data or str(sample_data_dir())
+    llm_kwargs = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
     policy = policy_from_spec(args.policy, data=data, split=args.split, seed=args.seed,
-                              temperature=args.temperature)
+                              temperature=args.temperature, **llm_kwargs)
+    env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
+    if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
+        env_kwargs["tokenizer"] = policy.tokenizer
     report = evaluate(policy, data, split=args.split, context=args.context, temperature=args.temperature,
                       limit=args.limit, out=args.out, resume=not args.restart, seed=args.seed,
-                      batch_size=args.batch_size, progress=not args.no_progress, name=args.policy)
+                      batch_size=args.batch_size, progress=not args.no_progress, name=args.policy,
+                      env_kwargs=env_kwargs)
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, per_type.png, confusion.png", file=sys.stderr)
     return 0

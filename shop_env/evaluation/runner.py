@@ -118,6 +118,13 @@ def _seed_globals(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
+def _describe(value: Any) -> Any:
+    """A JSON-safe, stable description of an environment setting (objects by name/path)."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return str(getattr(value, "name_or_path", None) or type(value).__name__)
+
+
 def _check_resume(out: Path, config: Mapping[str, Any]) -> None:
     path = out / RUN_FILE
     if not path.exists():
@@ -159,8 +166,7 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
         "policy": name or policy_name(pol), "data": data_label or str(Path(store.path).resolve()),
         "split": split, "context": context, "temperature": temperature, "seed": seed,
         "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
-        "env": {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
-                for k, v in sorted(dict(env_kwargs or {}).items())},
+        "env": {k: _describe(v) for k, v in sorted(dict(env_kwargs or {}).items())},
     }
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
