@@ -132,7 +132,8 @@ ATTRS = ['id="x1"', 'id="results"', 'class="c"', 'hidden', 'aria-hidden="true"',
          'type="checkbox"', 'value="Val"', 'placeholder="Type here"', 'alt="Alt text"',
          'title="Tip"', 'name="field"', 'name="a.b"', 'href="/x?y=1"', 'data-track="1"',
          'open', 'checked', 'aria-labelledby="x1"', 'style="visibility: hidden"', 'role="link"',
-         'aria-label="Results"', 'name=""', 'value=""', 'type="password" value="pw"']
+         'aria-label="Results"', 'name=""', 'value=""', 'type="password" value="pw"',
+         '\x01odd="1"', 'aria-\x02="2"']
 WORDS = ["Add to cart", "Buy", "mug", "  ", "\n", "&amp;", "&lt;", "café", "x", "", "Price $5",
          "\u00a0", "<!-- c -->", "★", "<br/>", "<p/>", "\t", "&nbsp;", "<", ">", "\x00", "'\"'"]
 
@@ -187,6 +188,14 @@ def test_deeply_nested_controls_do_not_defeat_flattening():
     raw = "<a>" * 5000 + "<button>" * 5000 + "end" + "</button>" * 5000
     page = simplify(raw)
     assert "end" in _text(page.html)
+
+
+@pytest.mark.parametrize("raw", [b'<a \x01x="1" href="/k">Kettle</a>', b'<div aria-\x02="z">t</div><button>B</button>',
+                                 b'<p \x1f>x</p><input \x0b="y" value="v">'])
+def test_attribute_names_with_control_characters(raw):
+    page = simplify(raw)
+    assert simplify(page.html).html == page.html
+    assert "\x01" not in page.html and "\x02" not in page.html and "\x1f" not in page.html
 
 
 def test_junk_tag_names_are_normalized():

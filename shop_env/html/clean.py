@@ -48,7 +48,8 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 def is_kept_attribute(name: str) -> bool:
     """Is ``name`` on the attribute whitelist (without the opt-in ``href``)?"""
-    return name in KEEP_ATTRS or (name.startswith("aria-") and name not in DROP_ARIA)
+    return name in KEEP_ATTRS or (name.startswith("aria-") and name[5:].isalpha()
+                                  and name.isascii() and name not in DROP_ARIA)
 
 
 def remove_junk(root: Node) -> None:
@@ -134,12 +135,30 @@ def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool =
             del el.attrib["value"]
     drop = [k for k in seen if k not in keep and not is_kept_attribute(k)]
     if drop:
-        etree.strip_attributes(root, *drop)
+        try:
+            etree.strip_attributes(root, *drop)
+        except ValueError:  # a name lxml refuses (control characters): element by element
+            _strip_attributes_slowly(root, keep)
     if keep_href:
         for el in root.iter():
             href = el.get("href")
             if href is not None:
                 el.set("href", _clean_href(href))
+
+
+def _strip_attributes_slowly(root: Node, keep: frozenset[str]) -> None:
+    """Fallback for pages whose attribute names lxml cannot take as arguments: rebuild the
+    attributes of each element that carries something to drop."""
+    for el in root.iter():
+        items = el.items()
+        if any(k not in keep and not is_kept_attribute(k) for k, _ in items):
+            el.attrib.clear()
+            for k, v in items:
+                if k in keep or is_kept_attribute(k):
+                    try:
+                        el.set(k, v)
+                    except ValueError:  # e.g. "aria-\x01"
+                        pass
 
 
 _PRUNE_TAGS = tuple(PRUNABLE | {"br"})
