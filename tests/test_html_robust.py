@@ -203,3 +203,11 @@ def test_junk_tag_names_are_normalized():
     assert "<buy<div" not in page.html.lower()
     assert page.elements == _dom_named_elements(page.html)
     assert [e.text for e in page.elements] == ["Buy now"]
+
+
+@pytest.mark.parametrize("raw", [b"<A \x01 name=\x01>x</A>", "<a title=\"a\ufffeb\" href='/\x07'>x\x0cy</a>",
+                                 b"<input name=q value='\x1b[31m'>"])
+def test_control_characters_in_values_are_removed(raw):
+    page = simplify(raw)
+    assert simplify(page.html).html == page.html
+    assert not any(ord(c) < 32 for c in page.html)

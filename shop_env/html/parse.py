@@ -30,7 +30,9 @@ def decode_html(raw: str | bytes | bytearray | memoryview | None) -> str:
     Strict UTF-8 is tried before the declared charset because a page that decodes as UTF-8
     almost surely is UTF-8 (the common "wrong declared encoding" case is a UTF-8 page that
     says iso-8859-1); a page that says UTF-8 but is not (typically cp1252) falls through to
-    cp1252. Undecodable bytes become U+FFFD. NUL bytes are removed.
+    cp1252. Undecodable bytes become U+FFFD. NUL and other control characters (which no
+    browser shows and lxml refuses in names and values) are removed; form feed becomes a
+    space.
     """
     if raw is None:
         return ""
@@ -49,8 +51,8 @@ def decode_html(raw: str | bytes | bytearray | memoryview | None) -> str:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = _decode_declared(data)
-    if "\x00" in text:
-        text = text.replace("\x00", "")
+    if _CTRL.search(text):
+        text = text.translate(_CTRL_TABLE)
     return text
 
 
@@ -92,6 +94,12 @@ def _parser() -> etree.HTMLParser:
                                 remove_pis=True, no_network=True, recover=True)
 
 
+# Characters lxml refuses in names and values (C0 controls except tab/newline/CR, and the
+# noncharacters U+FFFE/U+FFFF): removed at decode time, form feed becomes a space.
+_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_CTRL_B = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+_CTRL_TABLE = {c: None for c in [*range(0, 9), 11, *range(14, 32), 0xFFFE, 0xFFFF]}
+_CTRL_TABLE[12] = " "
 _KEEP_DEEP = frozenset({"a", "button", "select", "option", "textarea", "label"})
 
 
@@ -127,7 +135,7 @@ def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes
     parser as they are (no decode/encode round trip)."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         data = bytes(raw)
-        if b"\x00" not in data and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
+        if not _CTRL_B.search(data) and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
                                                         codecs.BOM_UTF16_BE)) \
                 and not _XML_DECL_B.match(data):
             try:
