@@ -1,16 +1,21 @@
 """SB3 adapter: candidate slots, masks and rewards of the wrapper; MaskablePPO beats random on test.
 
-Measured (seeded runs, this machine, 6144 training steps, harness on the 331-step test split
-of the embedded sample, latest-step context):
+Measured on this machine (torch 1 thread; evaluation harness on the 336-step test split of
+the embedded sample, latest-step context; MaskablePPO with the defaults of
+``train_maskable_ppo``, 8192 training steps on the train split, ~11-17 s unloaded):
 
-    policy               exact   type acc   mean Shop-R1 reward
-    random (harness)     0.087   0.32       0.65 .. 11   (the mean moves ~3 per lucky DARS hit)
-    MaskablePPO seed 0   0.149   0.545      149
-    MaskablePPO seed 1   0.143   0.580      142
-    MaskablePPO seed 2   0.098   0.560      110
+    policy                 exact          type acc       mean Shop-R1 reward
+    random, seeds 0-4      0.068 - 0.110  0.295 - 0.372    3.2 - 11.1  (seed 0: 0.086 / 0.327 / 11.07)
+    MaskablePPO, seeds 0-4 0.107 - 0.152  0.515 - 0.595  118   - 159   (seed 0: 0.149 / 0.530 / 152.8)
 
-So the test asks for at least +0.15 type accuracy and a mean reward 50 above random's and
-5x it (the weakest seed clears both by a wide margin), and exact match no lower than random.
+At 6144 steps one seed in five (3) had not yet found the search slots and collapsed onto
+clicks (type acc 0.36), hence 8192. The test pins seed 0 for both and asks for margins that
+every one of the 25 PPO x random seed pairs above clears: type accuracy +0.12 (smallest
+pair gap 0.143), mean reward at least 5x random's and 50 above it (smallest PPO 118 vs
+largest random 11.1). Exact match is the thin one (random gets ~9% from saying
+``terminate`` a third of the time; DARS makes terminate worth 0.8 against ~1000 for a
+correct click or query, so the PPO policy never terminates, as the paper's reward intends),
+so for it the test only asks that the pinned pair is not worse.
 """
 from __future__ import annotations
 
@@ -130,14 +135,14 @@ def test_maskable_ppo_beats_random_on_the_test_split():
     torch.set_num_threads(1)
     data = sample_data_dir()
     env = S.ShopSB3Env(data_path=data, split="train", context="latest_step", reward_scale=1e-3)
-    model = S.train_maskable_ppo(env, 6144, seed=0, n_steps=256, batch_size=64, learning_rate=3e-3, ent_coef=0.0)
+    model = S.train_maskable_ppo(env, 8192, seed=0)
     ppo = evaluate(S.SB3Policy(model), data, split="test", context="latest_step")
     rnd = evaluate(RandomPolicy(seed=0), data, split="test", context="latest_step")
     assert ppo.n_steps == rnd.n_steps > 100
     p, r = ppo.table2, rnd.table2
     print("ppo", p["exact"]["value"], p["type_accuracy"]["value"], ppo.extra["mean_reward"],
           "random", r["exact"]["value"], r["type_accuracy"]["value"], rnd.extra["mean_reward"])
-    assert p["type_accuracy"]["value"] >= r["type_accuracy"]["value"] + 0.15
+    assert p["type_accuracy"]["value"] >= r["type_accuracy"]["value"] + 0.12
     assert ppo.extra["mean_reward"] >= max(5 * rnd.extra["mean_reward"], rnd.extra["mean_reward"] + 50)
     assert p["exact"]["value"] >= r["exact"]["value"]
     assert ppo.extra["parse_failure_rate"] == 0.0  # candidates are always well-formed outputs
