@@ -174,6 +174,10 @@ def make_grpo_trainer(model: Any, train_dataset: Any, *, output_dir: str | os.Pa
         model = os.fspath(model)
     defaults: dict[str, Any] = dict(report_to=[], save_strategy="no", logging_steps=1, bf16=False,
                                     disable_tqdm=True, dataloader_num_workers=0)
+    import torch
+
+    if config_kwargs.get("use_cpu") or not torch.cuda.is_available():
+        defaults["dataloader_pin_memory"] = False  # nothing to pin for
     defaults.update(config_kwargs)
     args = trl.GRPOConfig(
         output_dir=os.fspath(output_dir), num_generations=num_generations,
