@@ -99,8 +99,19 @@ def test_candidates_have_stable_slots_and_queries_from_history_persona_page(wrap
     # same role and rank -> same slot, whatever the product
     assert third["buybox.add_to_cart"] == slot_of["buybox.add_to_cart"]
     assert third["search_results.green_shoe.product_title"] == slot_of["search_results.red_shoe.product_title"]
+    masked = int(np.flatnonzero(~env.action_masks())[0])
+    _, r, _, _, info = env.step(masked)  # algorithms without masks: scored like an invalid output
+    assert r == 0.0 and info["masked_action"] and info["chosen"] is None and info["parse_error"]
+    strict = S.ShopSB3Env(env.env, masked_action="error")
+    strict.reset(seed=0)
     with pytest.raises(ValueError, match="masked"):
-        env.step(int(np.flatnonzero(~env.action_masks())[0]))
+        strict.step(int(np.flatnonzero(~strict.action_masks())[0]))
+
+
+def test_passes_sb3_env_checker(wrapped):
+    from stable_baselines3.common.env_checker import check_env
+
+    check_env(wrapped, warn=True)
 
 
 def test_featurizer_is_deterministic_and_policy_matches_wrapper(wrapped):

@@ -292,13 +292,18 @@ class ShopSB3Env(gym.Env):
     ``env`` is a ready ShopSessionEnv, or ``None`` to build one from ``env_kwargs``
     (e.g. ``store=..., context="latest_step"``). ``reward_scale`` multiplies the Shop-R1
     reward (DARS makes it ~1000 for a correct click; 1e-3 keeps PPO's value loss sane).
-    Choosing a masked slot is an error (``ValueError``).
+    A masked slot (algorithms without masking pick them) sends an empty output, which the
+    environment scores 0 like any invalid output, and sets ``info["masked_action"]``;
+    ``masked_action="error"`` raises ``ValueError`` instead.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, env: Any = None, *, config: FeatureConfig = FeatureConfig(), reward_scale: float = 1.0,
-                 **env_kwargs: Any) -> None:
+                 masked_action: str = "score_zero", **env_kwargs: Any) -> None:
+        if masked_action not in ("score_zero", "error"):
+            raise ValueError(f"masked_action must be 'score_zero' or 'error', got {masked_action!r}")
+        self.masked_action = masked_action
         if env is None:
             from shop_env.env import ShopSessionEnv
             env = ShopSessionEnv(**env_kwargs)
@@ -322,10 +327,11 @@ class ShopSB3Env(gym.Env):
     def step(self, action: int):
         a = int(action)
         cand = self._cands.get(a)
-        if cand is None:
+        if cand is None and self.masked_action == "error":
             raise ValueError(f"action {a} is masked: this page's candidate slots are {sorted(self._cands)}")
-        obs, reward, terminated, truncated, info = self.env.step(cand.output_text())
-        info = dict(info, shop_r1_reward=float(reward), chosen=cand.action.to_dict())
+        obs, reward, terminated, truncated, info = self.env.step("" if cand is None else cand.output_text())
+        info = dict(info, shop_r1_reward=float(reward), masked_action=cand is None,
+                    chosen=None if cand is None else cand.action.to_dict())
         vec = self._observe(obs, info) if not (terminated or truncated) else np.zeros_like(
             self.observation_space.low)
         return vec, float(reward) * self.reward_scale, terminated, truncated, info
