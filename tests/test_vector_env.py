@@ -107,15 +107,18 @@ def test_async_vector_env_reports_per_step_info(store_path):
         vec.close()
 
 
-def test_vector_env_mixed_parse_failures():
-    import tempfile
-    from pathlib import Path
-    path = write_store(Path(tempfile.mkdtemp()) / "store", [_session(i) for i in range(2)])
-    vec = gym.vector.SyncVectorEnv(_fns(path, 2))  # sync: the same merge, but a clean exception
+@pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
+def test_vector_env_mixed_parse_failures(store_path, vector_cls):
+    """An unparseable output in one env and a valid one in another: infos must still merge
+    (regression: ``info["parsed"]`` was None in one and a dict in the other, which made
+    gymnasium's merge raise, and AsyncVectorEnv then hang in ``close``)."""
+    kw = {"shared_memory": False} if vector_cls is gym.vector.AsyncVectorEnv else {}
+    vec = vector_cls(_fns(store_path, 2), **kw)
     try:
         vec.reset(seed=[0, 1])
         _, reward, _, _, info = vec.step(["not json", format_model_output("r", Action("terminate"))])
-        assert reward[0] == 0.0 and info["parse_error"][0]
+        assert reward[0] == 0.0 and info["parse_error"][0] and not info["parse_error"][1]
+        assert reward[1] >= 0.5
     finally:
         vec.close()
 
