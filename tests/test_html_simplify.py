@@ -209,3 +209,16 @@ def test_named_elements_matches_dom_reference_on_tricky_markup(html):
 def test_named_elements_matches_dom_reference_on_simplified_fixtures(fixture):
     html = simplify(FIXTURES.joinpath(fixture).read_bytes(), url="https://www.amazon.com/s?k=x").html
     assert named_elements(html) == _dom_named_elements(html)
+
+
+def test_prenamed_page_with_duplicate_names_gets_unique_names_first_kept():
+    # Found by fuzz/run.py: a pre-named page repeating a name kept the duplicate.
+    page = ('<html><body><main><a name="results.item">A</a><a name="results.item">B</a>'
+            '<a name="results.item_2">C</a></main></body></html>')
+    out = simplify(page)
+    names = [e.name for e in out.elements]
+    assert len(names) == len(set(names)) == 3
+    by_text = {e.text: e.name for e in out.elements}
+    assert by_text["A"] == "results.item" and by_text["C"] == "results.item_2"
+    assert by_text["B"] not in ("results.item", "results.item_2")
+    assert simplify(out.html).html == out.html

@@ -168,6 +168,19 @@ def _is_prenamed(named: list[Node], attr_names: set[str], had_script: bool) -> b
     return all(clean.is_kept_attribute(a) or a == "href" for a in attr_names)
 
 
+def _dedupe_kept_names(named: list[Node], taken: NameSet) -> None:
+    """Keep a simplified page's names; a repeated name gets ``_2``, ``_3``... (first one kept)."""
+    for el in named:
+        taken.add(el.get("name"))
+    seen: set[str] = set()
+    for el in named:
+        name = el.get("name")
+        if name in seen:
+            el.set("name", taken.unique(name))
+        else:
+            seen.add(name)
+
+
 def simplify(raw_html: str | bytes | None, url: str | None = None,
              recipe: str | dict | Recipe | None = None, *, keep_href: bool = False,
              auto_recipe: bool = True) -> SimplifiedPage:
@@ -206,10 +219,10 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         etree.SubElement(root, "body")
     prenamed = _is_prenamed(scan.named, scan.attr_names, had_script)
     taken = NameSet()
-    for el in scan.named:
-        if prenamed:
-            taken.add(el.get("name"))
-        else:  # a raw page's form-field names are not our names; keep them for slugs
+    if prenamed:
+        _dedupe_kept_names(scan.named, taken)
+    else:  # a raw page's form-field names are not our names; keep them for slugs
+        for el in scan.named:
             el.set(ORIG_NAME_ATTR, el.attrib.pop("name"))
     misses: list[str] = []
     clickable: set[Node] = set()
