@@ -174,21 +174,26 @@ def _scale_child(path: str, n_resets: int, load_all: bool) -> None:
     open_s = time.perf_counter() - t0
     rss_open = rss_mb()[0] - base
     rng = random.Random(0)
-    lat = []
+    lat, step_lat = [], []
     for _ in range(n_resets):
         i = rng.randrange(len(env.store))
         t1 = time.perf_counter()
         env.reset(options={"session_index": i})
-        lat.append(time.perf_counter() - t1)
+        t2 = time.perf_counter()
+        env.step('{"rationale": "I have seen enough.", "action": {"type": "terminate"}}')
+        step_lat.append(time.perf_counter() - t2)
+        lat.append(t2 - t1)
     t1 = time.perf_counter()
     for s in range(200):
         env.reset(seed=s)
     seeded = (time.perf_counter() - t1) / 200
     lat.sort()
+    step_lat.sort()
     rss, anon = rss_mb()
     print(json.dumps({"open_s": open_s, "rss_open": rss_open, "rss_after": rss - base, "anon_after": anon - base_anon,
                       "p50_us": 1e6 * lat[len(lat) // 2], "mean_us": 1e6 * sum(lat) / len(lat), "p99_us": 1e6 * lat[int(0.99 * len(lat))],
-                      "seeded_us": 1e6 * seeded, "n": len(env.store)}))
+                      "seeded_us": 1e6 * seeded, "step_p50_us": 1e6 * step_lat[len(step_lat) // 2],
+                      "n": len(env.store)}))
 
 
 def bench_scale(n_resets: int) -> None:
@@ -203,7 +208,7 @@ def bench_scale(n_resets: int) -> None:
                              capture_output=True, text=True, check=True).stdout
         r = results[n] = json.loads(out.strip().splitlines()[-1])
         print(f"  {n:6,d} sessions ({size:5.1f} MiB, written in {gen:4.1f}s): open {1e3 * r['open_s']:6.1f} ms, "
-              f"reset p50 {r['p50_us']:5.0f} us mean {r['mean_us']:5.0f} us p99 {r['p99_us']:5.0f} us, seeded {r['seeded_us']:5.0f} us, "
+              f"reset p50 {r['p50_us']:5.0f} us mean {r['mean_us']:5.0f} us p99 {r['p99_us']:5.0f} us, seeded {r['seeded_us']:5.0f} us, step p50 {r['step_p50_us']:4.0f} us, "
               f"RSS +{r['rss_open']:4.1f} MiB open, +{r['rss_after']:4.1f} MiB after {n_resets} resets "
               f"(anonymous +{r['anon_after']:4.1f} MiB; index: {n * 36 / 2**20:4.1f} MiB mapped)")
     out = subprocess.run([sys.executable, __file__, "--child", str(tmp / f"s{SIZES[-1]}"), "--load-all"],
