@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from shop_env.cli import main
 
 TABLE_HEADER = "| policy | Exact match | Type acc. | Type F1 | steps | data |"
@@ -32,7 +30,6 @@ def test_demo_baselines_only(tmp_path, capsys):
     _check_common(out, capsys.readouterr().out, ["random", "majority", "rule", "replay"])
 
 
-@pytest.mark.slow
 def test_demo_quick_with_tiny_model_training(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out)]) == 0
