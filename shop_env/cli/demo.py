@@ -27,12 +27,12 @@ BANNER = """\
 
 REAL_RUN = """\
 To run the same pipeline on real data (OPeRA, CC-BY-4.0) with a real model (GPU advised):
-  shop-r1 data import-opera OPERA_ROWS.parquet data/opera --users OPERA_USERS.parquet
-  shop-r1 train sft  --model Qwen/Qwen2.5-3B-Instruct --data data/opera --out runs/sft
-  shop-r1 train grpo --model runs/sft/final --data data/opera --out runs/shop_r1
+  shop-r1 data import-opera OPERA_ACTION_ROWS.parquet data/opera --users OPERA_USER_ROWS.parquet
+  shop-r1 train sft --config shop_r1 --model Qwen/Qwen2.5-3B-Instruct --data data/opera --out runs/sft
+  shop-r1 train rl  --config shop_r1 --model runs/sft/final --data data/opera --out runs/shop_r1
   shop-r1 eval --policy llm:Qwen/Qwen2.5-3B-Instruct --data data/opera --split test --out reports/zero_shot
-  shop-r1 eval --policy llm:runs/shop_r1/final --data data/opera --split test \\
-      --temperature 0.6 --out reports/shop_r1
+  shop-r1 eval --policy llm:runs/sft --data data/opera --split test --out reports/sft
+  shop-r1 eval --policy llm:runs/shop_r1 --data data/opera --split test --temperature 0.6 --out reports/shop_r1
   shop-r1 compare reports/*/report.json --paper"""
 
 
