@@ -312,3 +312,25 @@ def test_cli_eval_and_compare(store_path, tmp_path, capsys):
     table = capsys.readouterr().out
     assert table.startswith("| policy | Exact match | Type acc. | Type F1 |")
     assert table.count("| rule |") == 2 and "paper: Shop-R1 | 27.72% | 36.40% | 31.28%" in table
+
+
+def test_until_mismatch_agrees_with_the_environment_mode(sample_test):
+    """Leading exact matches from the teacher-forced run == the env's until_mismatch episodes."""
+    from agents.baselines import RuleBasedPolicy
+    from shop_env.env import ShopSessionEnv
+    pol = RuleBasedPolicy()
+    report = evaluate(pol, sample_test, limit=40)
+    env = ShopSessionEnv(sample_test, replay="until_mismatch")
+    matched = []
+    for i in range(40):
+        obs, info = env.reset(options={"session_index": i})
+        n = 0
+        while True:
+            obs, _, done, _, step_info = env.step(pol.act([obs], [info])[0])
+            n += step_info["exact_match"]
+            info = step_info
+            if done:
+                break
+        matched.append(n)
+    assert sum(matched) > 0  # the rule shopper does match some leading steps
+    assert report.session["until_mismatch"]["mean_steps_matched"] == pytest.approx(sum(matched) / 40)
