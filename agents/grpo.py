@@ -34,9 +34,9 @@ from tqdm.auto import tqdm
 
 from agents.llm import LLMAgent
 from agents.sampling import forward_params
-from agents.train_utils import (MetricLog, Runtime, coerce_lora, config_to_dict, derived_seed, indices_for,
+from agents.train_utils import (MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
-                                save_checkpoint, save_final, seed_everything)
+                                finish_training, maybe_checkpoint, seed_everything)
 
 __all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
 
@@ -273,17 +273,8 @@ def train_grpo(config: GRPOConfig) -> Path:
         bar.update(1)
         bar.set_postfix(reward=f"{scalars['reward/reward']:.3f}", kl=f"{scalars['train/kl']:.4f}",
                         em=f"{scalars['rollout/exact_match']:.2f}")
-        if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == config.max_steps):
-            save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
-                            {"config": config_to_dict(config), "kind": "grpo"}, keep=config.save_total_limit)
-        runtime.barrier()
-    bar.close()
-    log.close()
-    final = out / "final"
-    if runtime.is_main:
-        final = save_final(out, runtime.unwrap(model), tokenizer)
-    runtime.barrier()
-    return final
+        maybe_checkpoint(runtime, config, "grpo", out, step, config.max_steps, model, tokenizer, optimizer, scheduler)
+    return finish_training(runtime, out, model, tokenizer, bar, log)
 
 
 def _update(model, ref, optimizer, params, prompt_ids, prompt_mask, batch, adv, beta, config, runtime) -> dict[str, float]:

@@ -27,9 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.llm import encode_chat
-from agents.train_utils import (MetricLog, Runtime, coerce_lora, config_to_dict, indices_for,
+from agents.train_utils import (MetricLog, Runtime, coerce_lora, indices_for,
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
-                                save_checkpoint, save_final, seed_everything)
+                                finish_training, maybe_checkpoint, seed_everything)
 
 __all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", "sft_examples", "sft_example"]
 
@@ -187,14 +187,5 @@ def train_sft(config: SFTConfig) -> Path:
         log.log(step, scalars)
         bar.update(1)
         bar.set_postfix(loss=f"{scalars['train/loss']:.4f}")
-        if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == total):
-            save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
-                            {"config": config_to_dict(config), "kind": "sft"}, keep=config.save_total_limit)
-        runtime.barrier()
-    bar.close()
-    log.close()
-    final = out / "final"
-    if runtime.is_main:
-        final = save_final(out, runtime.unwrap(model), tokenizer)
-    runtime.barrier()
-    return final
+        maybe_checkpoint(runtime, config, "sft", out, step, total, model, tokenizer, optimizer, scheduler)
+    return finish_training(runtime, out, model, tokenizer, bar, log)

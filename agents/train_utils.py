@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from agents.llm import resolve_device
+from shop_env.data.atomic import atomic_directory
 
 LATEST = "latest"
 
@@ -228,9 +229,7 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
     """Write ``out/checkpoint-<step>`` atomically, point ``out/latest`` at it, prune old ones."""
     out.mkdir(parents=True, exist_ok=True)
     name = f"checkpoint-{step:06d}"
-    final = out / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out))
-    try:
+    with atomic_directory(out / name) as tmp:
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -239,18 +238,31 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
                             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
                    tmp / "trainer.pt")
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _atomic_write_text(out / LATEST, name)
     ckpts = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
     for old in ckpts[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
-    return final
+    return out / name
 
+
+
+def maybe_checkpoint(runtime, config, kind: str, out: Path, step: int, last_step: int,
+                     model, tokenizer, optimizer, scheduler) -> None:
+    """Checkpoint every ``config.save_every`` steps and at ``last_step`` (rank 0), then sync."""
+    if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == last_step):
+        save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
+                        {"config": config_to_dict(config), "kind": kind}, keep=config.save_total_limit)
+    runtime.barrier()
+
+
+def finish_training(runtime, out: Path, model, tokenizer, bar, log) -> Path:
+    """Close the progress bar and logs, save ``out/final`` (rank 0), sync, return its path."""
+    bar.close()
+    log.close()
+    if runtime.is_main:
+        save_final(out, runtime.unwrap(model), tokenizer)
+    runtime.barrier()
+    return out / "final"
 
 def latest_checkpoint(out: Path) -> Path | None:
     """The checkpoint ``out/latest`` names, if it exists."""
@@ -278,17 +290,10 @@ def restore_trainer(ckpt: Path, optimizer, scheduler) -> dict[str, Any]:
 def save_final(out: Path, model, tokenizer) -> Path:
     """Write a loadable model to ``out/final`` (LoRA merged into the base), atomically."""
     final = out / "final"
-    tmp = Path(tempfile.mkdtemp(prefix=".final.tmp-", dir=out))
-    try:
+    with atomic_directory(final) as tmp:
         to_save = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
         to_save.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

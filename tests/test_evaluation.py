@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shop_env.actions import Action, format_model_output
+from shop_env.actions import Action
 from shop_env.data.model import Session, Step
 from shop_env.data.store import open_store, write_store
 from shop_env.errors import DataError

@@ -24,12 +24,12 @@ import sys
 import numpy as np
 import pytest
 
-from shop_env.actions import Action, format_model_output
+from shop_env.actions import Action
 from shop_env.data.model import Session, Step
 from shop_env.data.store import write_store
 from shop_env.errors import MissingExtraError
 from shop_env.integrations import sb3 as S
-from shop_env.reward import RewardConfig, compute_reward
+from shop_env.reward import compute_reward
 
 PAGE = ('<html><body><input name="nav_bar.search_input" value="{value}"/>'
         '<a name="search_results.{a}.product_title">{a} title</a><a name="search_results.{b}.product_title">'

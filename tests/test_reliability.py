@@ -6,7 +6,6 @@ test_evaluation.py and test_grpo.py; long fuzzing in fuzz/run.py.)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import strategies as hst
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT
 from shop_env.data.store import open_store
@@ -163,7 +163,7 @@ def test_session_k_does_not_depend_on_earlier_sessions():
 
 
 @settings(deadline=None, max_examples=6)
-@given(seed=st.integers(min_value=0, max_value=2**31 - 1), start=st.integers(min_value=0, max_value=10**6))
+@given(seed=hst.integers(min_value=0, max_value=2**31 - 1), start=hst.integers(min_value=0, max_value=10**6))
 def test_any_seed_gives_valid_sessions(seed, start):
     """Whatever the seed, targets exist on their pages and sessions end properly."""
     for s in generate_sessions(4, seed, start=start, split="test"):

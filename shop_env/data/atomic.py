@@ -1,4 +1,4 @@
-"""Crash-safe directory replacement helpers for the session store.
+"""Crash-safe directory replacement helpers (session stores, checkpoints, saved models).
 
 A store directory is written under a hidden temporary sibling ``.<name>.tmp-<pid>-*`` and
 renamed into place. Replacing an existing directory takes two renames (old one aside to
@@ -8,9 +8,12 @@ renamed into place. Replacing an existing directory takes two renames (old one a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -68,3 +71,25 @@ def fallback_dir(path: Path, marker: str) -> Path | None:
         return None
     candidates = sorted(e for e in path.parent.glob(f".{path.name}.old-*") if (e / marker).exists())
     return candidates[-1] if candidates else None
+
+
+@contextlib.contextmanager
+def atomic_directory(dest: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``dest`` to fill; on success it replaces ``dest``.
+
+    On an exception the temporary folder is removed and ``dest`` is left as it was. The
+    old ``dest`` is removed just before the rename, so a kill in between loses it: use
+    this for outputs that can be rebuilt (checkpoints, saved models), not for stores.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

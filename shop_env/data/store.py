@@ -45,7 +45,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from shop_env.data.atomic import fallback_dir, fsync_dir, remove_stale_siblings
-from shop_env.data.model import Session, Step
+from shop_env.data.model import Session
 from shop_env.errors import DataError
 
 FORMAT_NAME = "shop-r1-store"

@@ -209,7 +209,7 @@ def _reviews_html(p: Product, view: View) -> str:
         for r in shown)
     if view.review_query and not shown:
         items = f'<p>No reviews mention "{escape(view.review_query)}".</p>'
-    more = "" if view.reviews_expanded else f'<a href="#" data-track="see-reviews">See more reviews</a>'
+    more = "" if view.reviews_expanded else '<a href="#" data-track="see-reviews">See more reviews</a>'
     return (f'<section aria-label="Customer reviews" id="customerReviews"><h2>Customer reviews</h2>'
             f'<span>{stars_text(p.rating)}</span><span>{p.review_count:,} global ratings</span>'
             f'<input type="text" aria-label="Search reviews" placeholder="Search customer reviews"'
