@@ -20,7 +20,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from agents.llm import resolve_device
-from shop_env.data.atomic import atomic_directory
+from shop_env.data.atomic import atomic_directory, write_text_atomic
 
 LATEST = "latest"
 
@@ -215,15 +214,6 @@ def load_frozen(path: str | os.PathLike, device: torch.device):
     return model
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler,
                     state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``out/checkpoint-<step>`` atomically, point ``out/latest`` at it, prune old ones."""
@@ -238,7 +228,7 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
                             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
                    tmp / "trainer.pt")
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str))
-    _atomic_write_text(out / LATEST, name)
+    write_text_atomic(out / LATEST, name)
     ckpts = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
     for old in ckpts[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
@@ -326,7 +316,7 @@ class MetricLog:
             return
         keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
                 if ln.strip() and json.loads(ln).get("step", 0) <= step]
-        _atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+        write_text_atomic(path, "".join(ln + "\n" for ln in keep))
 
     def close(self) -> None:
         if self._writer is not None:

@@ -18,12 +18,7 @@ from shop_env.prompts import build_prompt
 from shop_env.reward import compute_reward
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # --- pure pieces ------------------------------------------------------------------------------

@@ -13,12 +13,7 @@ from agents.self_certainty import rationale_char_span, self_certainty, token_sel
 from agents.tiny import build_tiny_model, cached_easy_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: threads only contend on a busy 2-core box
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

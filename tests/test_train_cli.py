@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from agents.configs import grpo_config, list_settings, load_setting, sft_config
 from agents.grpo import reward_config
@@ -20,12 +19,7 @@ EXPECTED = {  # setting: (has SFT, reward preset or None)
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_every_paper_setting_is_bundled_and_maps_correctly():
