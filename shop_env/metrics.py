@@ -11,8 +11,11 @@ Decisions (SPEC "Metrics"):
   inside ROUGE-L, which lowercases.
 * **Type accuracy / macro-F1** over the fixed labels ``(click, type_and_submit, terminate)``.
   An unparseable output is its own prediction class ``invalid``: a miss (false negative) of
-  the gold class and a false positive of none. A label with no gold and no prediction has
-  F1 0 and still counts in the macro average (scikit-learn's ``zero_division=0``).
+  the gold class and a false positive of none. **Decision:** a label with no gold example
+  and no prediction (e.g. no terminate in a small test set, or in a bootstrap resample) has
+  an undefined F1 and is left out of the macro average, which runs over the labels that
+  occur (scikit-learn's ``f1_score(average="macro", labels=<labels present>)``); a perfect
+  predictor therefore always scores 1.0. Its ``per_label_f1`` entry is reported as 0.
 * Outputs are parsed with :func:`shop_env.actions.parse_model_output` (same leniency as the
   reward); unparseable outputs are wrong on every metric.
 * Bootstrap: percentile 95% intervals over ``bootstrap`` resamples of the examples, seeded.
@@ -64,11 +67,18 @@ def _f1_from_confusion(conf: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), 0.0)
 
 
+def _macro_from_confusion(conf: np.ndarray) -> np.ndarray:
+    """Macro-F1 over the labels that occur (gold or predicted), from confusion (..., K, K+1)."""
+    present = (conf[..., :_K].sum(axis=-2) + conf.sum(axis=-1)) > 0
+    f1 = _f1_from_confusion(conf)
+    return (f1 * present).sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
 def macro_f1(gold_labels: Sequence[str], pred_labels: Sequence[str | None]) -> float:
-    """Macro-F1 over :data:`LABELS`; a prediction outside them (e.g. None) is a miss."""
+    """Macro-F1 over the :data:`LABELS` that occur; a prediction outside them (e.g. None) is a miss."""
     g = np.array([_INDEX[x] for x in gold_labels], dtype=np.int64)
     p = np.array([_INDEX.get(x, _K) if x is not None else _K for x in pred_labels], dtype=np.int64)
-    return float(_f1_from_confusion(_confusion(g, p)).mean())
+    return float(_macro_from_confusion(_confusion(g, p)))
 
 
 def _confusion(g: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -94,7 +104,7 @@ def _bootstrap(exact: np.ndarray, strict: np.ndarray, typed: np.ndarray, g: np.n
         stats["type_accuracy"].append(typed[idx].mean(axis=1))
         flat = (codes[idx] + (np.arange(b)[:, None] * cells)).ravel()
         conf = np.bincount(flat, minlength=b * cells).reshape(b, _K, _K + 1)
-        stats["type_macro_f1"].append(_f1_from_confusion(conf).mean(axis=1))
+        stats["type_macro_f1"].append(_macro_from_confusion(conf))
         done += b
     return {k: [float(x) for x in np.percentile(np.concatenate(v), [2.5, 97.5])]
             for k, v in stats.items()}
@@ -142,7 +152,7 @@ def compute_metrics_from_actions(preds: Sequence[Action | None], golds: Sequence
         "exact_match": float(exact.mean()),
         "exact_match_strict": float(strict.mean()),
         "type_accuracy": float(typed.mean()),
-        "type_macro_f1": float(f1.mean()),
+        "type_macro_f1": float(_macro_from_confusion(conf)),
         "format_rate": float((p != _K).mean()),
         "per_type": per_type,
         "per_label_f1": {label: float(f1[i]) for i, label in enumerate(LABELS)},

@@ -20,6 +20,8 @@ the shorter sequence, whatever the length of the longer one.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 __all__ = ["tokenize", "lcs_length", "rouge_l", "rouge_l_tokens", "similarity_above", "clear_caches"]
@@ -140,10 +142,19 @@ def similarity_above(prediction: str, reference: str, threshold: float) -> float
         lcs = len(pred_tokens)
     else:
         lcs = lcs_length(pred_tokens, ref_tokens)
-    num, den = float(threshold).as_integer_ratio()
+    num, den = _decimal_ratio(threshold)
     if 2 * lcs * den <= num * (len(pred_tokens) + len(ref_tokens)):
         return 0.0
     return _fmeasure(lcs, len(pred_tokens), len(ref_tokens))
+
+
+
+@lru_cache(maxsize=64)
+def _decimal_ratio(threshold: float) -> tuple[int, int]:
+    # The threshold as the decimal the user wrote (0.7 -> 7/10), not its binary float
+    # (0.7 is stored just below 7/10, which would let F = 0.7 "exceed" it).
+    frac = Fraction(repr(float(threshold)))
+    return frac.numerator, frac.denominator
 
 
 def rouge_l(prediction: str, reference: str) -> float:

@@ -50,7 +50,8 @@ def test_macro_f1_equals_sklearn(pairs):
     gold = [g for g, _ in pairs]
     pred = [p for _, p in pairs]
     ours = macro_f1(gold, pred)
-    theirs = f1_score(gold, [p or "invalid" for p in pred], labels=list(LABELS), average="macro", zero_division=0)
+    present = [x for x in LABELS if x in gold or x in pred]
+    theirs = f1_score(gold, [p or "invalid" for p in pred], labels=present, average="macro", zero_division=0)
     assert ours == pytest.approx(theirs, abs=1e-12)
     # and through compute_metrics, with unparseable outputs as None actions
     actions = {"click": C, "type_and_submit": S, "terminate": T}
@@ -93,7 +94,7 @@ def test_compute_metrics_hand_example():
 def test_absent_gold_label_has_no_per_type_rate():
     m = compute_metrics([format_model_output("r", T)], [T], bootstrap=0)
     assert m["per_type"]["click"] == {"n": 0, "exact_match": None, "exact_match_strict": None, "type_accuracy": None}
-    assert m["type_macro_f1"] == pytest.approx(1 / 3) and m["ci"] == {}
+    assert m["type_macro_f1"] == 1.0 and m["ci"] == {}  # absent labels leave the average
 
 
 def test_bootstrap_matches_a_plain_loop_and_is_seeded():
@@ -109,7 +110,8 @@ def test_bootstrap_matches_a_plain_loop_and_is_seeded():
     g = np.array([a.type for a in golds])
     p = np.array([a.type if a else "invalid" for a in preds])
     exact = np.array([exact_match(a, b) for a, b in zip(preds, golds)])
-    f1s = [f1_score(g[row], p[row], labels=list(LABELS), average="macro", zero_division=0) for row in idx]
+    f1s = [f1_score(g[row], p[row], average="macro", zero_division=0,
+                    labels=[x for x in LABELS if x in g[row] or x in p[row]]) for row in idx]
     assert m["ci"]["type_macro_f1"] == pytest.approx(list(np.percentile(f1s, [2.5, 97.5])), abs=1e-12)
     assert m["ci"]["exact_match"] == pytest.approx(list(np.percentile(exact[idx].mean(1), [2.5, 97.5])), abs=1e-12)
     assert m["ci"]["type_accuracy"] == pytest.approx(list(np.percentile((g[idx] == p[idx]).mean(1), [2.5, 97.5])))
@@ -142,3 +144,10 @@ def test_metrics_and_reward_apply_the_same_leniency():
     assert valid == [True, True, True, False, False, False, False]
     assert m["counts"]["pred"]["invalid"] == valid.count(False)
     assert m["exact_match"] == pytest.approx(3 / 7)
+
+
+def test_perfect_predictions_score_one_even_when_a_label_is_absent():
+    golds = [C, S, C, S]  # no terminate at all
+    m = compute_metrics_from_actions(list(golds), golds, bootstrap=200, seed=0)
+    assert m["type_macro_f1"] == 1.0 and m["ci"]["type_macro_f1"] == [1.0, 1.0]
+    assert macro_f1(["click"], ["click"]) == 1.0

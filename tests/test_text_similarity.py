@@ -94,13 +94,15 @@ def test_spec_example_and_tokenizer_details():
     ("手机壳", "手机", 0.75, 0.0),
     ("  ", "  ", 0.75, 0.0),                       # empty text is never similar
     ("x", "x", 1.0, 0.0),                          # nothing exceeds 1.0
+    ("a b c d e f g", "a b c d e f g h i j k l m", 0.7, 0.0),  # F = 0.7 exactly, float 0.7 < 7/10
+    ("a b c d e f g", "a b c d e f g h i j k l", 0.7, 14 / 19),
 ])
 def test_similarity_above_is_strict_and_exact(prediction, reference, threshold, expected):
     assert similarity_above(prediction, reference, threshold) == pytest.approx(expected, abs=1e-12)
 
 
 def test_gate_matches_exact_rational_comparison():
-    """similarity_above passes iff 2*lcs/(n+m) > threshold as exact rationals (Fraction)."""
+    """similarity_above passes iff 2*lcs/(n+m) > threshold as exact rationals (the threshold read as the decimal it prints as)."""
     from fractions import Fraction
     thresholds = sorted({2 * k / s for s in range(2, 24) for k in range(s // 2 + 1)} | {0.75, 0.7499, 0.7501})
     checked = 0
@@ -112,7 +114,7 @@ def test_gate_matches_exact_rational_comparison():
                 for t in thresholds:
                     if t > 1:
                         continue
-                    expected = Fraction(2 * lcs, n + m) > Fraction(t)
+                    expected = Fraction(2 * lcs, n + m) > Fraction(repr(t))
                     assert (similarity_above(pred, ref, t) > 0.0) == expected, (lcs, n, m, t)
                     checked += 1
     assert checked > 10_000
