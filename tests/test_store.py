@@ -341,3 +341,23 @@ def test_store_is_readable_by_others(store_path: Path) -> None:
 def test_session_store_repr_and_synthetic_flag(tmp_path: Path) -> None:
     store = SessionStore(write_store(tmp_path / "s", make_sessions(2), synthetic=True))
     assert store.synthetic and "sessions=2" in repr(store)
+
+
+def test_atomic_outputs_are_world_readable_and_dead_writers_temp_dirs_are_cleared(tmp_path):
+    import stat
+    import subprocess
+    import sys
+
+    from shop_env.data.atomic import atomic_directory, write_text_atomic
+    # a writer killed inside atomic_directory leaves .<name>.tmp-<pid>-*; the next one clears it
+    code = ("import os, sys; from pathlib import Path; from shop_env.data.atomic import atomic_directory\n"
+            "with atomic_directory(Path(sys.argv[1])) as tmp:\n"
+            "    (tmp / 'half').write_text('x'); os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")], check=False)
+    assert len(list(tmp_path.glob(".model.tmp-*"))) == 1 and not (tmp_path / "model").exists()
+    with atomic_directory(tmp_path / "model") as tmp:
+        (tmp / "weights").write_text("w")
+    assert not list(tmp_path.glob(".model.tmp-*"))
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
+    report = write_text_atomic(tmp_path / "report.json", "{}")
+    assert stat.S_IMODE(report.stat().st_mode) == 0o644 and report.read_text() == "{}"

@@ -51,8 +51,8 @@ def remove_stale_siblings(path: Path, marker: str) -> None:
     """Delete temp/old directories that killed writers left next to ``path``.
 
     An ``.old-*`` directory is only removed when ``path`` itself holds a complete store
-    (its ``marker`` file exists)
-    (otherwise it is the intact previous store and readers fall back to it).
+    (its ``marker`` file exists; otherwise it is the intact previous store and readers
+    fall back to it).
     """
     for kind in ("tmp", "old"):
         stem = f".{path.name}.{kind}-"
@@ -83,7 +83,9 @@ def atomic_directory(dest: Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    remove_stale_siblings(dest, marker="")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-", dir=dest.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; outputs should be readable like plain files
     try:
         yield tmp
         if dest.exists():
@@ -101,6 +103,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

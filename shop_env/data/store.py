@@ -32,7 +32,6 @@ are removed by the next writer to the same path.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -45,6 +44,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from shop_env.data.atomic import fallback_dir, fsync_dir, remove_stale_siblings
+from shop_env.data.hashing import stable_hash, unit_interval
 from shop_env.data.model import Session
 from shop_env.errors import DataError
 
@@ -59,13 +59,6 @@ INDEX_DTYPE = np.dtype([
     ("session_hash", "<u8"), ("user_hash", "<u8"),
 ])
 SPLITS = ("train", "test", "all")
-
-
-def stable_hash(text: str | None) -> int:
-    """64-bit hash that is the same on every run and machine (0 for ``None``)."""
-    if text is None:
-        return 0
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def _encode_page(html: str, codec: str) -> str:
@@ -366,7 +359,7 @@ class SessionStore(Sequence[Session]):
         if by not in ("user", "session"):
             raise ValueError("by must be 'auto', 'user' or 'session'")
         keys = idx["user_hash"] if by == "user" else idx["session_hash"]
-        u = _unit_interval(keys, seed)
+        u = unit_interval(keys, seed)
         mask = u < test_fraction if name == "test" else u >= test_fraction
         return SessionStore(self.path, _rows=self._rows[mask])
 
@@ -384,17 +377,6 @@ class SessionStore(Sequence[Session]):
 
     def __repr__(self) -> str:
         return f"SessionStore({str(self.path)!r}, sessions={len(self)})"
-
-
-def _unit_interval(keys: np.ndarray, seed: int) -> np.ndarray:
-    """SplitMix64 of (key xor seed) mapped to [0, 1): a seeded, vectorised hash."""
-    with np.errstate(over="ignore"):
-        z = keys.astype(np.uint64) ^ np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
-        z = z + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any) -> SessionStore:
