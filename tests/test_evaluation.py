@@ -249,6 +249,21 @@ def test_is_purchase():
     assert not is_purchase(Action("click", "search_results.buy_nowhere.product_title"))
     assert is_purchase(Action("click", "x.y"), {"click_type": "purchase"})
     assert not is_purchase(Action("click", "buybox.buy_now"), {"click_type": "review"})
+    assert not is_purchase(Action("click", "cart.proceed_to_checkout"))  # not bought yet
+
+
+def test_prediction_of_the_recorded_element_inherits_its_click_type():
+    from shop_env.data.model import Session, Step
+    from shop_env.evaluation.runner import make_record
+    gold = Action("click", "x.confirm")  # a purchase only by its recorded click_type
+    session = Session("s", [Step("<a name='x.confirm'>ok</a>", gold, metadata={"click_type": "purchase"})])
+    info = {"gold": gold.to_dict(), "exact_match": True, "type_match": True}
+    same = make_record(session=session, session_index=0, step_index=0, output="", reward=1.0,
+                       info={**info, "parsed": {"action": gold.to_dict()}})
+    other = make_record(session=session, session_index=0, step_index=0, output="", reward=0.0,
+                        info={**info, "parsed": {"action": {"type": "click", "name": "x.other"}}})
+    assert same["gold_outcome"] == same["pred_outcome"] == "purchase"
+    assert other["pred_outcome"] == "leave"
 
 
 # -- on the embedded (synthetic) sample ---------------------------------------------------

@@ -99,7 +99,10 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
         "type_match": bool(info.get("type_match", False)),
         "reward": float(reward),
         "gold_outcome": _outcome(gold, gold_step.metadata) if last else None,
-        "pred_outcome": _outcome(pred) if last else None,
+        # a prediction naming the recorded element inherits its recorded click_type, so the
+        # oracle's outcome always equals the human's
+        "pred_outcome": _outcome(pred, gold_step.metadata if pred and pred.get("name") == gold.get("name")
+                                 else None) if last else None,
     }
 
 

@@ -31,8 +31,9 @@ PURCHASE = "purchase"
 LEAVE = "leave"
 # Purchase buttons on Amazon-like pages (OPeRA semantic ids and the synthetic sample): a
 # click is a purchase when one dotted segment of its element name is one of these.
-PURCHASE_SEGMENTS = frozenset({"buy_now", "place_order", "place_your_order", "checkout",
-                               "proceed_to_checkout", "buy_now_button", "place_order_button"})
+# Proceeding to checkout is not buying yet, so "checkout" segments do not count.
+PURCHASE_SEGMENTS = frozenset({"buy_now", "place_order", "place_your_order", "buy_now_button",
+                               "place_order_button"})
 PURCHASE_CLICK_TYPES = frozenset({"purchase", "buy_now", "place_order", "checkout"})
 
 
@@ -41,7 +42,7 @@ def is_purchase(action: Action | Mapping[str, Any] | None, metadata: Mapping[str
 
     The recorded ``click_type`` in ``metadata`` (OPeRA's field) decides when present;
     otherwise a dotted segment of the element name must be in :data:`PURCHASE_SEGMENTS`
-    (``buy_now``, ``place_order``, ``checkout``...). ``add_to_cart`` is not a purchase.
+    (``buy_now``, ``place_order``, ``place_your_order``...). ``add_to_cart`` is not a purchase.
     """
     if action is None:
         return False
