@@ -280,3 +280,17 @@ def test_list_of_rows_binary_cells_and_new_parent_folder(tmp_path: Path, assume_
     report = import_opera(rows, out, assume_grouped=assume_grouped)
     assert report.balanced and report.input_files == ["<rows>"]
     assert {st.metadata["image"] for s in open_store(out) for st in s.steps} == {f"<binary: {len(png)} bytes>"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-05-01T10:00:00Z", 1714557600.0),
+    ("2024-05-01T10:00:00.1Z", 1714557600.1),
+    ("2024-05-01T10:00:00.123456789+00:00", 1714557600.123456),  # nanoseconds cut to micro
+    ("2024-05-01 12:00:00.25+02:00", 1714557600.25),
+    ("1714557600.5", 1714557600.5),
+    ("not a time", None),
+])
+def test_timestamp_key_reads_iso_strings_of_any_fraction_length(text, expected):
+    from shop_env.data.importers.opera import timestamp_key
+    got = timestamp_key(text)
+    assert got == (None if expected is None else pytest.approx(expected, abs=1e-6))

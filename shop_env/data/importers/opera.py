@@ -275,6 +275,9 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
+
+
 def timestamp_key(value: Any) -> float | None:
     """Sortable seconds for an ISO 8601 string, a number, or a datetime; None if unusable."""
     if isinstance(value, datetime):
@@ -290,7 +293,10 @@ def timestamp_key(value: Any) -> float | None:
     except ValueError:
         pass
     try:
-        dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+        s = s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s
+        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits: use 6
+        s = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], s, count=1)
+        dt = datetime.fromisoformat(s)
     except ValueError:
         return None
     return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
