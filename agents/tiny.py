@@ -33,7 +33,21 @@ SEED_TEXTS = [
     '{"rationale": "I am done here.", "action": {"type": "terminate"}}',
     "system user assistant rationale action type name text click type_and_submit terminate",
 ]
-_VERSION = 1  # bump when the build changes, to invalidate caches
+# With ``compact=True``: the fixed strings of the output format (``format_model_output``)
+# become single tokens, so the action type is one token and the JSON scaffolding cannot be
+# misspelt. They are plain (not special) tokens: decoding keeps them.
+SCHEMA_TOKENS = [
+    '{"rationale": "',
+    '", "action": {"type": "type_and_submit", "name": "',
+    '", "action": {"type": "click", "name": "',
+    '", "action": {"type": "terminate"}}',
+    '", "text": "',
+    '"}}',
+]
+# With ``compact=True``: pre-tokenisation keeps dotted/underscored identifiers (element names
+# such as nav_bar.search_input, JSON keys) in one piece, so BPE can merge them into few tokens.
+IDENTIFIER_SPLIT = r"\s?[A-Za-z0-9_.]+|\s?[^\sA-Za-z0-9_.]+|\s+"
+_VERSION = 2  # bump when the build changes, to invalidate caches
 
 
 def easy_sessions(n_sessions: int = 16, seed: int = 0, terminate_fraction: float = 0.5) -> list:
@@ -100,13 +114,46 @@ def iter_sample_texts(data: str | os.PathLike | None = None, max_chars: int = 2_
                 return
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
-    """Train a byte-level BPE tokenizer and wrap it as a ``PreTrainedTokenizerFast`` with ChatML."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def iter_prompt_texts(data: str | os.PathLike | None = None, *, context: str = "latest_step",
+                      max_chars: int | None = None, target_repeats: int = 5) -> Iterator[str]:
+    """Tokenizer-training texts shaped like what a model sees (train split of ``data``).
+
+    Per step: the user turn of ``build_prompt(session, k, context=..., max_chars=...)`` and
+    the target output ``target_repeats`` times, so the vocabulary spends its merges on the
+    prompts and outputs actually used rather than on the parts of pages that never fit.
+    """
+    from shop_env.actions import format_model_output
+    from shop_env.data.store import open_store
+    from shop_env.paths import sample_data_dir
+    from shop_env.prompts import PromptBuilder
+
+    root = Path(data) if data is not None else sample_data_dir()
+    store = open_store(root, split="train") if (root / "train").exists() else open_store(root)
+    builder = PromptBuilder(context=context, max_chars=max_chars)
+    for session in store:
+        for k, step in enumerate(session.steps):
+            yield builder.build(session, k).messages[1]["content"]
+            target = format_model_output(step.rationale or "", step.action)
+            for _ in range(target_repeats):
+                yield target
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, *, compact: bool = False):
+    """Train a byte-level BPE tokenizer and wrap it as a ``PreTrainedTokenizerFast`` with ChatML.
+
+    ``compact``: keep identifiers whole during pre-tokenisation (:data:`IDENTIFIER_SPLIT`)
+    and add :data:`SCHEMA_TOKENS` as single tokens (beyond ``vocab_size``).
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if compact:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(IDENTIFIER_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
@@ -115,6 +162,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
     from shop_env.prompts import SYSTEM_PROMPT
 
     tok.train_from_iterator(list(SEED_TEXTS) + [SYSTEM_PROMPT] + list(texts), trainer=trainer)
+    if compact:
+        tok.add_tokens([AddedToken(t, normalized=False) for t in SCHEMA_TOKENS])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
                                    pad_token="<|endoftext|>", bos_token=None, unk_token=None)
     fast.chat_template = CHATML_TEMPLATE
@@ -125,17 +174,20 @@ def build_tiny_model(out: str | os.PathLike, *, texts: Iterable[str] | None = No
                      data: str | os.PathLike | None = None, vocab_size: int = 2048,
                      hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
                      intermediate_size: int = 128, max_positions: int = 8192,
-                     arch: str = "llama", seed: int = 0, pad_vocab_to: int | None = None) -> Path:
+                     arch: str = "llama", seed: int = 0, pad_vocab_to: int | None = None,
+                     compact: bool = False) -> Path:
     """Build and save a tiny random-init causal LM and its tokenizer at ``out``; returns ``out``.
 
     ``texts`` (default: the sample store at ``data``, or the embedded sample) train the
     tokenizer. ``arch`` is ``"llama"`` or ``"qwen2"``. ``pad_vocab_to`` widens the embedding
-    and output layers beyond the tokenizer (as real models do; for benchmarks). Written atomically (temp dir, then rename).
+    and output layers beyond the tokenizer (as real models do; for benchmarks). ``compact``
+    (see :func:`train_tokenizer`) gives element names and the output format few tokens.
+    Written atomically (temp dir, then rename).
     """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
-    tokenizer = train_tokenizer(iter_sample_texts(data) if texts is None else texts, vocab_size)
+    tokenizer = train_tokenizer(iter_sample_texts(data) if texts is None else texts, vocab_size, compact=compact)
     common = dict(vocab_size=max(len(tokenizer), pad_vocab_to or 0), hidden_size=hidden_size, num_hidden_layers=num_layers,
                   num_attention_heads=num_heads, num_key_value_heads=num_heads,
                   intermediate_size=intermediate_size, max_position_embeddings=max_positions,

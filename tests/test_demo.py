@@ -37,3 +37,43 @@ def test_demo_quick_with_tiny_model_training(tmp_path, capsys):
     _check_common(out, text, ["random", "majority", "rule", "replay", "tiny zero-shot", "tiny SFT",
                               "tiny SFT+GRPO (Shop-R1)"])
     assert (out / "models" / "grpo" / "final" / "config.json").exists()
+
+
+def test_compact_tokenizer_schema_is_one_token_per_piece_and_round_trips():
+    """The demo's tokenizer: each action type's JSON scaffold is one token; decode inverts encode."""
+    from agents.tiny import SCHEMA_TOKENS, train_tokenizer
+    from shop_env.actions import Action, format_model_output
+
+    outputs = [format_model_output("I want \"shoes\" — now.",
+                                   Action("type_and_submit", "nav_bar.search_input", "red shoes")),
+               format_model_output("Looks good.", Action("click", "search_results.item_a.product_title")),
+               format_model_output("Done, ça suffit.", Action("terminate"))]
+    tok = train_tokenizer(outputs * 20, vocab_size=400, compact=True)
+    plain = train_tokenizer(outputs * 20, vocab_size=400)
+    schema_ids = {tok.convert_tokens_to_ids(t) for t in SCHEMA_TOKENS}
+    assert len(schema_ids) == len(SCHEMA_TOKENS) and None not in schema_ids
+    for text, scaffold in zip(outputs, SCHEMA_TOKENS[1:4]):
+        ids = tok.encode(text, add_special_tokens=False)
+        assert tok.decode(ids) == text
+        assert tok.convert_tokens_to_ids(scaffold) in ids  # the action type is a single token
+        assert ids[0] == tok.convert_tokens_to_ids(SCHEMA_TOKENS[0])
+        assert len(ids) < len(plain.encode(text, add_special_tokens=False))
+    name_ids = tok.encode("nav_bar.search_input", add_special_tokens=False)
+    assert tok.decode(name_ids) == "nav_bar.search_input" and len(name_ids) == 1  # identifiers stay whole
+
+
+def test_prompt_texts_follow_the_budget(tmp_path):
+    """Tokenizer texts for the demo: user turns within the prompt budget, then the repeated targets."""
+    from agents.tiny import iter_prompt_texts, write_easy_store
+    from shop_env.actions import format_model_output
+    from shop_env.data.store import open_store
+    from shop_env.prompts import SYSTEM_PROMPT
+
+    store = write_easy_store(tmp_path / "easy", n_sessions=3)
+    texts = list(iter_prompt_texts(store, context="latest_step", max_chars=2000, target_repeats=2))
+    steps = [s for session in open_store(store) for s in session.steps]
+    assert len(texts) == 3 * len(steps)
+    for i, step in enumerate(steps):
+        user, t1, t2 = texts[3 * i:3 * i + 3]
+        assert len(SYSTEM_PROMPT) + 2 + len(user) <= 2000 and "[Page " in user
+        assert t1 == t2 == format_model_output(step.rationale or "", step.action)
