@@ -67,8 +67,8 @@ class DemoSettings:
 # 73% unparseable (30 sessions). With the compact tokenizer trained on these prompts (35%
 # fewer prompt tokens, half the target tokens), 3% warm-up and hidden 128 x 2 layers, 1500
 # steps (30 sessions): lr 1e-2 / 5e-3 / 3e-3 / 1e-3: 100% / 53% / 24% / 55% unparseable,
-# 2e-3: 10-34% (seed-dependent). 2e-3 with 3 layers x 1500 steps
-# (seeds 0, 1): 12% / 9% unparseable, type acc 46% / 54%; 2 layers x 2000 steps: 17%, 53%.
+# 2e-3: 10-34% (seed-dependent). 2e-3 with 3 layers x 1500 steps (seeds 0, 1, 2): 12% / 9% /
+# 24% unparseable, type acc 46% / 54% / 44% (3e-3: 35%, 31%); 2 layers x 2000 steps: 17%, 53%.
 # Greedy decoding beats T=0.6 for a model this small (24% vs 36% unparseable, 30 sessions).
 FULL = DemoSettings(baseline_sessions=None, llm_sessions=100, sft_steps=1500, sft_batch=1, sft_lr=2e-3,
                     sft_warmup=0.03, grpo_steps=4, grpo_lr=5e-5, num_generations=4, prompts_per_step=4,
