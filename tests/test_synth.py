@@ -263,3 +263,11 @@ def test_sample_statistics_within_documented_ranges(sample_sessions):
                 "categories"):
         assert sec in sections, sec
     assert 2_000 < stats["page_chars"]["mean"] < 20_000
+
+
+def test_persona_age_fits_occupation(sample_sessions):
+    from shop_env.synth.persona import OCCUPATION_AGES
+    for s in sample_sessions:
+        lo, hi = OCCUPATION_AGES[s.persona["occupation"]]
+        assert lo <= s.persona["age"] <= hi, s.persona["description"]
+        assert f"A {s.persona['age']}-year-old {s.persona['occupation']}" in s.persona["description"]

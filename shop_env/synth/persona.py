@@ -7,9 +7,15 @@ from typing import Any
 
 from shop_env.synth.vocab import CONSUMABLE_CATEGORIES, PRODUCT_TYPES, ProductType, with_article
 
-OCCUPATIONS = ("nurse", "software engineer", "teacher", "graduate student", "retired accountant",
-               "graphic designer", "barista", "small business owner", "sales manager", "electrician",
-               "stay-at-home parent", "college student", "data analyst", "chef", "truck driver")
+# Occupation -> plausible age range; the age is drawn within it.
+OCCUPATION_AGES: dict[str, tuple[int, int]] = {
+    "nurse": (23, 64), "software engineer": (22, 62), "teacher": (24, 65), "graduate student": (22, 34),
+    "retired accountant": (58, 80), "graphic designer": (21, 60), "barista": (18, 40),
+    "small business owner": (26, 70), "sales manager": (27, 63), "electrician": (20, 64),
+    "stay-at-home parent": (22, 55), "college student": (18, 25), "data analyst": (22, 58),
+    "chef": (20, 62), "truck driver": (21, 66),
+}
+OCCUPATIONS = tuple(OCCUPATION_AGES)
 PURPOSES = ("for everyday use", "as a gift", "to replace an old one", "for home")
 CONSUMABLE_PURPOSES = ("to restock", "for everyday use", "to try something new")
 INTENTS = ("buy", "research", "browse")  # ready to buy today / comparing for later / just looking
@@ -87,7 +93,8 @@ class UserTraits:
 
 def make_user(rng: random.Random, user_id: str) -> UserTraits:
     """Draw a user's stable traits."""
-    return UserTraits(user_id=user_id, age=rng.randint(19, 72), occupation=rng.choice(OCCUPATIONS),
+    occupation = rng.choice(OCCUPATIONS)
+    return UserTraits(user_id=user_id, age=rng.randint(*OCCUPATION_AGES[occupation]), occupation=occupation,
                       price_sensitivity=rng.betavariate(2, 2), patience=rng.betavariate(1.6, 2.4),
                       picky=rng.random())
 
