@@ -229,9 +229,17 @@ def drop_elements(elements: list) -> None:
 
 
 # whitespace next to these tags never separates words on a rendered page
-_BLOCK_WS = re.compile(r" ?(</?(?:html|head|body|title|div|section|header|footer|nav|main|aside|"
-                       r"article|ul|ol|li|dl|dt|dd|table|thead|tbody|tfoot|tr|td|th|form|"
-                       r"fieldset|p|h[1-6]|select|option|optgroup|figure|br|hr)\b[^>]*>) ?")
+_BLOCK_TAG = (r"(</?(?:html|head|body|title|div|section|header|footer|nav|main|aside|"
+              r"article|ul|ol|li|dl|dt|dd|table|thead|tbody|tfoot|tr|td|th|form|"
+              r"fieldset|p|h[1-6]|select|option|optgroup|figure|br|hr)\b[^>]*>)")
+_BLOCK_WS = re.compile(r" ?" + _BLOCK_TAG + r" ?")
+# Fast equivalent (literal first character, so the regex engine skips ahead at C speed):
+# drop the space before, then the space after, each block tag. Same result as _BLOCK_WS
+# unless a "<" occurs inside a tag (libxml2 escapes it in attribute values, so only odd
+# input gets there; it takes the one-regex path).
+_SPACE_BEFORE = re.compile(" " + _BLOCK_TAG)
+_SPACE_AFTER = re.compile(_BLOCK_TAG + " ")
+_LT_IN_TAG = re.compile(r"<[^>]*<")
 _GROUP1 = operator.methodcaller("group", 1)
 
 
@@ -257,4 +265,6 @@ def serialize_collapsed(root: Node) -> str:
 
 def trim_block_space(html: str) -> str:
     """Remove the single spaces next to block-level tags (they separate no words)."""
-    return _BLOCK_WS.sub(_GROUP1, html)
+    if _LT_IN_TAG.search(html):
+        return _BLOCK_WS.sub(_GROUP1, html)
+    return _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", html))

@@ -14,6 +14,8 @@ import html as _html
 import re
 from dataclasses import dataclass
 
+import lxml.etree as etree
+
 # Roles that make any element interactive, and how each maps onto an action kind.
 CLICK_ROLES = frozenset({"button", "link", "checkbox", "radio", "tab", "option", "menuitem",
                          "menuitemcheckbox", "menuitemradio", "switch", "treeitem"})
@@ -159,24 +161,32 @@ def named_elements(simplified_html: str) -> list[Element]:
     return out
 
 
+# elements carrying a name attribute, the root included, in document order (C-level)
+_WITH_NAME = etree.XPath("descendant-or-self::*[@name]")
+
+
 def elements_from_tree(root) -> list[Element]:
     """The same records as :func:`named_elements`, read from a parsed page (``simplify``
     uses it on the parse of its own output; tests check both readers agree)."""
     out: list[Element] = []
-    for el in root.iter():
-        name = el.get("name")
+    for el in _WITH_NAME(root):
+        get = el.get
+        name = get("name")
         if not name:
             continue
         tag = el.tag
-        get = el.get
         kind = element_kind(tag, get("type"), get("role"))
         if kind is None:
             continue
         if tag == "input":
             text = get("value") or get("placeholder") or get("aria-label") or ""
         else:
-            text = collapse(" ".join(el.itertext())) or get("aria-label") or get("value") or \
-                get("placeholder") or get("alt") or get("title") or \
+            text = collapse(" ".join(el.itertext()))
+            if text:  # already collapsed: collapse() again would return it unchanged
+                out.append(Element(name=name, kind=kind, tag=tag, text=text))
+                continue
+            text = get("aria-label") or get("value") or get("placeholder") or get("alt") or \
+                get("title") or \
                 next((img.get("alt") for img in el.iter("img") if img.get("alt") is not None), "")
         out.append(Element(name=name, kind=kind, tag=tag, text=collapse(text)))
     return out

@@ -23,6 +23,7 @@ that already exists in the same container.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Iterable, Iterator
@@ -42,6 +43,8 @@ MAX_SEGMENTS = 4  # innermost meaningful ancestors kept in a generic path
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _HEADINGS = "h1 h2 h3 h4 h5 h6".split()
 
+# cached: pages repeat the same texts ("Add to cart", filter labels...) many times
+@functools.lru_cache(maxsize=4096)
 def slugify(text: str | None, max_words: int = MAX_WORDS, max_chars: int = MAX_CHARS) -> str:
     """Lowercase ASCII slug: runs of ``[^a-z0-9]`` become ``_``, edges stripped, truncated."""
     if not text:
@@ -168,13 +171,17 @@ def _context(node: Node, memo: dict[Node, _Ctx]) -> _Ctx:
         path.append(node)
         node = node.getparent()
     for node in reversed(path):  # outermost first
-        prefix, segments, item = ctx
-        seg = ancestor_segment(node)
-        if seg:
-            segments = (seg,) + segments
-        if is_item(node):
-            item = node
-        ctx = (prefix, segments, item)
+        # inlined ancestor_segment / is_item tests: most ancestors are neither
+        tag = node.tag
+        role = node.get("role")
+        if role is not None:
+            role = role.lower()
+        if tag in MEANINGFUL_TAGS or role in LANDMARK_ROLES:
+            seg = ancestor_segment(node)
+            if seg:
+                ctx = (ctx[0], (seg,) + ctx[1], ctx[2])
+        if tag in ITEM_TAGS or role in ITEM_ROLES:
+            ctx = (ctx[0], ctx[1], node)
         memo[node] = ctx
     return ctx
 

@@ -98,6 +98,7 @@ def _parser() -> etree.HTMLParser:
 # noncharacters U+FFFE/U+FFFF): removed at decode time, form feed becomes a space.
 _CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CTRL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+_CTRL_SINGLE = tuple(bytes([c]) for c in _CTRL_BYTES)
 _CTRL_TABLE = {c: None for c in [*range(0, 9), 11, *range(14, 32), 0xFFFE, 0xFFFF]}
 _CTRL_TABLE[12] = " "
 _KEEP_DEEP = frozenset({"a", "button", "select", "option", "textarea", "label"})
@@ -129,8 +130,9 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool 
 
 
 def _has_control_chars(data: bytes) -> bool:
-    """Cheap test (C-speed, no regex) for what :data:`_CTRL` removes."""
-    if len(data.translate(None, _CTRL_BYTES)) != len(data):
+    """Cheap test (C-speed, no regex) for what :data:`_CTRL` removes: one memchr-style
+    scan per control byte, with no copy of the page."""
+    if any(c in data for c in _CTRL_SINGLE):
         return True
     return not data.isascii() and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
 
@@ -138,8 +140,9 @@ def _has_control_chars(data: bytes) -> bool:
 def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes, str | None]:
     """UTF-8 bytes for the parser, and the decoded text when it had to be computed.
 
-    Fast path: bytes that are valid UTF-8 without BOM, NUL or XML declaration go to the
-    parser as they are (no decode/encode round trip)."""
+    Fast paths: bytes that are valid UTF-8 without BOM, NUL or XML declaration go to the
+    parser as they are (no decode/encode round trip); text without control characters or
+    XML declaration is encoded once."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         data = bytes(raw)
         if not _has_control_chars(data) and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
@@ -151,6 +154,16 @@ def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes
                 pass
             else:
                 return data, None
+    elif isinstance(raw, str) and not _XML_DECL.match(raw):
+        # text without control characters (checked on its UTF-8 bytes, where each one is
+        # a single byte) needs no cleaning: encode once
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: the slow path replaces them
+            pass
+        else:
+            if not _has_control_chars(data):
+                return data, raw
     text = _XML_DECL.sub("", decode_html(raw), count=1)
     return text.encode("utf-8", errors="replace"), text
 
