@@ -122,6 +122,9 @@ def _personal(el: Node) -> bool:
     return any(t.startswith(PERSONAL_AUTOCOMPLETE) for t in tokens)
 
 
+_PLAIN_ATTR_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.:]*\Z")
+
+
 def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool = False) -> None:
     """Drop values of personal-data inputs, then keep only whitelisted attributes (one C
     call when the caller collected the attribute names ``seen`` on the page); trim hrefs."""
@@ -134,10 +137,14 @@ def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool =
         if el.get("value") is not None and _personal(el):
             del el.attrib["value"]
     drop = [k for k in seen if k not in keep and not is_kept_attribute(k)]
-    if drop:
+    if drop and not all(_PLAIN_ATTR_NAME.match(k) for k in drop):
+        # lxml reads "*" and "{...}" in names as wildcards/namespaces, and refuses control
+        # characters: go element by element
+        _strip_attributes_slowly(root, keep)
+    elif drop:
         try:
             etree.strip_attributes(root, *drop)
-        except ValueError:  # a name lxml refuses (control characters): element by element
+        except ValueError:
             _strip_attributes_slowly(root, keep)
     if keep_href:
         for el in root.iter():
