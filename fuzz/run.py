@@ -78,17 +78,23 @@ def _save_crash(target: str, data: bytes) -> Path:
     return path
 
 
-def _run_atheris(target: str, seconds: float) -> None:
-    import atheris  # type: ignore[import-not-found]
-
+def _saving_crashes(target: str):
+    """The target's check, saving any input that makes it fail before re-raising."""
     check = TARGETS[target]
+
     def one(data: bytes) -> None:
         try:
             check(data)
         except Exception:
             print(f"crash saved to {_save_crash(target, data)}", file=sys.stderr)
             raise
+    return one
 
+
+def _run_atheris(target: str, seconds: float) -> None:
+    import atheris  # type: ignore[import-not-found]
+
+    one = _saving_crashes(target)
     CRASH_DIR.mkdir(exist_ok=True)
     corpus = Path(__file__).resolve().parent / "corpus" / target
     corpus.mkdir(parents=True, exist_ok=True)
@@ -96,14 +102,15 @@ def _run_atheris(target: str, seconds: float) -> None:
         (corpus / f"seed{i}").write_bytes(seed)
     with atheris.instrument_imports():
         import shop_env.actions, shop_env.reward, shop_env.html  # noqa: F401,E401
-    atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={max(1, int(seconds))}", "-rss_limit_mb=4096", "-timeout=20", "-artifact_prefix=" + str(CRASH_DIR) + "/"], one)
+    atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={max(1, int(seconds))}", "-rss_limit_mb=4096",
+                   "-timeout=20", f"-artifact_prefix={CRASH_DIR}/"], one)
     atheris.Fuzz()
 
 
 def _run_hypothesis(target: str, seconds: float) -> None:
     from hypothesis import HealthCheck, given, settings, strategies as st
 
-    check = TARGETS[target]
+    one = _saving_crashes(target)
     deadline = time.monotonic() + seconds
     mutations = st.one_of(st.binary(max_size=4096),
                           st.text(max_size=2048).map(lambda s: s.encode("utf-8", "surrogatepass")),
@@ -116,11 +123,7 @@ def _run_hypothesis(target: str, seconds: float) -> None:
                   suppress_health_check=list(HealthCheck))
         @given(mutations)
         def prop(data: bytes) -> None:
-            try:
-                check(data)
-            except Exception:
-                print(f"crash saved to {_save_crash(target, data)}", file=sys.stderr)
-                raise
+            one(data)
         prop()
         runs += 2000
     print(f"{target}: {runs} hypothesis examples, no crash")
