@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import lxml.etree as etree
 
+from shop_env.html import _native
 from shop_env.html.parse import Node
 
 # Elements removed with their content (their tail text is kept).
@@ -174,7 +175,24 @@ _PRUNE_TAGS = tuple(PRUNABLE | {"br"})
 def prune(root: Node) -> None:
     """Remove attribute-less containers that hold no text; unwrap attribute-less wrappers
     whose only content is one element (a block element for div/center, anything for
-    span/font). One post-order walk over the prunable tags only, then two C calls."""
+    span/font). One post-order walk (in C when the accelerator is built, else
+    :func:`_prune_plan_python`), then two C calls."""
+    if _native.speedups is not None:
+        drop, unwrap = _native.speedups.prune_plan(root, PRUNABLE, WRAPPERS, INLINE_WRAPPERS, BLOCK)
+    else:
+        drop, unwrap = _prune_plan_python(root)
+    if drop:
+        for el in drop:
+            el.tag = _DROP
+        etree.strip_elements(root, _DROP, with_tail=False)
+    if unwrap:
+        for el in unwrap:
+            el.tag = _UNWRAP
+        etree.strip_tags(root, _UNWRAP)
+
+
+def _prune_plan_python(root: Node) -> tuple[list[Node], list[Node]]:
+    """What :func:`prune` removes (empty containers) and unwraps (wrappers), in Python."""
     empty: set[Node] = set()
     inner: dict[Node, Node] = {}  # unwrapped wrapper -> the element it finally exposes
     for el in reversed(list(root.iter(*_PRUNE_TAGS))):  # descendants before ancestors
@@ -204,18 +222,12 @@ def prune(root: Node) -> None:
             exposed = inner.get(live, live)
             if tag in INLINE_WRAPPERS or exposed.tag in BLOCK:
                 inner[el] = exposed
-    dropped = False
+    drop = []
     for el in empty:
         parent = el.getparent()
         if el.tag != "br" and parent is not None and parent not in empty:
-            el.tag = _DROP
-            dropped = True
-    if dropped:
-        etree.strip_elements(root, _DROP, with_tail=False)
-    if inner:
-        for el in inner:
-            el.tag = _UNWRAP
-        etree.strip_tags(root, _UNWRAP)
+            drop.append(el)
+    return drop, list(inner)
 
 
 def drop_elements(elements: list) -> None:
@@ -253,11 +265,15 @@ _GROUP1 = operator.methodcaller("group", 1)
 def serialize(root: Node) -> str:
     """HTML text of the tree with whitespace runs collapsed to one space (none at all next
     to block-level tags)."""
-    return trim_block_space(serialize_collapsed(root))
+    return _serialized(root, trim=True)
 
 
 def serialize_collapsed(root: Node) -> str:
     """HTML text of the tree with whitespace runs collapsed to one space."""
+    return _serialized(root, trim=False)
+
+
+def _serialized(root: Node, trim: bool) -> str:
     head = root.find("head")
     if head is not None and len(head) == 0 and not (head.text or "").strip():
         root.remove(head)
@@ -266,8 +282,13 @@ def serialize_collapsed(root: Node) -> str:
         # read back inside it; an empty text node makes it write </li>
         if len(li) == 0 and not li.text:
             li.text = ""
-    text = etree.tostring(root, encoding="unicode", method="html")
-    return " ".join(text.split())
+    if _native.speedups is not None:  # one pass over the bytes (None: odd markup, below)
+        html = _native.speedups.collapse_html(
+            etree.tostring(root, encoding="utf-8", method="html"), trim)
+        if html is not None:
+            return html
+    text = " ".join(etree.tostring(root, encoding="unicode", method="html").split())
+    return trim_block_space(text) if trim else text
 
 
 def trim_block_space(html: str) -> str:

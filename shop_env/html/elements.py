@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import lxml.etree as etree
 
+from shop_env.html import _native
+
 # Roles that make any element interactive, and how each maps onto an action kind.
 CLICK_ROLES = frozenset({"button", "link", "checkbox", "radio", "tab", "option", "menuitem",
                          "menuitemcheckbox", "menuitemradio", "switch", "treeitem"})
@@ -168,20 +170,22 @@ _WITH_NAME = etree.XPath("descendant-or-self::*[@name]")
 def elements_from_tree(root) -> list[Element]:
     """The same records as :func:`named_elements`, read from a parsed page (``simplify``
     uses it on the parse of its own output; tests check both readers agree)."""
+    speedups = _native.speedups
+    nodes = speedups.named_nodes(root) if speedups is not None else None
+    if nodes is None:
+        nodes = [(el, el.get("name"), el.tag, el.get("type"), el.get("role"))
+                 for el in _WITH_NAME(root) if el.get("name")]
     out: list[Element] = []
-    for el in _WITH_NAME(root):
-        get = el.get
-        name = get("name")
-        if not name:
-            continue
-        tag = el.tag
-        kind = element_kind(tag, get("type"), get("role"))
+    for el, name, tag, type_, role in nodes:
+        kind = element_kind(tag, type_, role)
         if kind is None:
             continue
+        get = el.get
         if tag == "input":
             text = get("value") or get("placeholder") or get("aria-label") or ""
         else:
-            text = collapse(" ".join(el.itertext()))
+            text = speedups.collapsed_text(el, TEXT_MAX) if speedups is not None else \
+                collapse(" ".join(el.itertext()))
             if text:  # already collapsed: collapse() again would return it unchanged
                 out.append(Element(name=name, kind=kind, tag=tag, text=text))
                 continue

@@ -10,6 +10,8 @@ import re
 
 import lxml.etree as etree
 
+from shop_env.html import _native
+
 Node = etree._Element  # the element type every html/ module works on
 
 # libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
@@ -76,6 +78,8 @@ def text_of(el: Node, max_words: int | None = None) -> str:
     words, as ``named_elements`` does). With ``max_words``, stops once more than that many
     whitespace-separated words were collected (cheap on big containers, and the first
     words are the same whatever the whitespace, which keeps slugs idempotent)."""
+    if _native.speedups is not None:
+        return _native.speedups.text_of(el, -1 if max_words is None else max_words)
     if max_words is None:
         return " ".join(el.itertext())
     pieces = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import lxml.etree as etree
 
-from shop_env.html import clean
+from shop_env.html import _native, clean
 from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, element_kind, \
     elements_from_tree
 from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
@@ -70,6 +70,16 @@ _HIDING_ATTRS = frozenset({"hidden", "aria-hidden", "style", "type"})
 
 
 def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
+    """One walk over the page (in C when the accelerator is built; see :func:`_scan_python`)."""
+    if _native.speedups is not None:
+        found = _native.speedups.scan(root, hidden_classes, INTERACTIVE_TAGS, INTERACTIVE_ROLES,
+                                      _SKIP_INSIDE, clean.is_hidden)
+        if found is not None:
+            return _Scan(*found)
+    return _scan_python(root, hidden_classes)
+
+
+def _scan_python(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
     """One walk over the page. Hidden elements (:func:`clean.is_hidden`) are collected and
     their subtrees skipped; for the rest: interactive elements, elements carrying ``name``,
     the id index, labels by ``for``, and the attribute names (for the one-call strip).

@@ -1,0 +1,882 @@
+/* Optional C accelerator for shop_env.html (the simplifier's tree walks).
+ *
+ * Every function here has a pure-Python reference in the package (named in its doc
+ * string) and must return exactly what that reference returns; tests/test_html_speedups.py
+ * compares the two on handwritten, generated, sample-store and fuzz-corpus pages. The
+ * walks read libxml2's tree directly through lxml's public C API (lxml.etree_api.h) and
+ * create Python proxies only for the elements they return.
+ *
+ * Python text semantics are kept exactly: whitespace is what str.split()/str.isspace()
+ * see (Unicode), and checks that lower-case a value (role, type, aria-hidden, style)
+ * take a fast ASCII path and hand non-ASCII values to the Python reference. A tree this
+ * module does not handle (namespaced names, attribute values that are not one text node)
+ * makes the walk return None, and the caller runs the Python reference instead.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <libxml/tree.h>
+#include "etree_api.h"
+
+typedef struct LxmlElement LxmlElement;
+static PyTypeObject *element_type = NULL;
+
+/* ------------------------------------------------------------------ text helpers */
+
+/* str.isspace() for one code point (the set CPython uses; checked by the tests). */
+static int py_space(uint32_t c) {
+    if (c < 0x80) return (c >= 9 && c <= 13) || (c >= 28 && c <= 32);
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Decode one UTF-8 code point from a NUL-terminated string and advance. */
+static uint32_t utf8_next(const unsigned char **pp) {
+    const unsigned char *p = *pp;
+    uint32_t c = p[0];
+    if (c < 0x80) { *pp = p + 1; return c; }
+    if ((c & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) {
+        *pp = p + 2; return ((c & 0x1F) << 6) | (p[1] & 0x3F);
+    }
+    if ((c & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+        *pp = p + 3; return ((c & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    }
+    if ((c & 0xF8) == 0xF0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
+            (p[3] & 0xC0) == 0x80) {
+        *pp = p + 4;
+        return ((c & 0x07) << 18) | ((p[1] & 0x3F) << 12) | ((p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+    }
+    *pp = p + 1;
+    return 0xFFFD;
+}
+
+static int has_nonspace(const xmlChar *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x80) {
+            if (!py_space(*p)) return 1;
+            p++;
+        } else if (!py_space(utf8_next(&p))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_ascii(const xmlChar *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80) return 0;
+    return 1;
+}
+
+/* A growable byte buffer. */
+typedef struct { char *data; size_t len, cap; } Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) cap *= 2;
+    char *d = PyMem_Realloc(b->data, cap);
+    if (!d) { PyErr_NoMemory(); return -1; }
+    b->data = d; b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const char *s, size_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tree helpers */
+
+/* lxml's _isElement: nodes that lxml exposes as elements (len(el), iteration). */
+static int element_like(const xmlNode *n) {
+    return n->type == XML_ELEMENT_NODE || n->type == XML_COMMENT_NODE ||
+           n->type == XML_ENTITY_REF_NODE || n->type == XML_PI_NODE;
+}
+
+/* lxml's _textNodeOrSkip: the text/CDATA node at n (skipping XInclude markers) or NULL. */
+static xmlNode *text_node_or_skip(xmlNode *n) {
+    while (n) {
+        if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) return n;
+        if (n->type == XML_XINCLUDE_START || n->type == XML_XINCLUDE_END) { n = n->next; continue; }
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Does the text run starting at n (an element's .text when n = first child, its .tail
+ * when n = next sibling) contain a non-whitespace character? */
+static int run_has_nonspace(xmlNode *n) {
+    for (n = text_node_or_skip(n); n; n = text_node_or_skip(n->next))
+        if (n->content && has_nonspace(n->content)) return 1;
+    return 0;
+}
+
+static xmlNode *node_of(PyObject *obj) {
+    if (!PyObject_TypeCheck(obj, element_type)) {
+        PyErr_SetString(PyExc_TypeError, "expected an lxml element");
+        return NULL;
+    }
+    xmlNode *n = ((LxmlElement *)obj)->_c_node;
+    if (!n) PyErr_SetString(PyExc_ValueError, "invalid lxml element (no node)");
+    return n;
+}
+
+/* Status of an attribute look-up. */
+enum { ATTR_ABSENT = 0, ATTR_FOUND = 1, ATTR_UNSUPPORTED = -1 };
+
+/* el.get(name) without a namespace: its value (a NUL-terminated UTF-8 string) or
+ * ATTR_ABSENT; ATTR_UNSUPPORTED when the value is not one plain text node. */
+static int get_attr(xmlNode *n, const char *name, const xmlChar **value) {
+    for (xmlAttr *a = n->properties; a; a = a->next) {
+        if (a->ns != NULL || strcmp((const char *)a->name, name) != 0) continue;
+        xmlNode *c = a->children;
+        if (c == NULL) { *value = (const xmlChar *)""; return ATTR_FOUND; }
+        if (c->next != NULL || c->type != XML_TEXT_NODE) return ATTR_UNSUPPORTED;
+        *value = c->content ? c->content : (const xmlChar *)"";
+        return ATTR_FOUND;
+    }
+    return ATTR_ABSENT;
+}
+
+/* Is every name on the node plain (no namespace) and every attribute value one text node? */
+static int node_supported(xmlNode *n) {
+    if (n->ns != NULL) return 0;
+    for (xmlAttr *a = n->properties; a; a = a->next) {
+        if (a->ns != NULL) return 0;
+        if (a->children && (a->children->next || a->children->type != XML_TEXT_NODE)) return 0;
+    }
+    return 1;
+}
+
+static int name_is(const xmlNode *n, const char *tag) {
+    return strcmp((const char *)n->name, tag) == 0;
+}
+
+/* A small set of tag names (ASCII/UTF-8 strings) taken from a Python frozenset. */
+typedef struct { Py_ssize_t n; const char **names; PyObject *keep; } NameSet;
+
+static int nameset_init(NameSet *s, PyObject *items) {
+    s->n = 0; s->names = NULL; s->keep = NULL;
+    if (items == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(items, "expected a collection of str");
+    if (!seq) return -1;
+    s->keep = seq;
+    s->n = PySequence_Fast_GET_SIZE(seq);
+    s->names = PyMem_Calloc(s->n ? s->n : 1, sizeof(char *));
+    if (!s->names) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        const char *u = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i));
+        if (!u) return -1;
+        s->names[i] = u;
+    }
+    return 0;
+}
+
+static void nameset_free(NameSet *s) {
+    PyMem_Free(s->names);
+    Py_XDECREF(s->keep);
+}
+
+static int nameset_has(const NameSet *s, const char *name, size_t len) {
+    for (Py_ssize_t i = 0; i < s->n; i++)
+        if (strncmp(s->names[i], name, len) == 0 && s->names[i][len] == '\0') return 1;
+    return 0;
+}
+
+static int nameset_has_tag(const NameSet *s, const xmlNode *n) {
+    return nameset_has(s, (const char *)n->name, strlen((const char *)n->name));
+}
+
+/* A proxy for a node of the same document as `owner`. */
+static PyObject *proxy(PyObject *owner, xmlNode *n) {
+    return (PyObject *)elementFactory(((LxmlElement *)owner)->_doc, n);
+}
+
+/* ------------------------------------------------------------------ scan */
+
+/* Reference: shop_env.html.pipeline._VALID_TAG / str.isalnum (tags the parser kept
+ * from junk such as "buy<div" are renamed to span). */
+static int tag_is_valid(const xmlChar *tag) {
+    const unsigned char *p = (const unsigned char *)tag;
+    if (!*p) return 0;
+    if (!is_ascii(tag)) {  /* str.isalnum() over code points */
+        while (*p) if (!Py_UNICODE_ISALNUM(utf8_next(&p))) return 0;
+        return 1;
+    }
+    /* ASCII: all alnum, or ^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$ */
+    int alnum = 1;
+    for (const unsigned char *q = p; *q; q++) if (!Py_ISALNUM(*q)) { alnum = 0; break; }
+    if (alnum) return 1;
+    if (!Py_ISALPHA(*p)) return 0;
+    p++;
+    while (*p) {
+        if (Py_ISALNUM(*p)) { p++; continue; }
+        if (*p != '-' && *p != ':') return 0;
+        p++;
+        if (!Py_ISALNUM(*p)) return 0;
+        while (Py_ISALNUM(*p)) p++;
+    }
+    return 1;
+}
+
+/* value.strip().lower() == target, for an ASCII value. */
+static int ascii_strip_lower_eq(const xmlChar *v, const char *target) {
+    const unsigned char *s = (const unsigned char *)v, *e = s + strlen((const char *)v);
+    while (s < e && py_space(*s)) s++;
+    while (e > s && py_space(e[-1])) e--;
+    size_t n = (size_t)(e - s);
+    if (n != strlen(target)) return 0;
+    for (size_t i = 0; i < n; i++) if (Py_TOLOWER(s[i]) != (unsigned char)target[i]) return 0;
+    return 1;
+}
+
+static int ascii_casematch(const unsigned char *s, const char *word) {
+    for (; *word; s++, word++) if (Py_TOLOWER(*s) != (unsigned char)*word) return 0;
+    return 1;
+}
+
+/* Reference: clean._HIDDEN_STYLE (display\s*:\s*none|visibility\s*:\s*hidden, re.I), for
+ * an ASCII value. */
+static int ascii_hidden_style(const xmlChar *v) {
+    const unsigned char *s = (const unsigned char *)v;
+    for (; *s; s++) {
+        const char *rest;
+        size_t skip;
+        if (ascii_casematch(s, "display")) { rest = "none"; skip = 7; }
+        else if (ascii_casematch(s, "visibility")) { rest = "hidden"; skip = 10; }
+        else continue;
+        const unsigned char *p = s + skip;
+        while (*p && py_space(*p)) p++;
+        if (*p != ':') continue;
+        p++;
+        while (*p && py_space(*p)) p++;
+        if (ascii_casematch(p, rest)) return 1;
+    }
+    return 0;
+}
+
+/* Does the whitespace-separated class list contain one of the hidden classes? */
+static int has_hidden_class(const xmlChar *cls, const NameSet *hidden_classes) {
+    const unsigned char *p = (const unsigned char *)cls;
+    while (*p) {
+        while (*p && py_space(*p)) p++;  /* ASCII whitespace; non-ASCII values go to Python */
+        const unsigned char *start = p;
+        while (*p && !py_space(*p)) p++;
+        if (p > start && nameset_has(hidden_classes, (const char *)start, (size_t)(p - start)))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject *root;            /* owner of the document, for proxies */
+    PyObject *is_hidden;       /* Python reference is_hidden(el, hidden_classes) */
+    PyObject *hidden_classes_obj;
+    NameSet hidden_classes, interactive_tags, skip_inside;
+    PyObject *interactive_roles;
+    PyObject *interactive, *named, *hidden, *ids, *attr_names, *labels;
+    const xmlChar *seen_attr[128];  /* attribute-name pointers already added (libxml2 interns names) */
+    int n_seen;
+} Scan;
+
+/* 1 hidden, 0 visible, -1 error. Reference: shop_env.html.clean.is_hidden. */
+static int scan_is_hidden(Scan *s, xmlNode *n, PyObject **el) {
+    const xmlChar *v;
+    int need_python = 0;
+    if (s->hidden_classes.n && get_attr(n, "class", &v) == ATTR_FOUND) {
+        if (!is_ascii(v)) need_python = 1;
+        else if (has_hidden_class(v, &s->hidden_classes)) return 1;
+    }
+    if (get_attr(n, "hidden", &v) == ATTR_FOUND) return 1;
+    if (get_attr(n, "aria-hidden", &v) == ATTR_FOUND) {
+        if (!is_ascii(v)) need_python = 1;
+        else if (ascii_strip_lower_eq(v, "true")) return 1;
+    }
+    if (get_attr(n, "style", &v) == ATTR_FOUND) {
+        if (!is_ascii(v)) need_python = 1;
+        else if (ascii_hidden_style(v)) return 1;
+    }
+    if (name_is(n, "input") && get_attr(n, "type", &v) == ATTR_FOUND) {
+        if (!is_ascii(v)) need_python = 1;
+        else if (ascii_strip_lower_eq(v, "hidden")) return 1;
+    }
+    if (need_python) {
+        if (!*el && !(*el = proxy(s->root, n))) return -1;
+        PyObject *r = PyObject_CallFunctionObjArgs(s->is_hidden, *el, s->hidden_classes_obj, NULL);
+        if (!r) return -1;
+        int truth = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        return truth;
+    }
+    return name_is(n, "dialog") && get_attr(n, "open", &v) == ATTR_ABSENT;
+}
+
+/* Reference: pipeline._live_link. */
+static int live_link(xmlNode *n) {
+    const xmlChar *v;
+    if (get_attr(n, "href", &v) == ATTR_FOUND) return 1;
+    if (get_attr(n, "role", &v) == ATTR_FOUND && *v) return 1;
+    if (get_attr(n, "onclick", &v) == ATTR_FOUND) return 1;
+    if (get_attr(n, "tabindex", &v) == ATTR_FOUND) return 1;
+    for (xmlNode *c = n->children; c; c = c->next) if (element_like(c)) return 1;
+    if (run_has_nonspace(n->children)) return 1;
+    if (get_attr(n, "aria-label", &v) == ATTR_FOUND && *v) return 1;
+    return get_attr(n, "title", &v) == ATTR_FOUND && *v;
+}
+
+static int add_attr_names(Scan *s, xmlNode *n) {
+    for (xmlAttr *a = n->properties; a; a = a->next) {
+        int known = 0;
+        for (int i = 0; i < s->n_seen; i++) if (s->seen_attr[i] == a->name) { known = 1; break; }
+        if (known) continue;
+        if (s->n_seen < (int)(sizeof s->seen_attr / sizeof s->seen_attr[0]))
+            s->seen_attr[s->n_seen++] = a->name;
+        PyObject *key = PyUnicode_FromString((const char *)a->name);
+        if (!key || PySet_Add(s->attr_names, key) < 0) { Py_XDECREF(key); return -1; }
+        Py_DECREF(key);
+    }
+    return 0;
+}
+
+static int append_el(PyObject *list, Scan *s, xmlNode *n, PyObject **el) {
+    if (!*el && !(*el = proxy(s->root, n))) return -1;
+    return PyList_Append(list, *el);
+}
+
+/* Reference: role.strip().lower() in INTERACTIVE_ROLES (through Python: few elements). */
+static int role_is_interactive(Scan *s, const xmlChar *role) {
+    PyObject *u = PyUnicode_FromString((const char *)role);
+    if (!u) return -1;
+    PyObject *stripped = PyObject_CallMethod(u, "strip", NULL);
+    Py_DECREF(u);
+    if (!stripped) return -1;
+    PyObject *lower = PyObject_CallMethod(stripped, "lower", NULL);
+    Py_DECREF(stripped);
+    if (!lower) return -1;
+    int r = PySequence_Contains(s->interactive_roles, lower);
+    Py_DECREF(lower);
+    return r;
+}
+
+/* Process one element; *skip set when its subtree is not walked. 0 ok, -1 error,
+ * 1 unsupported tree. */
+static int scan_element(Scan *s, xmlNode *n, int *skip) {
+    PyObject *el = NULL;
+    int rc = -1;
+    const xmlChar *v;
+    if (!node_supported(n)) return 1;
+    if (!tag_is_valid(n->name)) {
+        if (!(el = proxy(s->root, n))) return -1;
+        PyObject *span = PyUnicode_FromString("span");
+        int bad = !span || PyObject_SetAttrString(el, "tag", span) < 0;
+        Py_XDECREF(span);
+        if (bad) goto done;
+    }
+    int hidden = scan_is_hidden(s, n, &el);
+    if (hidden < 0) goto done;
+    if (hidden) {
+        *skip = 1;
+        rc = append_el(s->hidden, s, n, &el);
+        goto done;
+    }
+    if (nameset_has_tag(&s->skip_inside, n)) *skip = 1;
+    if (n->properties == NULL) {
+        if (nameset_has_tag(&s->interactive_tags, n) && (!name_is(n, "a") || live_link(n)))
+            rc = append_el(s->interactive, s, n, &el);
+        else
+            rc = 0;
+        goto done;
+    }
+    if (add_attr_names(s, n) < 0) goto done;
+    if (get_attr(n, "id", &v) == ATTR_FOUND) {
+        PyObject *key = PyUnicode_FromString((const char *)v);
+        if (!key) goto done;
+        PyObject *bucket = PyDict_GetItemWithError(s->ids, key);
+        if (!bucket) {
+            if (PyErr_Occurred() || !(bucket = PyList_New(0)) ||
+                    PyDict_SetItem(s->ids, key, bucket) < 0) {
+                Py_XDECREF(bucket); Py_DECREF(key); goto done;
+            }
+            Py_DECREF(bucket);  /* the dict holds it */
+        }
+        Py_DECREF(key);
+        if (append_el(bucket, s, n, &el) < 0) goto done;
+    }
+    if (get_attr(n, "name", &v) == ATTR_FOUND && append_el(s->named, s, n, &el) < 0) goto done;
+    if (name_is(n, "label") && get_attr(n, "for", &v) == ATTR_FOUND && *v) {
+        PyObject *key = PyUnicode_FromString((const char *)v);
+        if (!key) goto done;
+        int has = PyDict_Contains(s->labels, key);
+        if (has == 0) {
+            if ((!el && !(el = proxy(s->root, n))) || PyDict_SetItem(s->labels, key, el) < 0) has = -1;
+        }
+        Py_DECREF(key);
+        if (has < 0) goto done;
+    }
+    if (nameset_has_tag(&s->interactive_tags, n)) {
+        rc = (!name_is(n, "a") || live_link(n)) ? append_el(s->interactive, s, n, &el) : 0;
+        goto done;
+    }
+    int interactive = 0;
+    if (get_attr(n, "role", &v) == ATTR_FOUND) {
+        interactive = role_is_interactive(s, v);
+        if (interactive < 0) goto done;
+    }
+    if (!interactive && get_attr(n, "onclick", &v) == ATTR_FOUND) interactive = 1;
+    rc = interactive ? append_el(s->interactive, s, n, &el) : 0;
+done:
+    Py_XDECREF(el);
+    return rc;
+}
+
+PyDoc_STRVAR(scan_doc,
+"scan(root, hidden_classes, interactive_tags, interactive_roles, skip_inside, is_hidden)\n"
+"-> (interactive, named, hidden, ids, attr_names, labels) or None\n\n"
+"C version of shop_env.html.pipeline._scan_python; None when the tree holds names this\n"
+"walk does not handle (the caller then runs the Python reference).");
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Scan s;
+    memset(&s, 0, sizeof s);
+    PyObject *hidden_classes, *interactive_tags, *skip_inside, *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &s.root, &hidden_classes, &interactive_tags,
+                          &s.interactive_roles, &skip_inside, &s.is_hidden))
+        return NULL;
+    xmlNode *root = node_of(s.root);
+    if (!root) return NULL;
+    s.hidden_classes_obj = hidden_classes;
+    if (nameset_init(&s.hidden_classes, hidden_classes) < 0 ||
+            nameset_init(&s.interactive_tags, interactive_tags) < 0 ||
+            nameset_init(&s.skip_inside, skip_inside) < 0)
+        goto out;
+    if (!(s.interactive = PyList_New(0)) || !(s.named = PyList_New(0)) ||
+            !(s.hidden = PyList_New(0)) || !(s.ids = PyDict_New()) ||
+            !(s.attr_names = PySet_New(NULL)) || !(s.labels = PyDict_New()))
+        goto out;
+    xmlNode *n = root;
+    while (n) {
+        int skip = 1;
+        if (n->type == XML_ELEMENT_NODE) {
+            skip = 0;
+            int rc = scan_element(&s, n, &skip);
+            if (rc < 0) goto out;
+            if (rc > 0) { result = Py_NewRef(Py_None); goto out; }
+        }
+        if (!skip && n->children) { n = n->children; continue; }
+        while (n != root && n->next == NULL) n = n->parent;
+        if (n == root) break;
+        n = n->next;
+    }
+    result = PyTuple_Pack(6, s.interactive, s.named, s.hidden, s.ids, s.attr_names, s.labels);
+out:
+    Py_XDECREF(s.interactive); Py_XDECREF(s.named); Py_XDECREF(s.hidden);
+    Py_XDECREF(s.ids); Py_XDECREF(s.attr_names); Py_XDECREF(s.labels);
+    nameset_free(&s.hidden_classes); nameset_free(&s.interactive_tags); nameset_free(&s.skip_inside);
+    return result;
+}
+
+/* ------------------------------------------------------------------ prune */
+
+typedef struct {
+    xmlNode *node, *child;     /* the element, and the next child to look at */
+    int n_live, has_text, live_empty;
+    xmlNode *live, *live_exposed;
+    Py_ssize_t pending_start;  /* its empty children wait on the pending stack from here */
+} Frame;
+
+typedef struct {
+    PyObject *root;
+    NameSet prunable, wrappers, inline_wrappers, block;
+    PyObject *drop, *unwrap;
+    xmlNode **pending;
+    Py_ssize_t n_pending, cap_pending;
+} Prune;
+
+static int push_pending(Prune *p, xmlNode *n) {
+    if (p->n_pending == p->cap_pending) {
+        Py_ssize_t cap = p->cap_pending ? 2 * p->cap_pending : 64;
+        xmlNode **d = PyMem_Realloc(p->pending, (size_t)cap * sizeof *d);
+        if (!d) { PyErr_NoMemory(); return -1; }
+        p->pending = d; p->cap_pending = cap;
+    }
+    p->pending[p->n_pending++] = n;
+    return 0;
+}
+
+static int append_proxy(PyObject *list, PyObject *owner, xmlNode *n) {
+    PyObject *el = proxy(owner, n);
+    if (!el) return -1;
+    int rc = PyList_Append(list, el);
+    Py_DECREF(el);
+    return rc;
+}
+
+/* The element of frame f is finished: decide whether it is empty or unwrapped. Returns
+ * 1 if empty, 0 if not, -1 on error; *exposed: what an unwrapped wrapper exposes. */
+static int prune_finish(Prune *p, Frame *f, xmlNode **exposed) {
+    xmlNode *n = f->node;
+    *exposed = NULL;
+    int is_br = name_is(n, "br");
+    int eligible = (is_br || nameset_has_tag(&p->prunable, n)) && n->properties == NULL &&
+                   !run_has_nonspace(n->children) && !f->has_text;
+    int empty = 0;
+    if (eligible) {
+        if (f->n_live == 0 || is_br ||
+                (f->n_live == 1 && f->live->type == XML_ELEMENT_NODE && name_is(f->live, "br") &&
+                 f->live_empty)) {
+            empty = 1;
+        } else if (f->n_live == 1 && nameset_has_tag(&p->wrappers, n)) {
+            xmlNode *e = f->live_exposed;
+            if (nameset_has_tag(&p->inline_wrappers, n) ||
+                    (e->type == XML_ELEMENT_NODE && nameset_has_tag(&p->block, e))) {
+                *exposed = e;
+                if (append_proxy(p->unwrap, p->root, n) < 0) return -1;
+            }
+        }
+    }
+    /* empty non-br children are dropped unless this element goes as a whole */
+    if (!empty)
+        for (Py_ssize_t i = f->pending_start; i < p->n_pending; i++)
+            if (append_proxy(p->drop, p->root, p->pending[i]) < 0) return -1;
+    p->n_pending = f->pending_start;
+    return empty;
+}
+
+PyDoc_STRVAR(prune_plan_doc,
+"prune_plan(root, prunable, wrappers, inline_wrappers, block) -> (drop, unwrap)\n\n"
+"C version of the analysis in shop_env.html.clean.prune: the empty containers to remove\n"
+"and the wrappers to unwrap.");
+
+static PyObject *prune_plan(PyObject *self, PyObject *args) {
+    Prune p;
+    memset(&p, 0, sizeof p);
+    PyObject *prunable, *wrappers, *inline_wrappers, *block, *result = NULL;
+    Frame *stack = NULL;
+    Py_ssize_t depth = 0, cap = 0;
+    if (!PyArg_ParseTuple(args, "OOOOO", &p.root, &prunable, &wrappers, &inline_wrappers, &block))
+        return NULL;
+    xmlNode *root = node_of(p.root);
+    if (!root) return NULL;
+    if (nameset_init(&p.prunable, prunable) < 0 || nameset_init(&p.wrappers, wrappers) < 0 ||
+            nameset_init(&p.inline_wrappers, inline_wrappers) < 0 ||
+            nameset_init(&p.block, block) < 0 ||
+            !(p.drop = PyList_New(0)) || !(p.unwrap = PyList_New(0)))
+        goto out;
+#define PUSH(elem) do { \
+        if (depth == cap) { \
+            cap = cap ? 2 * cap : 64; \
+            Frame *d_ = PyMem_Realloc(stack, (size_t)cap * sizeof *stack); \
+            if (!d_) { PyErr_NoMemory(); goto out; } \
+            stack = d_; \
+        } \
+        Frame *f_ = &stack[depth++]; \
+        memset(f_, 0, sizeof *f_); \
+        f_->node = (elem); f_->child = (elem)->children; f_->pending_start = p.n_pending; \
+    } while (0)
+    PUSH(root);
+    while (depth) {
+        Frame *f = &stack[depth - 1];
+        xmlNode *c = f->child;
+        while (c && !element_like(c)) c = c->next;
+        if (c) {
+            f->child = c->next;
+            if (run_has_nonspace(c->next)) f->has_text = 1;
+            if (c->type == XML_ELEMENT_NODE) {
+                PUSH(c);
+            } else {  /* comment / PI / entity reference: a live child that is not a block */
+                f->n_live++; f->live = c; f->live_exposed = c; f->live_empty = 0;
+            }
+            continue;
+        }
+        xmlNode *exposed;
+        int empty = prune_finish(&p, f, &exposed);
+        if (empty < 0) goto out;
+        xmlNode *done = f->node;
+        depth--;
+        if (!depth) break;
+        Frame *parent = &stack[depth - 1];
+        int is_br = name_is(done, "br");
+        if (empty && !is_br) {
+            if (push_pending(&p, done) < 0) goto out;
+        } else {
+            parent->n_live++;
+            parent->live = done;
+            parent->live_exposed = exposed ? exposed : done;
+            parent->live_empty = empty;
+        }
+    }
+#undef PUSH
+    result = PyTuple_Pack(2, p.drop, p.unwrap);
+out:
+    PyMem_Free(stack);
+    PyMem_Free(p.pending);
+    Py_XDECREF(p.drop); Py_XDECREF(p.unwrap);
+    nameset_free(&p.prunable); nameset_free(&p.wrappers);
+    nameset_free(&p.inline_wrappers); nameset_free(&p.block);
+    return result;
+}
+
+/* ------------------------------------------------------------------ text */
+
+/* Walk the text pieces of el.itertext() in order; `piece` gets each one (a text run as
+ * NUL-terminated node contents, possibly several nodes). Stops when it returns nonzero. */
+typedef int (*piece_fn)(void *ctx, xmlNode *first_text);
+
+static int walk_text(xmlNode *root, piece_fn piece, void *ctx) {
+    int stop = 0;
+    xmlNode *t = text_node_or_skip(root->children);
+    if (t && (stop = piece(ctx, t))) return stop;
+    xmlNode *n = root->children;
+    while (n) {
+        if (n->type == XML_ELEMENT_NODE) {
+            t = text_node_or_skip(n->children);
+            if (t && (stop = piece(ctx, t))) return stop;
+            if (n->children) { n = n->children; continue; }
+        }
+        /* leave n: its tail, then climb while there is no next sibling */
+        for (;;) {
+            if (element_like(n)) {
+                t = text_node_or_skip(n->next);
+                if (t && (stop = piece(ctx, t))) return stop;
+            }
+            if (n->next) { n = n->next; break; }
+            n = n->parent;
+            if (n == root) return 0;
+        }
+    }
+    return 0;
+}
+
+/* text_of(el, max_words): " ".join of the pieces, stopping after the piece that brings
+ * the whitespace-separated word count above max_words. */
+typedef struct { Buf buf; Py_ssize_t max_words, words; int n_pieces, error; } TextOf;
+
+static int text_of_piece(void *ctx, xmlNode *t) {
+    TextOf *c = ctx;
+    if (c->n_pieces++ && buf_put(&c->buf, " ", 1) < 0) { c->error = 1; return 1; }
+    int in_word = 0;
+    for (; t; t = text_node_or_skip(t->next)) {
+        if (!t->content) continue;
+        const unsigned char *p = t->content;
+        if (buf_put(&c->buf, (const char *)p, strlen((const char *)p)) < 0) { c->error = 1; return 1; }
+        while (*p) {
+            uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
+            if (py_space(cp)) in_word = 0;
+            else if (!in_word) { in_word = 1; c->words++; }
+        }
+    }
+    return c->max_words >= 0 && c->words > c->max_words;
+}
+
+PyDoc_STRVAR(text_of_doc,
+"text_of(el, max_words=-1) -> str\n\n"
+"C version of shop_env.html.parse.text_of (max_words < 0: all the text).");
+
+static PyObject *text_of(PyObject *self, PyObject *args) {
+    PyObject *el;
+    TextOf c;
+    memset(&c, 0, sizeof c);
+    c.max_words = -1;
+    if (!PyArg_ParseTuple(args, "O|n", &el, &c.max_words)) return NULL;
+    xmlNode *n = node_of(el);
+    if (!n) return NULL;
+    walk_text(n, text_of_piece, &c);
+    PyObject *r = c.error ? NULL : PyUnicode_DecodeUTF8(c.buf.data ? c.buf.data : "", (Py_ssize_t)c.buf.len, "replace");
+    PyMem_Free(c.buf.data);
+    return r;
+}
+
+/* collapse(" ".join(el.itertext()), limit): words joined by one space, the first `limit`
+ * code points, trailing space removed. */
+typedef struct { Buf buf; Py_ssize_t limit, chars; int pending_space, error; } Collapse;
+
+static int collapse_piece(void *ctx, xmlNode *t) {
+    Collapse *c = ctx;
+    if (c->buf.len) c->pending_space = 1;  /* the " " joining pieces */
+    for (; t; t = text_node_or_skip(t->next)) {
+        if (!t->content) continue;
+        const unsigned char *p = t->content;
+        while (*p) {
+            const unsigned char *start = p;
+            uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
+            if (py_space(cp)) { if (c->buf.len) c->pending_space = 1; continue; }
+            if (c->pending_space) {
+                if (buf_put(&c->buf, " ", 1) < 0) { c->error = 1; return 1; }
+                c->pending_space = 0;
+                if (++c->chars >= c->limit) return 1;
+            }
+            if (buf_put(&c->buf, (const char *)start, (size_t)(p - start)) < 0) { c->error = 1; return 1; }
+            if (++c->chars >= c->limit) return 1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(collapsed_text_doc,
+"collapsed_text(el, limit) -> str\n\n"
+"C version of collapse(\" \".join(el.itertext()), limit) (shop_env.html.elements).");
+
+static PyObject *collapsed_text(PyObject *self, PyObject *args) {
+    PyObject *el;
+    Collapse c;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "On", &el, &c.limit)) return NULL;
+    xmlNode *n = node_of(el);
+    if (!n) return NULL;
+    if (c.limit > 0) walk_text(n, collapse_piece, &c);
+    if (c.error) { PyMem_Free(c.buf.data); return NULL; }
+    size_t len = c.buf.len;
+    while (len && c.buf.data[len - 1] == ' ') len--;  /* s[:limit].rstrip() */
+    PyObject *r = PyUnicode_DecodeUTF8(c.buf.data ? c.buf.data : "", (Py_ssize_t)len, "replace");
+    PyMem_Free(c.buf.data);
+    return r;
+}
+
+/* ------------------------------------------------------------------ named elements */
+
+static PyObject *attr_or_none(xmlNode *n, const char *name) {
+    const xmlChar *v;
+    if (get_attr(n, name, &v) != ATTR_FOUND) Py_RETURN_NONE;
+    return PyUnicode_FromString((const char *)v);
+}
+
+PyDoc_STRVAR(named_nodes_doc,
+"named_nodes(root) -> list of (el, name, tag, type, role) or None\n\n"
+"Elements (root included, document order) whose name attribute is not empty, as\n"
+"elements_from_tree reads them; None for trees this walk does not handle.");
+
+static PyObject *named_nodes(PyObject *self, PyObject *args) {
+    PyObject *owner;
+    if (!PyArg_ParseTuple(args, "O", &owner)) return NULL;
+    xmlNode *root = node_of(owner);
+    if (!root) return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    xmlNode *n = root;
+    while (n) {
+        if (n->type == XML_ELEMENT_NODE) {
+            const xmlChar *v;
+            if (!node_supported(n)) { Py_DECREF(out); Py_RETURN_NONE; }
+            if (get_attr(n, "name", &v) == ATTR_FOUND && *v) {
+                PyObject *el = proxy(owner, n);
+                PyObject *item = el ? Py_BuildValue("(NsNNN)", el, (const char *)v,
+                                                    PyUnicode_FromString((const char *)n->name),
+                                                    attr_or_none(n, "type"), attr_or_none(n, "role"))
+                                    : NULL;
+                if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); Py_DECREF(out); return NULL; }
+                Py_DECREF(item);
+            }
+            if (n->children) { n = n->children; continue; }
+        }
+        while (n != root && n->next == NULL) n = n->parent;
+        if (n == root) break;
+        n = n->next;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ serialization */
+
+static const char *const BLOCK_TAGS[] = {
+    "html", "head", "body", "title", "div", "section", "header", "footer", "nav", "main",
+    "aside", "article", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody",
+    "tfoot", "tr", "td", "th", "form", "fieldset", "p", "h1", "h2", "h3", "h4", "h5", "h6",
+    "select", "option", "optgroup", "figure", "br", "hr", NULL};
+
+/* Is the character at p a regex word character (\w: str.isalnum() or "_")? */
+static int word_char_at(const unsigned char *p) {
+    if (*p < 0x80) return Py_ISALNUM(*p) || *p == '_';
+    const unsigned char *q = p;
+    return Py_UNICODE_ISALNUM(utf8_next(&q));
+}
+
+/* Does a block-level tag (clean._BLOCK_TAG: </?(name)\b[^>]*>) start at p? */
+static int block_tag_at(const unsigned char *p) {
+    if (*p != '<') return 0;
+    p++;
+    if (*p == '/') p++;
+    for (const char *const *t = BLOCK_TAGS; *t; t++) {
+        size_t n = strlen(*t);
+        if (strncmp((const char *)p, *t, n) == 0 && !word_char_at(p + n)) return 1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(collapse_html_doc,
+"collapse_html(data: bytes, trim: bool) -> str | None\n\n"
+"\" \".join(html.split()) of UTF-8 serialized HTML, and with trim the spaces next to\n"
+"block-level tags removed (clean.serialize_collapsed / clean.trim_block_space). None when\n"
+"a '<' occurs inside a tag (the caller then uses the regular expressions).");
+
+static PyObject *collapse_html(PyObject *self, PyObject *args) {
+    PyObject *data;
+    int trim;
+    if (!PyArg_ParseTuple(args, "Sp", &data, &trim)) return NULL;
+    /* bytes objects are NUL-terminated, which utf8_next relies on */
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data), *end = p + len;
+    char *out = PyMem_Malloc((size_t)len + 1);
+    if (!out) return PyErr_NoMemory();
+    size_t o = 0;
+    int space = 0;          /* a collapsed space waits to be written */
+    int in_tag = 0, tag_is_block = 0, after_block = 0;
+    PyObject *result = NULL;
+    while (p < end) {
+        const unsigned char *start = p;
+        uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
+        if (p > end) p = end;
+        if (py_space(cp)) { if (o) space = 1; continue; }
+        if (cp == '<') {
+            if (in_tag && trim) { result = Py_NewRef(Py_None); goto out; }
+            /* only a tag with its closing '>' counts, as in the regular expression */
+            int block = trim && block_tag_at(start) && memchr(start, '>', (size_t)(end - start));
+            if (space && !(trim && (block || after_block))) out[o++] = ' ';
+            space = 0;
+            in_tag = 1;
+            tag_is_block = block;
+            after_block = 0;
+        } else {
+            if (space && !(trim && after_block)) out[o++] = ' ';
+            space = 0;
+            after_block = 0;
+            if (cp == '>' && in_tag) { in_tag = 0; after_block = tag_is_block; }
+        }
+        memcpy(out + o, start, (size_t)(p - start));
+        o += (size_t)(p - start);
+    }
+    result = PyUnicode_DecodeUTF8(out, (Py_ssize_t)o, "strict");
+out:
+    PyMem_Free(out);
+    return result;
+}
+
+/* ------------------------------------------------------------------ module */
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, scan_doc},
+    {"prune_plan", prune_plan, METH_VARARGS, prune_plan_doc},
+    {"text_of", text_of, METH_VARARGS, text_of_doc},
+    {"collapsed_text", collapsed_text, METH_VARARGS, collapsed_text_doc},
+    {"named_nodes", named_nodes, METH_VARARGS, named_nodes_doc},
+    {"collapse_html", collapse_html, METH_VARARGS, collapse_html_doc},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_speedups",
+    "C accelerator for shop_env.html (optional; the package falls back to Python).",
+    -1, methods};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (import_lxml__etree() < 0) return NULL;
+    PyObject *etree = PyImport_ImportModule("lxml.etree");
+    if (!etree) return NULL;
+    element_type = (PyTypeObject *)PyObject_GetAttrString(etree, "_Element");
+    Py_DECREF(etree);
+    if (!element_type) return NULL;
+    return PyModule_Create(&module);
+}
