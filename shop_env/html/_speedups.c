@@ -780,6 +780,195 @@ static PyObject *named_nodes(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* ------------------------------------------------------------------ naming context */
+
+/* 1 if role.lower() is in `roles`, 0 if not, -1 on error (non-ASCII roles through Python). */
+static int role_lower_in(const xmlChar *role, PyObject *roles) {
+    PyObject *lower;
+    if (is_ascii(role)) {
+        size_t n = strlen((const char *)role);
+        char small[64] = {0}, *buf = n < sizeof small ? small : PyMem_Malloc(n + 1);
+        if (!buf) { PyErr_NoMemory(); return -1; }
+        for (size_t i = 0; i < n; i++) buf[i] = (char)Py_TOLOWER(role[i]);
+        lower = PyUnicode_FromStringAndSize(buf, (Py_ssize_t)n);
+        if (buf != small) PyMem_Free(buf);
+    } else {
+        PyObject *u = PyUnicode_FromString((const char *)role);
+        if (!u) return -1;
+        lower = PyObject_CallMethod(u, "lower", NULL);
+        Py_DECREF(u);
+    }
+    if (!lower) return -1;
+    int r = PySequence_Contains(roles, lower);
+    Py_DECREF(lower);
+    return r;
+}
+
+/* node -> context tuple, open addressing (the contexts of shared ancestors are computed once) */
+typedef struct { xmlNode **keys; PyObject **values; size_t cap, used; } NodeMap;
+
+static size_t node_hash(const xmlNode *n, size_t cap) {
+    uintptr_t h = (uintptr_t)n;
+    h ^= h >> 17; h *= (uintptr_t)0x9E3779B97F4A7C15ull; h ^= h >> 29;
+    return (size_t)h & (cap - 1);
+}
+
+static PyObject *nodemap_get(const NodeMap *m, const xmlNode *n) {
+    if (!m->cap) return NULL;
+    for (size_t i = node_hash(n, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == n) return m->values[i];
+        if (m->keys[i] == NULL) return NULL;
+    }
+}
+
+static int nodemap_put(NodeMap *m, xmlNode *n, PyObject *v);
+
+static int nodemap_grow(NodeMap *m) {
+    NodeMap bigger = {NULL, NULL, m->cap ? 2 * m->cap : 256, 0};
+    bigger.keys = PyMem_Calloc(bigger.cap, sizeof *bigger.keys);
+    bigger.values = PyMem_Calloc(bigger.cap, sizeof *bigger.values);
+    if (!bigger.keys || !bigger.values) {
+        PyMem_Free(bigger.keys); PyMem_Free(bigger.values);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) nodemap_put(&bigger, m->keys[i], m->values[i]);  /* moves the reference */
+    PyMem_Free(m->keys); PyMem_Free(m->values);
+    *m = bigger;
+    return 0;
+}
+
+/* Stores v (takes the reference). */
+static int nodemap_put(NodeMap *m, xmlNode *n, PyObject *v) {
+    if (2 * (m->used + 1) > m->cap && nodemap_grow(m) < 0) { Py_DECREF(v); return -1; }
+    size_t i = node_hash(n, m->cap);
+    while (m->keys[i] != NULL) i = (i + 1) & (m->cap - 1);
+    m->keys[i] = n;
+    m->values[i] = v;
+    m->used++;
+    return 0;
+}
+
+static void nodemap_free(NodeMap *m) {
+    for (size_t i = 0; i < m->cap; i++) if (m->keys[i]) Py_DECREF(m->values[i]);
+    PyMem_Free(m->keys); PyMem_Free(m->values);
+}
+
+typedef struct {
+    PyObject *owner, *landmark_roles, *item_roles, *empty;
+    NameSet meaningful, item_tags;
+    NodeMap memo;
+} Contexts;
+
+/* The context node n gives the elements inside it: (prefix, landmarks, item), landmarks a
+ * tuple innermost first. New reference; NULL on error; Py_None for an unsupported tree. */
+static PyObject *context_of(Contexts *c, xmlNode *start) {
+    xmlNode *path[64];
+    Py_ssize_t depth = 0;
+    PyObject *ctx = NULL;
+    xmlNode *n = start;
+    /* walk up to a known context, a named ancestor or the top, then come back down */
+    for (; n && n->type == XML_ELEMENT_NODE; n = n->parent) {
+        PyObject *known = nodemap_get(&c->memo, n);
+        if (known) { ctx = Py_NewRef(known); break; }
+        const xmlChar *v;
+        if (!node_supported(n)) return Py_NewRef(Py_None);
+        if (get_attr(n, "name", &v) == ATTR_FOUND && *v) {
+            ctx = Py_BuildValue("(sOO)", (const char *)v, c->empty, Py_None);
+            if (!ctx || nodemap_put(&c->memo, n, Py_NewRef(ctx)) < 0) { Py_XDECREF(ctx); return NULL; }
+            break;
+        }
+        if (depth == (Py_ssize_t)(sizeof path / sizeof path[0])) {
+            /* deep: resolve the outer part first (recursion depth ~ tree depth / 64) */
+            ctx = context_of(c, n);
+            if (!ctx || ctx == Py_None) return ctx;
+            break;
+        }
+        path[depth++] = n;
+    }
+    if (!ctx) ctx = Py_BuildValue("(OOO)", Py_None, c->empty, Py_None);
+    if (!ctx) return NULL;
+    while (depth) {
+        n = path[--depth];
+        const xmlChar *role = NULL, *v;
+        if (get_attr(n, "role", &v) == ATTR_FOUND) role = v;
+        int is_landmark = nameset_has_tag(&c->meaningful, n);
+        if (!is_landmark && role && (is_landmark = role_lower_in(role, c->landmark_roles)) < 0) goto fail;
+        int is_item = nameset_has_tag(&c->item_tags, n);
+        if (!is_item && role && (is_item = role_lower_in(role, c->item_roles)) < 0) goto fail;
+        if (is_landmark || is_item) {
+            PyObject *landmarks = PyTuple_GET_ITEM(ctx, 1), *item = PyTuple_GET_ITEM(ctx, 2);
+            PyObject *el = proxy(c->owner, n);
+            if (!el) goto fail;
+            if (is_landmark) {
+                Py_ssize_t k = PyTuple_GET_SIZE(landmarks);
+                PyObject *grown = PyTuple_New(k + 1);
+                if (!grown) { Py_DECREF(el); goto fail; }
+                PyTuple_SET_ITEM(grown, 0, Py_NewRef(el));
+                for (Py_ssize_t j = 0; j < k; j++)
+                    PyTuple_SET_ITEM(grown, j + 1, Py_NewRef(PyTuple_GET_ITEM(landmarks, j)));
+                landmarks = grown;
+            } else {
+                Py_INCREF(landmarks);
+            }
+            PyObject *next = PyTuple_Pack(3, PyTuple_GET_ITEM(ctx, 0), landmarks,
+                                          is_item ? el : item);
+            Py_DECREF(landmarks);
+            Py_DECREF(el);
+            if (!next) goto fail;
+            Py_SETREF(ctx, next);
+        }
+        if (nodemap_put(&c->memo, n, Py_NewRef(ctx)) < 0) goto fail;
+    }
+    return ctx;
+fail:
+    Py_DECREF(ctx);
+    return NULL;
+}
+
+PyDoc_STRVAR(naming_contexts_doc,
+"naming_contexts(targets, meaningful_tags, landmark_roles, item_tags, item_roles)\n"
+"-> list of (prefix, landmarks, item) or None\n\n"
+"For each target, what its ancestors give its name (shop_env.html.naming._context of its\n"
+"parent): the name of the nearest ancestor carrying one (the walk stops there), the\n"
+"meaningful ancestors below it innermost first, and the innermost repeated item. None\n"
+"for trees this walk does not handle.");
+
+static PyObject *naming_contexts(PyObject *self, PyObject *args) {
+    PyObject *targets, *meaningful_obj, *item_tags_obj, *out = NULL, *seq = NULL;
+    Contexts c;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "OOOOO", &targets, &meaningful_obj, &c.landmark_roles,
+                          &item_tags_obj, &c.item_roles))
+        return NULL;
+    if (nameset_init(&c.meaningful, meaningful_obj) < 0 ||
+            nameset_init(&c.item_tags, item_tags_obj) < 0 || !(c.empty = PyTuple_New(0)) ||
+            !(seq = PySequence_Fast(targets, "targets must be a sequence")))
+        goto done;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    if (!(out = PyList_New(count))) goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *target = PySequence_Fast_GET_ITEM(seq, i);
+        xmlNode *n = node_of(target);
+        if (!n) { Py_CLEAR(out); goto done; }
+        c.owner = target;
+        PyObject *ctx = context_of(&c, n->parent);
+        if (!ctx || ctx == Py_None) {
+            Py_CLEAR(out);
+            if (ctx) out = ctx;  /* None: unsupported tree */
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, ctx);
+    }
+done:
+    Py_XDECREF(seq);
+    Py_XDECREF(c.empty);
+    nodemap_free(&c.memo);
+    nameset_free(&c.meaningful); nameset_free(&c.item_tags);
+    return out;
+}
+
 /* ------------------------------------------------------------------ serialization */
 
 static const char *const BLOCK_TAGS[] = {
@@ -788,30 +977,50 @@ static const char *const BLOCK_TAGS[] = {
     "tfoot", "tr", "td", "th", "form", "fieldset", "p", "h1", "h2", "h3", "h4", "h5", "h6",
     "select", "option", "optgroup", "figure", "br", "hr", NULL};
 
-/* Is the character at p a regex word character (\w: str.isalnum() or "_")? */
-static int word_char_at(const unsigned char *p) {
-    if (*p < 0x80) return Py_ISALNUM(*p) || *p == '_';
+/* Length of the run of regex word characters (\w: str.isalnum() or "_") at p. */
+static size_t word_run(const unsigned char *p) {
     const unsigned char *q = p;
-    return Py_UNICODE_ISALNUM(utf8_next(&q));
+    for (;;) {
+        if (*q < 0x80) {
+            if (!(Py_ISALNUM(*q) || *q == '_')) break;
+            q++;
+        } else {
+            const unsigned char *r = q;
+            if (!Py_UNICODE_ISALNUM(utf8_next(&r))) break;
+            q = r;
+        }
+    }
+    return (size_t)(q - p);
 }
 
-/* Does a block-level tag (clean._BLOCK_TAG: </?(name)\b[^>]*>) start at p? */
+/* Does a block-level tag (clean._BLOCK_TAG: </?(name)\b[^>]*>, without the [^>]*> part)
+ * start at p? "name\b" matches exactly when the word run after "<" or "</" is the name. */
 static int block_tag_at(const unsigned char *p) {
-    if (*p != '<') return 0;
     p++;
     if (*p == '/') p++;
-    for (const char *const *t = BLOCK_TAGS; *t; t++) {
-        size_t n = strlen(*t);
-        if (strncmp((const char *)p, *t, n) == 0 && !word_char_at(p + n)) return 1;
-    }
+    size_t n = word_run(p);
+    if (n < 1 || n > 8) return 0;  /* the names are 1 to 8 characters long */
+    for (const char *const *t = BLOCK_TAGS; *t; t++)
+        if ((*t)[0] == p[0] && strlen(*t) == n && memcmp(p, *t, n) == 0) return 1;
     return 0;
+}
+
+/* Bytes the collapsing loop must look at: ASCII whitespace and controls, '<', '>', and
+ * the lead bytes of the non-ASCII whitespace characters (U+0085, U+00A0, U+1680,
+ * U+2000-U+205F, U+3000). Runs of other bytes are copied as they are. */
+static unsigned char special_byte[256];
+
+static void init_special_bytes(void) {
+    for (int b = 0; b <= 0x20; b++) special_byte[b] = 1;
+    special_byte['<'] = special_byte['>'] = 1;
+    special_byte[0xC2] = special_byte[0xE1] = special_byte[0xE2] = special_byte[0xE3] = 1;
 }
 
 PyDoc_STRVAR(collapse_html_doc,
 "collapse_html(data: bytes, trim: bool) -> str | None\n\n"
 "\" \".join(html.split()) of UTF-8 serialized HTML, and with trim the spaces next to\n"
 "block-level tags removed (clean.serialize_collapsed / clean.trim_block_space). None when\n"
-"a '<' occurs inside a tag (the caller then uses the regular expressions).");
+"trim is set and a '<' occurs inside a tag (the caller then uses the regular expressions).");
 
 static PyObject *collapse_html(PyObject *self, PyObject *args) {
     PyObject *data;
@@ -828,24 +1037,38 @@ static PyObject *collapse_html(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     while (p < end) {
         const unsigned char *start = p;
-        uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
-        if (p > end) p = end;
-        if (py_space(cp)) { if (o) space = 1; continue; }
-        if (cp == '<') {
-            if (in_tag && trim) { result = Py_NewRef(Py_None); goto out; }
-            /* only a tag with its closing '>' counts, as in the regular expression */
-            int block = trim && block_tag_at(start) && memchr(start, '>', (size_t)(end - start));
-            if (space && !(trim && (block || after_block))) out[o++] = ' ';
-            space = 0;
-            in_tag = 1;
-            tag_is_block = block;
-            after_block = 0;
+        if (!special_byte[*p]) {
+            while (p < end && !special_byte[*p]) p++;
         } else {
-            if (space && !(trim && after_block)) out[o++] = ' ';
-            space = 0;
-            after_block = 0;
-            if (cp == '>' && in_tag) { in_tag = 0; after_block = tag_is_block; }
+            uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
+            if (p > end) p = end;
+            if (py_space(cp)) { if (o) space = 1; continue; }
+            if (cp == '<') {
+                if (in_tag && trim) { result = Py_NewRef(Py_None); goto out; }
+                /* only a tag with its closing '>' counts, as in the regular expression */
+                int block = trim && block_tag_at(start) &&
+                            memchr(start, '>', (size_t)(end - start)) != NULL;
+                if (space && !(trim && (block || after_block))) out[o++] = ' ';
+                space = 0;
+                in_tag = 1;
+                tag_is_block = block;
+                after_block = 0;
+                memcpy(out + o, start, (size_t)(p - start));
+                o += (size_t)(p - start);
+                continue;
+            }
+            if (cp == '>' && in_tag) {
+                if (space && !(trim && after_block)) out[o++] = ' ';
+                space = 0;
+                in_tag = 0;
+                after_block = tag_is_block;
+                out[o++] = '>';
+                continue;
+            }
         }
+        if (space && !(trim && after_block)) out[o++] = ' ';
+        space = 0;
+        after_block = 0;
         memcpy(out + o, start, (size_t)(p - start));
         o += (size_t)(p - start);
     }
@@ -863,6 +1086,7 @@ static PyMethodDef methods[] = {
     {"text_of", text_of, METH_VARARGS, text_of_doc},
     {"collapsed_text", collapsed_text, METH_VARARGS, collapsed_text_doc},
     {"named_nodes", named_nodes, METH_VARARGS, named_nodes_doc},
+    {"naming_contexts", naming_contexts, METH_VARARGS, naming_contexts_doc},
     {"collapse_html", collapse_html, METH_VARARGS, collapse_html_doc},
     {NULL, NULL, 0, NULL}};
 
@@ -872,6 +1096,7 @@ static struct PyModuleDef module = {
     -1, methods};
 
 PyMODINIT_FUNC PyInit__speedups(void) {
+    init_special_bytes();
     if (import_lxml__etree() < 0) return NULL;
     PyObject *etree = PyImport_ImportModule("lxml.etree");
     if (!etree) return NULL;
