@@ -13,14 +13,20 @@
  * makes the walk return None, and the caller runs the Python reference instead.
  */
 #define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE  /* memmem */
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <libxml/tree.h>
 #include "etree_api.h"
 
 typedef struct LxmlElement LxmlElement;
 static PyTypeObject *element_type = NULL;
+/* libxml2's xmlNodeSetName, from the copy lxml.etree is linked with (NULL if it does not
+ * export it: then nodes are renamed through their Python proxies). */
+typedef void (*set_name_fn)(xmlNode *, const xmlChar *);
+static set_name_fn xml_node_set_name = NULL;
 
 /* ------------------------------------------------------------------ text helpers */
 
@@ -492,7 +498,8 @@ typedef struct {
 typedef struct {
     PyObject *root;
     NameSet prunable, wrappers, inline_wrappers, block;
-    PyObject *drop, *unwrap;
+    PyObject *drop_tag, *unwrap_tag;
+    Py_ssize_t n_drop, n_unwrap;
     xmlNode **pending;
     Py_ssize_t n_pending, cap_pending;
 } Prune;
@@ -508,10 +515,16 @@ static int push_pending(Prune *p, xmlNode *n) {
     return 0;
 }
 
-static int append_proxy(PyObject *list, PyObject *owner, xmlNode *n) {
+/* Rename node n to tag (a str): in libxml2 directly, or through its proxy when one exists
+ * (lxml caches the tag on the proxy) or xmlNodeSetName is not available. */
+static int rename_node(PyObject *owner, xmlNode *n, PyObject *tag) {
+    if (xml_node_set_name && n->_private == NULL) {
+        xml_node_set_name(n, (const xmlChar *)PyUnicode_AsUTF8(tag));
+        return 0;
+    }
     PyObject *el = proxy(owner, n);
     if (!el) return -1;
-    int rc = PyList_Append(list, el);
+    int rc = PyObject_SetAttrString(el, "tag", tag);
     Py_DECREF(el);
     return rc;
 }
@@ -535,37 +548,41 @@ static int prune_finish(Prune *p, Frame *f, xmlNode **exposed) {
             if (nameset_has_tag(&p->inline_wrappers, n) ||
                     (e->type == XML_ELEMENT_NODE && nameset_has_tag(&p->block, e))) {
                 *exposed = e;
-                if (append_proxy(p->unwrap, p->root, n) < 0) return -1;
+                if (rename_node(p->root, n, p->unwrap_tag) < 0) return -1;
+                p->n_unwrap++;
             }
         }
     }
     /* empty non-br children are dropped unless this element goes as a whole */
     if (!empty)
-        for (Py_ssize_t i = f->pending_start; i < p->n_pending; i++)
-            if (append_proxy(p->drop, p->root, p->pending[i]) < 0) return -1;
+        for (Py_ssize_t i = f->pending_start; i < p->n_pending; i++) {
+            if (rename_node(p->root, p->pending[i], p->drop_tag) < 0) return -1;
+            p->n_drop++;
+        }
     p->n_pending = f->pending_start;
     return empty;
 }
 
-PyDoc_STRVAR(prune_plan_doc,
-"prune_plan(root, prunable, wrappers, inline_wrappers, block) -> (drop, unwrap)\n\n"
-"C version of the analysis in shop_env.html.clean.prune: the empty containers to remove\n"
-"and the wrappers to unwrap.");
+PyDoc_STRVAR(prune_mark_doc,
+"prune_mark(root, prunable, wrappers, inline_wrappers, block, drop_tag, unwrap_tag)\n"
+"-> (n_drop, n_unwrap)\n\n"
+"C version of shop_env.html.clean._prune_plan_python: renames the empty containers to\n"
+"remove to drop_tag and the wrappers to unwrap to unwrap_tag, and counts them.");
 
-static PyObject *prune_plan(PyObject *self, PyObject *args) {
+static PyObject *prune_mark(PyObject *self, PyObject *args) {
     Prune p;
     memset(&p, 0, sizeof p);
     PyObject *prunable, *wrappers, *inline_wrappers, *block, *result = NULL;
     Frame *stack = NULL;
     Py_ssize_t depth = 0, cap = 0;
-    if (!PyArg_ParseTuple(args, "OOOOO", &p.root, &prunable, &wrappers, &inline_wrappers, &block))
+    if (!PyArg_ParseTuple(args, "OOOOOUU", &p.root, &prunable, &wrappers, &inline_wrappers, &block,
+                          &p.drop_tag, &p.unwrap_tag))
         return NULL;
     xmlNode *root = node_of(p.root);
     if (!root) return NULL;
     if (nameset_init(&p.prunable, prunable) < 0 || nameset_init(&p.wrappers, wrappers) < 0 ||
             nameset_init(&p.inline_wrappers, inline_wrappers) < 0 ||
-            nameset_init(&p.block, block) < 0 ||
-            !(p.drop = PyList_New(0)) || !(p.unwrap = PyList_New(0)))
+            nameset_init(&p.block, block) < 0)
         goto out;
 #define PUSH(elem) do { \
         if (depth == cap) { \
@@ -611,11 +628,10 @@ static PyObject *prune_plan(PyObject *self, PyObject *args) {
         }
     }
 #undef PUSH
-    result = PyTuple_Pack(2, p.drop, p.unwrap);
+    result = Py_BuildValue("(nn)", p.n_drop, p.n_unwrap);
 out:
     PyMem_Free(stack);
     PyMem_Free(p.pending);
-    Py_XDECREF(p.drop); Py_XDECREF(p.unwrap);
     nameset_free(&p.prunable); nameset_free(&p.wrappers);
     nameset_free(&p.inline_wrappers); nameset_free(&p.block);
     return result;
@@ -1078,11 +1094,378 @@ out:
     return result;
 }
 
+/* ------------------------------------------------------------------ attributes */
+
+/* Reference: clean.is_kept_attribute (plus "href" when asked): the whitelist, or aria-*
+ * with an ASCII-letters suffix that does not only point at ids. */
+static int attr_kept(const xmlChar *name, const NameSet *keep, const NameSet *drop_aria) {
+    const char *s = (const char *)name;
+    size_t n = strlen(s);
+    if (nameset_has(keep, s, n)) return 1;
+    if (n <= 5 || strncmp(s, "aria-", 5) != 0) return 0;
+    for (const char *q = s + 5; *q; q++) if (!Py_ISALPHA(*q) || (unsigned char)*q >= 0x80) return 0;
+    return !nameset_has(drop_aria, s, n);
+}
+
+/* Move attribute a to the end of n's attribute list. */
+static void move_attr_last(xmlNode *n, xmlAttr *a) {
+    if (a->next == NULL) return;
+    if (a->prev) a->prev->next = a->next; else n->properties = a->next;
+    a->next->prev = a->prev;
+    xmlAttr *last = a->next;
+    while (last->next) last = last->next;
+    last->next = a;
+    a->prev = last;
+    a->next = NULL;
+}
+
+PyDoc_STRVAR(finalize_attributes_doc,
+"finalize_attributes(root, keep, drop_aria) -> bool\n\n"
+"Keep only whitelisted attributes (clean.is_kept_attribute, `keep` the exact names) and\n"
+"put each name attribute last (the canonical order). False, with the tree untouched,\n"
+"for trees this walk does not handle (the caller then runs the Python reference).");
+
+static PyObject *finalize_attributes(PyObject *self, PyObject *args) {
+    PyObject *owner, *keep_obj, *drop_aria_obj, *result = NULL;
+    NameSet keep, drop_aria;
+    memset(&keep, 0, sizeof keep);
+    memset(&drop_aria, 0, sizeof drop_aria);
+    if (!PyArg_ParseTuple(args, "OOO", &owner, &keep_obj, &drop_aria_obj)) return NULL;
+    xmlNode *root = node_of(owner);
+    if (!root || nameset_init(&keep, keep_obj) < 0 || nameset_init(&drop_aria, drop_aria_obj) < 0)
+        goto out;
+    /* first pass: only check, so that an unsupported tree is left as it was */
+    for (xmlNode *n = root; n;) {
+        if (n->type == XML_ELEMENT_NODE) {
+            if (!node_supported(n)) { result = Py_NewRef(Py_False); goto out; }
+            if (n->children) { n = n->children; continue; }
+        }
+        while (n != root && n->next == NULL) n = n->parent;
+        if (n == root) break;
+        n = n->next;
+    }
+    for (xmlNode *n = root; n;) {
+        if (n->type == XML_ELEMENT_NODE) {
+            xmlAttr *name_attr = NULL;
+            for (xmlAttr *a = n->properties, *next; a; a = next) {
+                next = a->next;
+                if (!attr_kept(a->name, &keep, &drop_aria)) {
+                    if (delAttributeFromNsName(n, NULL, a->name) < 0) {
+                        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "attribute removal failed");
+                        goto out;
+                    }
+                } else if (strcmp((const char *)a->name, "name") == 0) {
+                    name_attr = a;
+                }
+            }
+            if (name_attr) move_attr_last(n, name_attr);
+            if (n->children) { n = n->children; continue; }
+        }
+        while (n != root && n->next == NULL) n = n->parent;
+        if (n == root) break;
+        n = n->next;
+    }
+    result = Py_NewRef(Py_True);
+out:
+    nameset_free(&keep); nameset_free(&drop_aria);
+    return result;
+}
+
+/* ------------------------------------------------------------------ input bytes */
+
+PyDoc_STRVAR(has_control_chars_doc,
+"has_control_chars(data: bytes) -> bool\n\n"
+"C version of shop_env.html.parse._has_control_chars: a C0 control other than tab, LF\n"
+"and CR, or (UTF-8) U+FFFE / U+FFFF.");
+
+static PyObject *has_control_chars(PyObject *self, PyObject *args) {
+    Py_buffer in;
+    if (!PyArg_ParseTuple(args, "y*", &in)) return NULL;
+    const unsigned char *p = in.buf;
+    Py_ssize_t n = in.len, i = 0;
+    int found = 0, non_ascii = 0;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (; i + 8 <= n && !found; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        non_ascii |= (w & highs) != 0;
+        /* any byte < 0x20 (bytes >= 0x80 excluded by ~w): look at this word closely */
+        if (((w - 0x20 * ones) & ~w & highs) == 0) continue;
+        for (int k = 0; k < 8; k++) {
+            unsigned char b = p[i + k];
+            if (b < 0x20 && b != 9 && b != 10 && b != 13) { found = 1; break; }
+        }
+    }
+    for (; i < n && !found; i++) {
+        unsigned char b = p[i];
+        non_ascii |= b >= 0x80;
+        if (b < 0x20 && b != 9 && b != 10 && b != 13) found = 1;
+    }
+    if (!found && non_ascii)
+        for (i = 0; i + 2 < n; i++)
+            if (p[i] == 0xEF && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF)) {
+                found = 1;
+                break;
+            }
+    PyBuffer_Release(&in);
+    return PyBool_FromLong(found);
+}
+
+/* ------------------------------------------------------------------ pre-parse filter */
+
+/* An HTML5 tokenizer just precise enough to find where libxml2 (2.14+, whose tokenizer
+ * follows HTML5) sees tags, comments and raw text, so that the bytes handed to the parser
+ * can be made smaller without changing what the simplifier computes:
+ *   - script and style bodies are blanked (the simplifier drops both; a script body that
+ *     contains "<!--" is kept, since HTML5's escape states could make it end elsewhere);
+ *   - with drop_attrs, start-tag attributes the simplifier never reads are dropped, but
+ *     only from tags whose syntax is plain (anything unusual is copied as it is).
+ * Everything else is copied byte for byte; when in doubt the filter copies. */
+
+static int tok_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static int ascii_casecmp_n(const unsigned char *s, const char *lower, size_t n) {
+    for (size_t i = 0; i < n; i++) if (Py_TOLOWER(s[i]) != (unsigned char)lower[i]) return 0;
+    return 1;
+}
+
+/* "</name" followed by a tag delimiter, at or after p (case-insensitive), or NULL. */
+static const unsigned char *find_end_tag(const unsigned char *p, const unsigned char *end,
+                                         const char *name, size_t n) {
+    while (p < end && (p = memchr(p, '<', (size_t)(end - p)))) {
+        const unsigned char *d = p + 2 + n;
+        if (d < end && p[1] == '/' && ascii_casecmp_n(p + 2, name, n) &&
+                (tok_space(*d) || *d == '/' || *d == '>'))
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+/* End of a comment opened at p ("<!--"), HTML5 rules ("-->", "--!>", "<!-->", "<!--->"),
+ * or NULL if it runs to the end of the input. */
+static const unsigned char *comment_end(const unsigned char *p, const unsigned char *end) {
+    const unsigned char *q = p + 4;
+    if (q < end && *q == '>') return q + 1;
+    if (q + 1 < end && q[0] == '-' && q[1] == '>') return q + 2;
+    while (q < end && (q = memchr(q, '-', (size_t)(end - q)))) {
+        if (q + 2 < end && q[1] == '-' && q[2] == '>') return q + 3;
+        if (q + 3 < end && q[1] == '-' && q[2] == '!' && q[3] == '>') return q + 4;
+        q++;
+    }
+    return NULL;
+}
+
+typedef struct { const unsigned char *start, *name, *name_end, *end; } AttrSpan;
+
+typedef struct {
+    const unsigned char *end;  /* one past '>' */
+    const unsigned char *name_end, *attrs_end;
+    int plain;                 /* syntax with nothing unusual: safe to rewrite */
+    int n_attrs;
+    AttrSpan attrs[64];
+} Tag;
+
+/* Parse the tag whose name starts at p (after "<" or "</"); 0 if it runs to the end. */
+static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
+    const unsigned char *q = p;
+    t->plain = 1;
+    t->n_attrs = 0;
+    while (q < end && !tok_space(*q) && *q != '/' && *q != '>') {
+        if (*q == 0) t->plain = 0;
+        q++;
+    }
+    t->name_end = q;
+    t->attrs_end = q;
+    for (;;) {
+        const unsigned char *ws = q;
+        while (q < end && tok_space(*q)) q++;
+        if (q >= end) return 0;
+        if (*q == '>') { t->end = q + 1; return 1; }
+        if (*q == '/') {
+            if (q + 1 < end && q[1] == '>') { t->end = q + 2; return 1; }
+            t->plain = 0;  /* a stray '/' between attributes */
+            q++;
+            continue;
+        }
+        if (ws == q) t->plain = 0;  /* no space before this attribute */
+        AttrSpan a = {ws, q, NULL, NULL};
+        if (*q == '=') { t->plain = 0; q++; }
+        while (q < end && !tok_space(*q) && *q != '/' && *q != '>' && *q != '=') {
+            if (*q == '"' || *q == '\'' || *q == '<' || *q == 0) t->plain = 0;
+            q++;
+        }
+        a.name_end = q;
+        const unsigned char *r = q;
+        while (r < end && tok_space(*r)) r++;
+        if (r < end && *r == '=') {
+            r++;
+            while (r < end && tok_space(*r)) r++;
+            if (r >= end) return 0;
+            if (*r == '"' || *r == '\'') {
+                const unsigned char *close = memchr(r + 1, *r, (size_t)(end - r - 1));
+                if (!close) return 0;
+                if (memchr(r + 1, 0, (size_t)(close - r - 1))) t->plain = 0;
+                q = close + 1;
+            } else if (*r == '>') {
+                t->plain = 0;  /* "name=" with no value */
+                q = r;
+            } else {
+                while (r < end && !tok_space(*r) && *r != '>') {
+                    if (*r == '"' || *r == '\'' || *r == '<' || *r == '=' || *r == '`' || *r == 0)
+                        t->plain = 0;
+                    r++;
+                }
+                q = r;
+            }
+        }
+        a.end = q;
+        if (t->n_attrs < (int)(sizeof t->attrs / sizeof t->attrs[0])) t->attrs[t->n_attrs++] = a;
+        else t->plain = 0;
+        t->attrs_end = q;
+    }
+}
+
+typedef struct { const char *name; size_t len; int junk; } RawText;
+
+/* Elements whose content the tokenizer does not read as markup (HTML5 raw text and RCDATA;
+ * noscript is markup with scripting off, as in libxml2); junk ones are dropped by the
+ * simplifier with their content. plaintext runs to the end of the input. */
+static const RawText RAW_TEXT[] = {
+    {"script", 6, 1}, {"style", 5, 1}, {"textarea", 8, 0}, {"title", 5, 0}, {"xmp", 3, 0},
+    {"iframe", 6, 0}, {"noembed", 7, 0}, {"noframes", 8, 0}, {"plaintext", 9, 0}, {NULL, 0, 0}};
+
+static const RawText *raw_text_of(const unsigned char *name, size_t n) {
+    for (const RawText *r = RAW_TEXT; r->name; r++)
+        if (r->len == n && ascii_casecmp_n(name, r->name, n)) return r;
+    return NULL;
+}
+
+static int attr_needed(const AttrSpan *a, const NameSet *keep) {
+    size_t n = (size_t)(a->name_end - a->name);
+    char lower[64];
+    if (n == 0 || n >= sizeof lower) return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (a->name[i] >= 0x80) return 1;
+        lower[i] = (char)Py_TOLOWER(a->name[i]);
+    }
+    if (n > 5 && memcmp(lower, "aria-", 5) == 0) return 1;
+    return nameset_has(keep, lower, n);
+}
+
+/* One filtering pass; returns the number of junk raw-text elements (script/style) seen,
+ * or -1 on error. *dropped: whether an attribute was dropped. */
+static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *end, Buf *out,
+                                 const NameSet *keep, int drop_attrs, int *dropped) {
+    Py_ssize_t junk_seen = 0;
+    Tag t;
+    *dropped = 0;
+    while (p < end) {
+        const unsigned char *lt = memchr(p, '<', (size_t)(end - p));
+        if (!lt) break;
+        const unsigned char *resume;
+        unsigned char c = lt + 1 < end ? lt[1] : 0;
+        if (c == '!' && lt + 3 < end && lt[2] == '-' && lt[3] == '-') {
+            resume = comment_end(lt, end);
+        } else if (c == '!' || c == '?') {  /* bogus comment, doctype */
+            const unsigned char *gt = memchr(lt, '>', (size_t)(end - lt));
+            resume = gt ? gt + 1 : NULL;
+        } else if (c == '/') {
+            const unsigned char *q = lt + 2;
+            if (q < end && Py_ISALPHA(*q)) resume = parse_tag(q, end, &t) ? t.end : NULL;
+            else if (q < end && *q == '>') resume = q + 1;
+            else {
+                const unsigned char *gt = q < end ? memchr(q, '>', (size_t)(end - q)) : NULL;
+                resume = gt ? gt + 1 : NULL;
+            }
+        } else if (Py_ISALPHA(c)) {
+            if (!parse_tag(lt + 1, end, &t)) { resume = NULL; goto copy; }
+            size_t name_len = (size_t)(t.name_end - lt - 1);
+            const RawText *raw = raw_text_of(lt + 1, name_len);
+            int rewrite = drop_attrs && t.plain && t.n_attrs &&
+                          !(name_len == 4 && ascii_casecmp_n(lt + 1, "meta", 4));
+            if (rewrite) {
+                int any = 0;
+                for (int i = 0; i < t.n_attrs; i++) if (!attr_needed(&t.attrs[i], keep)) { any = 1; break; }
+                rewrite = any;
+            }
+            if (buf_put(out, (const char *)p, (size_t)((rewrite ? t.name_end : t.end) - p)) < 0) return -1;
+            if (rewrite) {
+                for (int i = 0; i < t.n_attrs; i++) {
+                    const AttrSpan *a = &t.attrs[i];
+                    if (attr_needed(a, keep)) {
+                        if (buf_put(out, (const char *)a->start, (size_t)(a->end - a->start)) < 0) return -1;
+                    } else {
+                        *dropped = 1;
+                    }
+                }
+                if (buf_put(out, (const char *)t.attrs_end, (size_t)(t.end - t.attrs_end)) < 0) return -1;
+            }
+            p = t.end;
+            if (!raw) continue;
+            if (raw->junk) junk_seen++;
+            if (raw->len == 9) break;  /* plaintext: the rest is text, copied as it is */
+            const unsigned char *close = find_end_tag(p, end, raw->name, raw->len);
+            if (!close) break;  /* runs to the end: copied as it is */
+            int blank = raw->junk && (raw->len == 5 /* style */ ||
+                !memmem(p, (size_t)(close - p), "<!--", 4));
+            if (!blank && buf_put(out, (const char *)p, (size_t)(close - p)) < 0) return -1;
+            p = close;
+            continue;
+        } else {  /* "<" as text */
+            resume = lt + 1;
+        }
+copy:
+        if (!resume) break;
+        if (buf_put(out, (const char *)p, (size_t)(resume - p)) < 0) return -1;
+        p = resume;
+    }
+    if (p < end && buf_put(out, (const char *)p, (size_t)(end - p)) < 0) return -1;
+    return junk_seen;
+}
+
+PyDoc_STRVAR(prefilter_doc,
+"prefilter(data: bytes, keep: frozenset | None) -> (bytes, attributes_dropped: bool)\n\n"
+"Blank script/style bodies and, with keep, drop start-tag attributes that are neither in\n"
+"keep nor aria-* (only on pages with a script or style element; see the comment above\n"
+"prefilter_pass for what is never touched). Parsing the result gives the tree parsing\n"
+"data gives, less those bodies and attributes.");
+
+static PyObject *prefilter(PyObject *self, PyObject *args) {
+    PyObject *data, *keep_obj, *result = NULL;
+    NameSet keep;
+    Buf out = {NULL, 0, 0};
+    memset(&keep, 0, sizeof keep);
+    if (!PyArg_ParseTuple(args, "SO", &data, &keep_obj)) return NULL;
+    if (nameset_init(&keep, keep_obj) < 0) goto done;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+    const unsigned char *end = p + PyBytes_GET_SIZE(data);
+    if (buf_reserve(&out, (size_t)(end - p)) < 0) goto done;
+    int drop = keep_obj != Py_None, dropped = 0;
+    Py_ssize_t junk = prefilter_pass(p, end, &out, &keep, drop, &dropped);
+    if (junk < 0) goto done;
+    if (dropped && junk == 0) {  /* a page without scripts or styles keeps its attributes */
+        out.len = 0;
+        if (prefilter_pass(p, end, &out, &keep, 0, &dropped) < 0) goto done;
+    }
+    result = Py_BuildValue("(y#O)", out.data ? out.data : "", (Py_ssize_t)out.len,
+                           dropped ? Py_True : Py_False);
+done:
+    PyMem_Free(out.data);
+    nameset_free(&keep);
+    return result;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
-    {"prune_plan", prune_plan, METH_VARARGS, prune_plan_doc},
+    {"prune_mark", prune_mark, METH_VARARGS, prune_mark_doc},
+    {"finalize_attributes", finalize_attributes, METH_VARARGS, finalize_attributes_doc},
+    {"has_control_chars", has_control_chars, METH_VARARGS, has_control_chars_doc},
+    {"prefilter", prefilter, METH_VARARGS, prefilter_doc},
     {"text_of", text_of, METH_VARARGS, text_of_doc},
     {"collapsed_text", collapsed_text, METH_VARARGS, collapsed_text_doc},
     {"named_nodes", named_nodes, METH_VARARGS, named_nodes_doc},
@@ -1101,7 +1484,18 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *etree = PyImport_ImportModule("lxml.etree");
     if (!etree) return NULL;
     element_type = (PyTypeObject *)PyObject_GetAttrString(etree, "_Element");
+    PyObject *path = PyObject_GetAttrString(etree, "__file__");
     Py_DECREF(etree);
-    if (!element_type) return NULL;
-    return PyModule_Create(&module);
+    if (!element_type || !path) { Py_XDECREF(path); return NULL; }
+    const char *file = PyUnicode_AsUTF8(path);
+    void *lib = file ? dlopen(file, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (lib) {
+        xml_node_set_name = (set_name_fn)dlsym(lib, "xmlNodeSetName");
+        dlclose(lib);  /* drops the reference NOLOAD took; lxml.etree stays loaded */
+    }
+    PyErr_Clear();
+    Py_DECREF(path);
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "direct_rename", xml_node_set_name != NULL) < 0) Py_CLEAR(m);
+    return m;
 }

@@ -134,9 +134,7 @@ def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool =
         seen = set()
         for el in root.iter():
             seen.update(el.keys())
-    for el in root.iter("input"):
-        if el.get("value") is not None and _personal(el):
-            del el.attrib["value"]
+    _drop_personal_values(root)
     drop = [k for k in seen if k not in keep and not is_kept_attribute(k)]
     if drop and not all(_PLAIN_ATTR_NAME.match(k) for k in drop):
         # lxml reads "*" and "{...}" in names as wildcards/namespaces, and refuses control
@@ -148,10 +146,42 @@ def strip_attributes(root: Node, seen: set[str] | None = None, keep_href: bool =
         except ValueError:
             _strip_attributes_slowly(root, keep)
     if keep_href:
-        for el in root.iter():
-            href = el.get("href")
-            if href is not None:
-                el.set("href", _clean_href(href))
+        _clean_hrefs(root)
+
+
+def finalize_attributes(root: Node, named: list[Node], seen: set[str],
+                        keep_href: bool = False) -> None:
+    """The simplifier's last attribute pass: :func:`strip_attributes` (``seen``: every
+    attribute name on the page), and the ``name`` attribute of each element of ``named``
+    (every element carrying one) moved last, the canonical order that keeps re-runs
+    identical. One walk in C when the accelerator is built."""
+    speedups = _native.speedups
+    if speedups is not None:
+        _drop_personal_values(root)
+        if speedups.finalize_attributes(root, KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS,
+                                        DROP_ARIA):
+            if keep_href:
+                _clean_hrefs(root)
+            return
+    for el in named:
+        name = el.get("name")
+        if name is not None and el.keys()[-1] != "name":
+            del el.attrib["name"]
+            el.set("name", name)
+    strip_attributes(root, seen, keep_href)
+
+
+def _drop_personal_values(root: Node) -> None:
+    for el in root.iter("input"):
+        if el.get("value") is not None and _personal(el):
+            del el.attrib["value"]
+
+
+def _clean_hrefs(root: Node) -> None:
+    for el in root.iter():
+        href = el.get("href")
+        if href is not None:
+            el.set("href", _clean_href(href))
 
 
 def _strip_attributes_slowly(root: Node, keep: frozenset[str]) -> None:
@@ -177,17 +207,19 @@ def prune(root: Node) -> None:
     whose only content is one element (a block element for div/center, anything for
     span/font). One post-order walk (in C when the accelerator is built, else
     :func:`_prune_plan_python`), then two C calls."""
-    if _native.speedups is not None:
-        drop, unwrap = _native.speedups.prune_plan(root, PRUNABLE, WRAPPERS, INLINE_WRAPPERS, BLOCK)
+    if _native.speedups is not None:  # marks the elements itself
+        n_drop, n_unwrap = _native.speedups.prune_mark(root, PRUNABLE, WRAPPERS, INLINE_WRAPPERS,
+                                                       BLOCK, _DROP, _UNWRAP)
     else:
         drop, unwrap = _prune_plan_python(root)
-    if drop:
         for el in drop:
             el.tag = _DROP
-        etree.strip_elements(root, _DROP, with_tail=False)
-    if unwrap:
         for el in unwrap:
             el.tag = _UNWRAP
+        n_drop, n_unwrap = len(drop), len(unwrap)
+    if n_drop:
+        etree.strip_elements(root, _DROP, with_tail=False)
+    if n_unwrap:
         etree.strip_tags(root, _UNWRAP)
 
 

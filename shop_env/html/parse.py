@@ -135,7 +135,10 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool 
 
 def _has_control_chars(data: bytes) -> bool:
     """Cheap test (C-speed, no regex) for what :data:`_CTRL` removes: one memchr-style
-    scan per control byte, with no copy of the page."""
+    scan per control byte, with no copy of the page; one word-at-a-time pass in C when
+    the accelerator is built."""
+    if _native.speedups is not None:
+        return _native.speedups.has_control_chars(data)
     if any(c in data for c in _CTRL_SINGLE):
         return True
     return not data.isascii() and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
@@ -172,12 +175,23 @@ def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes
     return text.encode("utf-8", errors="replace"), text
 
 
-def parse_html(raw: str | bytes | None) -> Node:
-    """Parse a page into an lxml ``<html>`` element that always has a ``<body>``."""
+def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
+               keep_attributes: frozenset[str] | None = None) -> Node:
+    """Parse a page into an lxml ``<html>`` element that always has a ``<body>``.
+
+    Faster parses for the simplifier (they need the C accelerator; without it the page is
+    parsed as it is): ``blank_junk`` empties script and style elements before parsing;
+    ``keep_attributes`` also leaves out start-tag attributes that are neither in it nor
+    aria-*, on pages that have a script or style element. The tree is the one the plain
+    parse gives, less those bodies and attributes (tests compare the two).
+    """
     data, text = _utf8_bytes(raw)
     root = None
     if data and not data.isspace():
-        root, too_deep = _parse_bytes(data)
+        root, too_deep = _parse_filtered(data, keep_attributes) \
+            if blank_junk and _native.speedups is not None else (None, True)
+        if too_deep:
+            root, too_deep = _parse_bytes(data)
         if too_deep:
             if text is None:
                 text = data.decode("utf-8")
@@ -193,6 +207,17 @@ def parse_html(raw: str | bytes | None) -> Node:
     if root.find("body") is None:
         etree.SubElement(root, "body")
     return root
+
+
+def _parse_filtered(data: bytes, keep_attributes: frozenset[str] | None) -> tuple[Node | None, bool]:
+    """Parse the pre-filtered page (see :func:`parse_html`); (None, True) asks for the plain
+    parse: the page is too deep, or attributes were dropped although the tree has no script
+    or style (the filter's tokenizer and libxml2's disagreed about the page)."""
+    filtered, dropped = _native.speedups.prefilter(data, keep_attributes)
+    root, too_deep = _parse_bytes(filtered)
+    if too_deep or root is None or (dropped and next(root.iter("script", "style"), None) is None):
+        return None, True
+    return root, False
 
 
 def _parse_bytes(data: bytes) -> tuple[Node | None, bool]:

@@ -51,6 +51,14 @@ class _Scan:
     labels: dict[str, Node]  # label[for] -> the label
 
 
+# Every attribute the simplifier reads or keeps when no recipe is applied (recipes select by
+# any attribute). On pages with scripts (never taken for simplified ones: see
+# _is_prenamed) the others are left out before parsing. Reading a new attribute anywhere
+# in this package means adding it here; the tests compare against the unfiltered parse.
+READ_ATTRIBUTES = clean.KEEP_ATTRS | frozenset({
+    "id", "href", "onclick", "tabindex", "for", "style", "hidden", "autocomplete",
+    ORIG_NAME_ATTR})
+
 _VALID_TAG = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$")
 _SPECIAL = frozenset({"id", "name", "role", "onclick", "for", "href", "tabindex"})
 
@@ -219,7 +227,8 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
               keep_href: bool, auto_recipe: bool) -> SimplifiedPage:
     compiled = load_recipe(recipe) if recipe is not None else (
         recipe_for_url(url) if auto_recipe else None)
-    root = parse_html(raw_html)
+    root = parse_html(raw_html, blank_junk=True,
+                      keep_attributes=None if compiled is not None else READ_ATTRIBUTES)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())
@@ -255,13 +264,8 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         # onclick / recipe-clickable elements get a role so readers can tell they act
         if element_kind(el.tag, el.get("type"), el.get("role")) is None:
             el.set("role", "button")
-    named = scan.named + targets + recipe_names
-    for el in named:  # canonical attribute order: name last (keeps re-runs identical)
-        name = el.get("name")
-        if name is not None and el.keys()[-1] != "name":
-            del el.attrib["name"]
-            el.set("name", name)
-    clean.strip_attributes(root, scan.attr_names | {ORIG_NAME_ATTR}, keep_href=keep_href)
+    clean.finalize_attributes(root, scan.named + targets + recipe_names,
+                              scan.attr_names | {ORIG_NAME_ATTR}, keep_href=keep_href)
     clean.prune(root)
     html, final = _serialize_stable(root)
     return SimplifiedPage(html=html, elements=elements_from_tree(final),
