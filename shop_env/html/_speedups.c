@@ -164,33 +164,38 @@ static int name_is(const xmlNode *n, const char *tag) {
 }
 
 /* A small set of tag names (ASCII/UTF-8 strings) taken from a Python frozenset. */
-typedef struct { Py_ssize_t n; const char **names; PyObject *keep; } NameSet;
+typedef struct { Py_ssize_t n; const char **names; size_t *lens; PyObject *keep; } NameSet;
 
 static int nameset_init(NameSet *s, PyObject *items) {
-    s->n = 0; s->names = NULL; s->keep = NULL;
+    s->n = 0; s->names = NULL; s->lens = NULL; s->keep = NULL;
     if (items == Py_None) return 0;
     PyObject *seq = PySequence_Fast(items, "expected a collection of str");
     if (!seq) return -1;
     s->keep = seq;
     s->n = PySequence_Fast_GET_SIZE(seq);
     s->names = PyMem_Calloc(s->n ? s->n : 1, sizeof(char *));
-    if (!s->names) { PyErr_NoMemory(); return -1; }
+    s->lens = PyMem_Calloc(s->n ? s->n : 1, sizeof(size_t));
+    if (!s->names || !s->lens) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < s->n; i++) {
-        const char *u = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i));
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
         if (!u) return -1;
         s->names[i] = u;
+        s->lens[i] = (size_t)len;
     }
     return 0;
 }
 
 static void nameset_free(NameSet *s) {
     PyMem_Free(s->names);
+    PyMem_Free(s->lens);
     Py_XDECREF(s->keep);
 }
 
 static int nameset_has(const NameSet *s, const char *name, size_t len) {
     for (Py_ssize_t i = 0; i < s->n; i++)
-        if (strncmp(s->names[i], name, len) == 0 && s->names[i][len] == '\0') return 1;
+        if (s->lens[i] == len && s->names[i][0] == name[0] && memcmp(s->names[i], name, len) == 0)
+            return 1;
     return 0;
 }
 
@@ -985,6 +990,180 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------ own slug */
+
+/* Reference: naming.slugify for ASCII text (runs of [a-z0-9] after lower-casing, the first
+ * 8 joined by "_", cut to 60 characters at a "_"); other text goes to the Python slugify
+ * (it transliterates). New reference, NULL on error. */
+static PyObject *slug_of(const unsigned char *text, size_t n, PyObject *py_slugify) {
+    for (size_t i = 0; i < n; i++)
+        if (text[i] >= 0x80) {
+            PyObject *u = PyUnicode_DecodeUTF8((const char *)text, (Py_ssize_t)n, "replace");
+            if (!u) return NULL;
+            PyObject *r = PyObject_CallOneArg(py_slugify, u);
+            Py_DECREF(u);
+            return r;
+        }
+    char out[128];
+    size_t o = 0, i = 0;
+    int words = 0;
+    while (i < n && words < 8) {
+        while (i < n && !Py_ISALNUM(text[i])) i++;
+        if (i >= n) break;
+        if (words && o < sizeof out) out[o++] = '_';
+        while (i < n && Py_ISALNUM(text[i])) {
+            if (o < sizeof out) out[o++] = (char)Py_TOLOWER(text[i]);
+            i++;
+        }
+        words++;
+    }
+    if (o > 60) {  /* slug[:60].rsplit("_", 1)[0] if "_" in slug[:60] else slug[:60] */
+        size_t cut = 60;
+        while (cut > 0 && out[cut - 1] != '_') cut--;
+        o = cut ? cut - 1 : 60;
+    }
+    return PyUnicode_FromStringAndSize(out, (Py_ssize_t)o);
+}
+
+/* The slug of a NUL-terminated value, or NULL with *slug unset when it is empty. */
+static int try_slug(const xmlChar *v, PyObject *py_slugify, PyObject **slug) {
+    if (!v || !*v) return 0;
+    PyObject *r = slug_of(v, strlen((const char *)v), py_slugify);
+    if (!r) return -1;
+    if (PyUnicode_GET_LENGTH(r) == 0) { Py_DECREF(r); return 0; }
+    *slug = r;
+    return 1;
+}
+
+static int try_attr_slug(xmlNode *n, const char *name, PyObject *py_slugify, PyObject **slug) {
+    const xmlChar *v;
+    if (get_attr(n, name, &v) != ATTR_FOUND) return 0;
+    return try_slug(v, py_slugify, slug);
+}
+
+/* (value or "").strip().lower() == word, for an ASCII word without 'k' (lower() maps no
+ * other non-ASCII character onto ASCII letters); strip() removes Unicode whitespace. */
+static int stripped_lower_is(const xmlChar *v, const char *word, int strip) {
+    const unsigned char *s = (const unsigned char *)v, *e = s + strlen((const char *)v);
+    if (strip) {
+        while (s < e) {
+            const unsigned char *q = s;
+            if (!py_space(*q < 0x80 ? *q++ : utf8_next(&q))) break;
+            s = q;
+        }
+        while (e > s) {  /* step back over one code point */
+            const unsigned char *q = e - 1;
+            while (q > s && (*q & 0xC0) == 0x80) q--;
+            const unsigned char *r = q;
+            if (!py_space(*r < 0x80 ? *r : utf8_next(&r))) break;
+            e = q;
+        }
+    }
+    size_t n = strlen(word);
+    if ((size_t)(e - s) != n) return 0;
+    for (size_t i = 0; i < n; i++) if (s[i] >= 0x80 || Py_TOLOWER(s[i]) != (unsigned char)word[i]) return 0;
+    return 1;
+}
+
+static int is_button_type(const xmlChar *type, int strip) {
+    if (!type) return 0;
+    return stripped_lower_is(type, "submit", strip) || stripped_lower_is(type, "button", strip) ||
+           stripped_lower_is(type, "reset", strip);
+}
+
+/* text_of(el, 8) into a buffer, then its slug. */
+static int try_text_slug(xmlNode *n, PyObject *py_slugify, PyObject **slug) {
+    TextOf c;
+    memset(&c, 0, sizeof c);
+    c.max_words = 8;
+    walk_text(n, text_of_piece, &c);
+    int rc = c.error ? -1 : 0;
+    if (!c.error && c.buf.len) {
+        PyObject *r = slug_of((const unsigned char *)c.buf.data, c.buf.len, py_slugify);
+        if (!r) rc = -1;
+        else if (PyUnicode_GET_LENGTH(r) == 0) Py_DECREF(r);
+        else { *slug = r; rc = 1; }
+    }
+    PyMem_Free(c.buf.data);
+    return rc;
+}
+
+/* The <label> of a form field: labels[id], else an enclosing label at most 4 levels up. */
+static int try_label_slug(PyObject *owner, xmlNode *n, PyObject *labels, PyObject *py_slugify,
+                          PyObject **slug) {
+    const xmlChar *id;
+    xmlNode *label = NULL;
+    if (get_attr(n, "id", &id) == ATTR_FOUND && *id && labels != Py_None) {
+        PyObject *key = PyUnicode_FromString((const char *)id);
+        if (!key) return -1;
+        PyObject *el = PyDict_GetItemWithError(labels, key);
+        Py_DECREF(key);
+        if (!el && PyErr_Occurred()) return -1;
+        if (el && !(label = node_of(el))) return -1;
+    }
+    if (!label) {
+        int depth = 0;
+        for (xmlNode *a = n->parent; a && element_like(a); a = a->parent, depth++) {
+            if (a->type == XML_ELEMENT_NODE && name_is(a, "label")) { label = a; break; }
+            if (depth >= 3) break;
+        }
+    }
+    (void)owner;
+    return label ? try_text_slug(label, py_slugify, slug) : 0;
+}
+
+PyDoc_STRVAR(own_slug_doc,
+"own_slug(el, labels, slugify, orig_name_attr) -> str\n\n"
+"C version of shop_env.html.naming.own_slug: the first non-empty slug of aria-label, the\n"
+"field's <label>, visible text (value for button inputs, alt for image inputs), img alts,\n"
+"title, placeholder, value, the raw page's field name, name, id; else the tag.");
+
+static PyObject *own_slug(PyObject *self, PyObject *args) {
+    PyObject *owner, *labels, *py_slugify, *slug = NULL;
+    const char *orig_attr;
+    if (!PyArg_ParseTuple(args, "OOOs", &owner, &labels, &py_slugify, &orig_attr)) return NULL;
+    xmlNode *n = node_of(owner);
+    if (!n) return NULL;
+    if (!node_supported(n)) {  /* namespaced: the Python reference handles it */
+        PyErr_SetString(PyExc_ValueError, "unsupported element");
+        return NULL;
+    }
+    const xmlChar *type = NULL, *v;
+    if (get_attr(n, "type", &v) == ATTR_FOUND) type = v;
+    int is_input = name_is(n, "input"), is_select = name_is(n, "select"),
+        is_textarea = name_is(n, "textarea");
+    int rc = try_attr_slug(n, "aria-label", py_slugify, &slug);
+    if (!rc && (is_input || is_select || is_textarea) && !is_button_type(type, 0))
+        rc = try_label_slug(owner, n, labels, py_slugify, &slug);
+    if (!rc && is_input) {
+        const xmlChar *kind = type ? type : (const xmlChar *)"text";
+        if (is_button_type(kind, 1)) rc = try_attr_slug(n, "value", py_slugify, &slug);
+        else if (stripped_lower_is(kind, "image", 1)) rc = try_attr_slug(n, "alt", py_slugify, &slug);
+    } else if (!rc && !is_textarea && !is_select) {
+        rc = try_text_slug(n, py_slugify, &slug);
+        /* el.iter("img"): the element itself first, then its descendants in order */
+        for (xmlNode *m = n; !rc && m;) {
+            if (m->type == XML_ELEMENT_NODE && name_is(m, "img")) {
+                rc = try_attr_slug(m, "alt", py_slugify, &slug);
+                if (rc) break;
+            }
+            if (m->type == XML_ELEMENT_NODE && m->children) { m = m->children; continue; }
+            while (m != n && m->next == NULL) m = m->parent;
+            if (m == n) break;
+            m = m->next;
+        }
+    }
+    if (!rc) rc = try_attr_slug(n, "title", py_slugify, &slug);
+    if (!rc) rc = try_attr_slug(n, "placeholder", py_slugify, &slug);
+    if (!rc && !is_input) rc = try_attr_slug(n, "value", py_slugify, &slug);
+    if (!rc) rc = try_attr_slug(n, orig_attr, py_slugify, &slug);
+    if (!rc) rc = try_attr_slug(n, "name", py_slugify, &slug);
+    if (!rc) rc = try_attr_slug(n, "id", py_slugify, &slug);
+    if (!rc) rc = try_slug(n->name, py_slugify, &slug);
+    if (rc < 0) return NULL;
+    return rc ? slug : PyUnicode_FromString("element");
+}
+
 /* ------------------------------------------------------------------ serialization */
 
 static const char *const BLOCK_TAGS[] = {
@@ -1258,7 +1437,7 @@ static const unsigned char *comment_end(const unsigned char *p, const unsigned c
     return NULL;
 }
 
-typedef struct { const unsigned char *start, *name, *name_end, *end; } AttrSpan;
+typedef struct { const unsigned char *start, *name, *name_end, *end; int needed; } AttrSpan;
 
 typedef struct {
     const unsigned char *end;  /* one past '>' */
@@ -1291,7 +1470,7 @@ static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
             continue;
         }
         if (ws == q) t->plain = 0;  /* no space before this attribute */
-        AttrSpan a = {ws, q, NULL, NULL};
+        AttrSpan a = {ws, q, NULL, NULL, 1};
         if (*q == '=') { t->plain = 0; q++; }
         while (q < end && !tok_space(*q) && *q != '/' && *q != '>' && *q != '=') {
             if (*q == '"' || *q == '\'' || *q == '<' || *q == 0) t->plain = 0;
@@ -1388,14 +1567,15 @@ static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *en
                           !(name_len == 4 && ascii_casecmp_n(lt + 1, "meta", 4));
             if (rewrite) {
                 int any = 0;
-                for (int i = 0; i < t.n_attrs; i++) if (!attr_needed(&t.attrs[i], keep)) { any = 1; break; }
+                for (int i = 0; i < t.n_attrs; i++)
+                    if (!(t.attrs[i].needed = attr_needed(&t.attrs[i], keep))) any = 1;
                 rewrite = any;
             }
             if (buf_put(out, (const char *)p, (size_t)((rewrite ? t.name_end : t.end) - p)) < 0) return -1;
             if (rewrite) {
                 for (int i = 0; i < t.n_attrs; i++) {
                     const AttrSpan *a = &t.attrs[i];
-                    if (attr_needed(a, keep)) {
+                    if (a->needed) {
                         if (buf_put(out, (const char *)a->start, (size_t)(a->end - a->start)) < 0) return -1;
                     } else {
                         *dropped = 1;
@@ -1470,6 +1650,7 @@ static PyMethodDef methods[] = {
     {"collapsed_text", collapsed_text, METH_VARARGS, collapsed_text_doc},
     {"named_nodes", named_nodes, METH_VARARGS, named_nodes_doc},
     {"naming_contexts", naming_contexts, METH_VARARGS, naming_contexts_doc},
+    {"own_slug", own_slug, METH_VARARGS, own_slug_doc},
     {"collapse_html", collapse_html, METH_VARARGS, collapse_html_doc},
     {NULL, NULL, 0, NULL}};
 

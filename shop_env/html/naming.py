@@ -107,6 +107,8 @@ def own_slug(el: Node, labels: dict[str, Node] | None = None) -> str:
     """Slug for the element itself: aria-label, the ``<label>`` of a form field, visible
     text (value for button inputs), img alt, title, placeholder, value, form-field name,
     id; else the tag. ``labels`` maps ids to ``label[for]`` elements."""
+    if _native.speedups is not None and isinstance(el.tag, str) and not el.tag.startswith("{"):
+        return _native.speedups.own_slug(el, labels, slugify, ORIG_NAME_ATTR)
     for src in _slug_sources(el, labels or {}):
         slug = slugify(src)
         if slug:
