@@ -716,81 +716,170 @@ static PyObject *text_of(PyObject *self, PyObject *args) {
  * code points, trailing space removed. */
 typedef struct { Buf buf; Py_ssize_t limit, chars; int pending_space, error; } Collapse;
 
+/* Feed one string to a collapse; 1 when the limit is reached, -1 on error. */
+static int collapse_feed(Collapse *c, const unsigned char *p) {
+    while (*p) {
+        const unsigned char *start = p;
+        uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
+        if (py_space(cp)) { if (c->buf.len) c->pending_space = 1; continue; }
+        if (c->pending_space) {
+            if (buf_put(&c->buf, " ", 1) < 0) return -1;
+            c->pending_space = 0;
+            if (++c->chars >= c->limit) return 1;
+        }
+        if (buf_put(&c->buf, (const char *)start, (size_t)(p - start)) < 0) return -1;
+        if (++c->chars >= c->limit) return 1;
+    }
+    return 0;
+}
+
 static int collapse_piece(void *ctx, xmlNode *t) {
     Collapse *c = ctx;
     if (c->buf.len) c->pending_space = 1;  /* the " " joining pieces */
     for (; t; t = text_node_or_skip(t->next)) {
         if (!t->content) continue;
-        const unsigned char *p = t->content;
-        while (*p) {
-            const unsigned char *start = p;
-            uint32_t cp = *p < 0x80 ? *p++ : utf8_next(&p);
-            if (py_space(cp)) { if (c->buf.len) c->pending_space = 1; continue; }
-            if (c->pending_space) {
-                if (buf_put(&c->buf, " ", 1) < 0) { c->error = 1; return 1; }
-                c->pending_space = 0;
-                if (++c->chars >= c->limit) return 1;
-            }
-            if (buf_put(&c->buf, (const char *)start, (size_t)(p - start)) < 0) { c->error = 1; return 1; }
-            if (++c->chars >= c->limit) return 1;
-        }
+        int rc = collapse_feed(c, t->content);
+        if (rc < 0) { c->error = 1; return 1; }
+        if (rc) return 1;
     }
     return 0;
 }
 
-PyDoc_STRVAR(collapsed_text_doc,
-"collapsed_text(el, limit) -> str\n\n"
-"C version of collapse(\" \".join(el.itertext()), limit) (shop_env.html.elements).");
-
-static PyObject *collapsed_text(PyObject *self, PyObject *args) {
-    PyObject *el;
-    Collapse c;
-    memset(&c, 0, sizeof c);
-    if (!PyArg_ParseTuple(args, "On", &el, &c.limit)) return NULL;
-    xmlNode *n = node_of(el);
-    if (!n) return NULL;
-    if (c.limit > 0) walk_text(n, collapse_piece, &c);
-    if (c.error) { PyMem_Free(c.buf.data); return NULL; }
-    size_t len = c.buf.len;
-    while (len && c.buf.data[len - 1] == ' ') len--;  /* s[:limit].rstrip() */
-    PyObject *r = PyUnicode_DecodeUTF8(c.buf.data ? c.buf.data : "", (Py_ssize_t)len, "replace");
-    PyMem_Free(c.buf.data);
+/* The collapsed result as str (trailing space removed), freeing the buffer. */
+static PyObject *collapse_result(Collapse *c) {
+    PyObject *r = NULL;
+    if (!c->error) {
+        size_t len = c->buf.len;
+        while (len && c->buf.data[len - 1] == ' ') len--;  /* s[:limit].rstrip() */
+        r = PyUnicode_DecodeUTF8(c->buf.data ? c->buf.data : "", (Py_ssize_t)len, "replace");
+    }
+    PyMem_Free(c->buf.data);
+    c->buf.data = NULL;
     return r;
 }
 
 /* ------------------------------------------------------------------ named elements */
 
-static PyObject *attr_or_none(xmlNode *n, const char *name) {
-    const xmlChar *v;
-    if (get_attr(n, name, &v) != ATTR_FOUND) Py_RETURN_NONE;
-    return PyUnicode_FromString((const char *)v);
+/* (value or default).strip().lower() into buf (ASCII values only); 0 if not ASCII. */
+static int ascii_norm(const xmlChar *v, const char *dflt, char *buf, size_t cap) {
+    if (!v || !*v) v = (const xmlChar *)dflt;
+    if (!is_ascii(v)) return 0;
+    const unsigned char *s = (const unsigned char *)v, *e = s + strlen((const char *)v);
+    while (s < e && py_space(*s)) s++;
+    while (e > s && py_space(e[-1])) e--;
+    size_t n = (size_t)(e - s) < cap - 1 ? (size_t)(e - s) : cap - 1;
+    for (size_t i = 0; i < n; i++) buf[i] = (char)Py_TOLOWER(s[i]);
+    buf[n] = '\0';
+    if ((size_t)(e - s) >= cap - 1) buf[0] = '\0';  /* too long for any known word */
+    return 1;
 }
 
-PyDoc_STRVAR(named_nodes_doc,
-"named_nodes(root) -> list of (el, name, tag, type, role) or None\n\n"
-"Elements (root included, document order) whose name attribute is not empty, as\n"
-"elements_from_tree reads them; None for trees this walk does not handle.");
+typedef struct { NameSet click_input_types, input_roles, select_roles, click_roles; PyObject *kind_py; } Kinds;
 
-static PyObject *named_nodes(PyObject *self, PyObject *args) {
-    PyObject *owner;
-    if (!PyArg_ParseTuple(args, "O", &owner)) return NULL;
+/* Reference: elements.element_kind. Returns "click" | "input" | "select", NULL for none;
+ * *error on failure. Non-ASCII tag, type or role go through the Python reference. */
+static const char *kind_of(Kinds *k, xmlNode *n, const xmlChar *type, const xmlChar *role, int *error) {
+    char t[32], r[32];
+    if (!is_ascii(n->name) || !ascii_norm(type, "text", t, sizeof t) || !ascii_norm(role, "", r, sizeof r)) {
+        PyObject *res = PyObject_CallFunction(k->kind_py, "szz", (const char *)n->name,
+                                              (const char *)type, (const char *)role);
+        if (!res) { *error = 1; return NULL; }
+        const char *out = NULL;
+        if (res != Py_None) {
+            const char *u = PyUnicode_AsUTF8(res);
+            out = !u ? NULL : strcmp(u, "click") == 0 ? "click" : strcmp(u, "input") == 0 ? "input" : "select";
+            if (!u) *error = 1;
+        }
+        Py_DECREF(res);
+        return out;
+    }
+    const char *tag = (const char *)n->name;  /* ASCII; tag.lower() */
+    char tl[16];
+    size_t tn = strlen(tag);
+    if (tn >= sizeof tl) tl[0] = '\0';
+    else { for (size_t i = 0; i <= tn; i++) tl[i] = (char)Py_TOLOWER((unsigned char)tag[i]); }
+    if (strcmp(tl, "input") == 0) return nameset_has(&k->click_input_types, t, strlen(t)) ? "click" : "input";
+    if (strcmp(tl, "textarea") == 0) return "input";
+    if (strcmp(tl, "select") == 0) return "select";
+    size_t rn = strlen(r);
+    if (nameset_has(&k->input_roles, r, rn)) return "input";
+    if (nameset_has(&k->select_roles, r, rn)) return "select";
+    if (strcmp(tl, "a") == 0 || strcmp(tl, "button") == 0 || nameset_has(&k->click_roles, r, rn))
+        return "click";
+    return NULL;
+}
+
+static const xmlChar *first_attr(xmlNode *n, const char *const *names) {
+    const xmlChar *v;
+    for (; *names; names++) if (get_attr(n, *names, &v) == ATTR_FOUND && *v) return v;
+    return NULL;
+}
+
+/* The text of a named element, as elements_from_tree computes it. New reference. */
+static PyObject *element_text(xmlNode *n, Py_ssize_t limit) {
+    static const char *const INPUT_TEXT[] = {"value", "placeholder", "aria-label", NULL};
+    static const char *const FALLBACK[] = {"aria-label", "value", "placeholder", "alt", "title", NULL};
+    Collapse c;
+    memset(&c, 0, sizeof c);
+    c.limit = limit;
+    const xmlChar *v = NULL;
+    if (name_is(n, "input")) {
+        v = first_attr(n, INPUT_TEXT);
+    } else {
+        if (limit > 0) walk_text(n, collapse_piece, &c);
+        if (c.error || c.buf.len) return collapse_result(&c);
+        v = first_attr(n, FALLBACK);
+        for (xmlNode *m = n; !v && m;) {  /* el.iter("img"): first with an alt */
+            if (m->type == XML_ELEMENT_NODE && name_is(m, "img") && get_attr(m, "alt", &v) == ATTR_FOUND)
+                break;
+            v = NULL;
+            if (m->type == XML_ELEMENT_NODE && m->children) { m = m->children; continue; }
+            while (m != n && m->next == NULL) m = m->parent;
+            if (m == n) break;
+            m = m->next;
+        }
+    }
+    if (v && limit > 0 && collapse_feed(&c, v) < 0) c.error = 1;
+    return collapse_result(&c);
+}
+
+PyDoc_STRVAR(element_records_doc,
+"element_records(root, click_input_types, input_roles, select_roles, click_roles,\n"
+"                element_kind, limit) -> list of (name, kind, tag, text) or None\n\n"
+"C version of shop_env.html.elements.elements_from_tree (records, not Element objects);\n"
+"None for trees this walk does not handle.");
+
+static PyObject *element_records(PyObject *self, PyObject *args) {
+    PyObject *owner, *sets[4], *out = NULL;
+    Kinds k;
+    Py_ssize_t limit;
+    memset(&k, 0, sizeof k);
+    if (!PyArg_ParseTuple(args, "OOOOOOn", &owner, &sets[0], &sets[1], &sets[2], &sets[3],
+                          &k.kind_py, &limit))
+        return NULL;
     xmlNode *root = node_of(owner);
-    if (!root) return NULL;
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    xmlNode *n = root;
-    while (n) {
+    if (!root || nameset_init(&k.click_input_types, sets[0]) < 0 ||
+            nameset_init(&k.input_roles, sets[1]) < 0 || nameset_init(&k.select_roles, sets[2]) < 0 ||
+            nameset_init(&k.click_roles, sets[3]) < 0 || !(out = PyList_New(0)))
+        goto fail;
+    for (xmlNode *n = root; n;) {
         if (n->type == XML_ELEMENT_NODE) {
-            const xmlChar *v;
-            if (!node_supported(n)) { Py_DECREF(out); Py_RETURN_NONE; }
-            if (get_attr(n, "name", &v) == ATTR_FOUND && *v) {
-                PyObject *el = proxy(owner, n);
-                PyObject *item = el ? Py_BuildValue("(NsNNN)", el, (const char *)v,
-                                                    PyUnicode_FromString((const char *)n->name),
-                                                    attr_or_none(n, "type"), attr_or_none(n, "role"))
-                                    : NULL;
-                if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); Py_DECREF(out); return NULL; }
-                Py_DECREF(item);
+            const xmlChar *name, *type = NULL, *role = NULL, *v;
+            if (!node_supported(n)) { Py_DECREF(out); out = Py_NewRef(Py_None); goto done; }
+            if (get_attr(n, "name", &name) == ATTR_FOUND && *name) {
+                if (get_attr(n, "type", &v) == ATTR_FOUND) type = v;
+                if (get_attr(n, "role", &v) == ATTR_FOUND) role = v;
+                int error = 0;
+                const char *kind = kind_of(&k, n, type, role, &error);
+                if (error) goto fail;
+                if (kind) {
+                    PyObject *tag = PyUnicode_FromString((const char *)n->name);
+                    PyObject *text = tag ? element_text(n, limit) : NULL;
+                    if (!text) { Py_XDECREF(tag); goto fail; }
+                    PyObject *rec = Py_BuildValue("(ssNN)", (const char *)name, kind, tag, text);
+                    if (!rec || PyList_Append(out, rec) < 0) { Py_XDECREF(rec); goto fail; }
+                    Py_DECREF(rec);
+                }
             }
             if (n->children) { n = n->children; continue; }
         }
@@ -798,6 +887,12 @@ static PyObject *named_nodes(PyObject *self, PyObject *args) {
         if (n == root) break;
         n = n->next;
     }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    nameset_free(&k.click_input_types); nameset_free(&k.input_roles);
+    nameset_free(&k.select_roles); nameset_free(&k.click_roles);
     return out;
 }
 
@@ -1647,8 +1742,7 @@ static PyMethodDef methods[] = {
     {"has_control_chars", has_control_chars, METH_VARARGS, has_control_chars_doc},
     {"prefilter", prefilter, METH_VARARGS, prefilter_doc},
     {"text_of", text_of, METH_VARARGS, text_of_doc},
-    {"collapsed_text", collapsed_text, METH_VARARGS, collapsed_text_doc},
-    {"named_nodes", named_nodes, METH_VARARGS, named_nodes_doc},
+    {"element_records", element_records, METH_VARARGS, element_records_doc},
     {"naming_contexts", naming_contexts, METH_VARARGS, naming_contexts_doc},
     {"own_slug", own_slug, METH_VARARGS, own_slug_doc},
     {"collapse_html", collapse_html, METH_VARARGS, collapse_html_doc},

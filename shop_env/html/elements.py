@@ -169,23 +169,28 @@ _WITH_NAME = etree.XPath("descendant-or-self::*[@name]")
 
 def elements_from_tree(root) -> list[Element]:
     """The same records as :func:`named_elements`, read from a parsed page (``simplify``
-    uses it on the parse of its own output; tests check both readers agree)."""
+    uses it on the parse of its own output; tests check both readers agree). One walk in C
+    when the accelerator is built."""
     speedups = _native.speedups
-    nodes = speedups.named_nodes(root) if speedups is not None else None
-    if nodes is None:
-        nodes = [(el, el.get("name"), el.tag, el.get("type"), el.get("role"))
-                 for el in _WITH_NAME(root) if el.get("name")]
+    if speedups is not None:
+        records = speedups.element_records(root, CLICK_INPUT_TYPES, INPUT_ROLES, SELECT_ROLES,
+                                           CLICK_ROLES, element_kind, TEXT_MAX)
+        if records is not None:
+            return [Element(*record) for record in records]
     out: list[Element] = []
-    for el, name, tag, type_, role in nodes:
-        kind = element_kind(tag, type_, role)
+    for el in _WITH_NAME(root):
+        get = el.get
+        name = get("name")
+        if not name:
+            continue
+        tag = el.tag
+        kind = element_kind(tag, get("type"), get("role"))
         if kind is None:
             continue
-        get = el.get
         if tag == "input":
             text = get("value") or get("placeholder") or get("aria-label") or ""
         else:
-            text = speedups.collapsed_text(el, TEXT_MAX) if speedups is not None else \
-                collapse(" ".join(el.itertext()))
+            text = collapse(" ".join(el.itertext()))
             if text:  # already collapsed: collapse() again would return it unchanged
                 out.append(Element(name=name, kind=kind, tag=tag, text=text))
                 continue

@@ -51,8 +51,8 @@ class _Scan:
     labels: dict[str, Node]  # label[for] -> the label
 
 
-# Every attribute the simplifier reads or keeps when no recipe is applied (recipes select by
-# any attribute). On pages with scripts (never taken for simplified ones: see
+# Every attribute the simplifier reads or keeps, recipes aside (a recipe adds those its
+# selectors read, see Recipe.attributes). On pages with scripts (never taken for simplified ones: see
 # _is_prenamed) the others are left out before parsing. Reading a new attribute anywhere
 # in this package means adding it here; the tests compare against the unfiltered parse.
 READ_ATTRIBUTES = clean.KEEP_ATTRS | frozenset({
@@ -227,8 +227,9 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
               keep_href: bool, auto_recipe: bool) -> SimplifiedPage:
     compiled = load_recipe(recipe) if recipe is not None else (
         recipe_for_url(url) if auto_recipe else None)
+    recipe_reads = compiled.attributes if compiled is not None else frozenset()
     root = parse_html(raw_html, blank_junk=True,
-                      keep_attributes=None if compiled is not None else READ_ATTRIBUTES)
+                      keep_attributes=None if recipe_reads is None else READ_ATTRIBUTES | recipe_reads)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())
