@@ -216,7 +216,10 @@ static int tag_is_valid(const xmlChar *tag) {
     const unsigned char *p = (const unsigned char *)tag;
     if (!*p) return 0;
     if (!is_ascii(tag)) {  /* str.isalnum() over code points */
-        while (*p) if (!Py_UNICODE_ISALNUM(utf8_next(&p))) return 0;
+        while (*p) {
+            uint32_t c = utf8_next(&p);  /* the macro evaluates its argument more than once */
+            if (!Py_UNICODE_ISALNUM(c)) return 0;
+        }
         return 1;
     }
     /* ASCII: all alnum, or ^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$ */
@@ -1276,7 +1279,8 @@ static size_t word_run(const unsigned char *p) {
             q++;
         } else {
             const unsigned char *r = q;
-            if (!Py_UNICODE_ISALNUM(utf8_next(&r))) break;
+            uint32_t c = utf8_next(&r);  /* the macro evaluates its argument more than once */
+            if (!Py_UNICODE_ISALNUM(c)) break;
             q = r;
         }
     }
@@ -1538,14 +1542,24 @@ typedef struct {
     const unsigned char *end;  /* one past '>' */
     const unsigned char *name_end, *attrs_end;
     int plain;                 /* syntax with nothing unusual: safe to rewrite */
+    int odd_name;              /* an attribute name clean._PLAIN_ATTR_NAME rejects */
     int n_attrs;
     AttrSpan attrs[64];
 } Tag;
+
+/* clean._PLAIN_ATTR_NAME ([A-Za-z_][-A-Za-z0-9_.:]*), on the name as written. */
+static int plain_attr_name(const unsigned char *s, const unsigned char *e) {
+    if (s >= e || !(Py_ISALPHA(*s) || *s == '_')) return 0;
+    for (s++; s < e; s++)
+        if (!(Py_ISALNUM(*s) || *s == '_' || *s == '-' || *s == '.' || *s == ':')) return 0;
+    return 1;
+}
 
 /* Parse the tag whose name starts at p (after "<" or "</"); 0 if it runs to the end. */
 static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
     const unsigned char *q = p;
     t->plain = 1;
+    t->odd_name = 0;
     t->n_attrs = 0;
     while (q < end && !tok_space(*q) && *q != '/' && *q != '>') {
         if (*q == 0) t->plain = 0;
@@ -1572,6 +1586,7 @@ static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
             q++;
         }
         a.name_end = q;
+        if (!plain_attr_name(a.name, a.name_end)) t->odd_name = 1;
         const unsigned char *r = q;
         while (r < end && tok_space(*r)) r++;
         if (r < end && *r == '=') {
@@ -1632,10 +1647,11 @@ static int attr_needed(const AttrSpan *a, const NameSet *keep) {
 /* One filtering pass; returns the number of junk raw-text elements (script/style) seen,
  * or -1 on error. *dropped: whether an attribute was dropped. */
 static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *end, Buf *out,
-                                 const NameSet *keep, int drop_attrs, int *dropped) {
+                                 const NameSet *keep, int drop_attrs, int *dropped, int *odd_names) {
     Py_ssize_t junk_seen = 0;
     Tag t;
     *dropped = 0;
+    *odd_names = 0;
     while (p < end) {
         const unsigned char *lt = memchr(p, '<', (size_t)(end - p));
         if (!lt) break;
@@ -1656,6 +1672,7 @@ static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *en
             }
         } else if (Py_ISALPHA(c)) {
             if (!parse_tag(lt + 1, end, &t)) { resume = NULL; goto copy; }
+            *odd_names |= t.odd_name;
             size_t name_len = (size_t)(t.name_end - lt - 1);
             const RawText *raw = raw_text_of(lt + 1, name_len);
             int rewrite = drop_attrs && t.plain && t.n_attrs &&
@@ -1718,12 +1735,15 @@ static PyObject *prefilter(PyObject *self, PyObject *args) {
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
     const unsigned char *end = p + PyBytes_GET_SIZE(data);
     if (buf_reserve(&out, (size_t)(end - p)) < 0) goto done;
-    int drop = keep_obj != Py_None, dropped = 0;
-    Py_ssize_t junk = prefilter_pass(p, end, &out, &keep, drop, &dropped);
+    int drop = keep_obj != Py_None, dropped = 0, odd_names = 0;
+    Py_ssize_t junk = prefilter_pass(p, end, &out, &keep, drop, &dropped, &odd_names);
     if (junk < 0) goto done;
-    if (dropped && junk == 0) {  /* a page without scripts or styles keeps its attributes */
+    /* Attributes stay on a page without scripts or styles (they decide whether its names
+     * are kept, see pipeline._is_prenamed) and on a page with an attribute name that makes
+     * clean.strip_attributes rebuild attributes element by element. */
+    if (dropped && (junk == 0 || odd_names)) {
         out.len = 0;
-        if (prefilter_pass(p, end, &out, &keep, 0, &dropped) < 0) goto done;
+        if (prefilter_pass(p, end, &out, &keep, 0, &dropped, &odd_names) < 0) goto done;
     }
     result = Py_BuildValue("(y#O)", out.data ? out.data : "", (Py_ssize_t)out.len,
                            dropped ? Py_True : Py_False);

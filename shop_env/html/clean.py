@@ -156,10 +156,13 @@ def finalize_attributes(root: Node, named: list[Node], seen: set[str],
     (every element carrying one) moved last, the canonical order that keeps re-runs
     identical. One walk in C when the accelerator is built."""
     speedups = _native.speedups
-    if speedups is not None:
+    keep = KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS
+    # names lxml cannot strip in one call make strip_attributes rebuild attributes (which
+    # writes a bare `title` as `title=""`): that page takes the Python path
+    if speedups is not None and all(_PLAIN_ATTR_NAME.match(k) for k in seen
+                                    if k not in keep and not is_kept_attribute(k)):
         _drop_personal_values(root)
-        if speedups.finalize_attributes(root, KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS,
-                                        DROP_ARIA):
+        if speedups.finalize_attributes(root, keep, DROP_ARIA):
             if keep_href:
                 _clean_hrefs(root)
             return
