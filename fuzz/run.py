@@ -1,6 +1,6 @@
 """Long-running fuzzing of the two functions that take untrusted input.
 
-    python fuzz/run.py --minutes 5                 # both targets, atheris if installed
+    python fuzz/run.py --minutes 5                 # every target, atheris if installed
     python fuzz/run.py --target parse --minutes 30
     python fuzz/run.py --engine hypothesis         # no atheris needed
 
@@ -10,6 +10,9 @@ Targets:
   ``shop_env.reward.compute_reward`` on the same text must stay within [0, max_reward].
 - ``simplify``: ``shop_env.html.simplify`` on arbitrary bytes, must return a page whose
   element names are unique and re-simplifying its HTML must be a fixed point.
+- ``simplify_native``: ``simplify`` with the C accelerator (``shop_env/html/_speedups.c``)
+  and with the pure-Python references must return identical pages (generic naming and the
+  Amazon recipe); the accelerator must be built.
 
 A crash is written to ``fuzz/crashes/`` (the input bytes) and re-raised; turn each into a
 regression test in tests/test_fuzz_regressions.py.
@@ -60,7 +63,26 @@ def check_simplify(data: bytes) -> None:
     assert again.html == page.html, "simplify is not idempotent"
 
 
-TARGETS = {"parse": check_parse, "simplify": check_simplify}
+def check_simplify_native(data: bytes) -> None:
+    """One simplify_native-target execution: the C accelerator changes nothing."""
+    from shop_env.html import _native, simplify
+    native = _native.speedups
+    if native is None:  # SHOP_R1_PURE_PYTHON set: compare against the built module anyway
+        from shop_env.html import _speedups as native
+    saved = _native.speedups
+    try:
+        for url in (None, "https://www.amazon.com/s?k=mug"):
+            _native.speedups = None
+            want = simplify(data, url=url)
+            _native.speedups = native
+            got = simplify(data, url=url)
+            assert got.html == want.html, f"simplify html differs with the C accelerator (url={url})"
+            assert got == want, f"simplify elements differ with the C accelerator (url={url})"
+    finally:
+        _native.speedups = saved
+
+
+TARGETS = {"parse": check_parse, "simplify": check_simplify, "simplify_native": check_simplify_native}
 SEEDS = {
     "parse": [b'{"rationale": "I want a kettle.", "action": {"type": "type_and_submit", '
               b'"name": "nav_bar.search_input", "text": "electric kettle"}}',
@@ -69,6 +91,11 @@ SEEDS = {
                  b"<button>Go</button></form></nav><main><a href='/p/1'>Kettle</a>"
                  b"<script>x()</script><div hidden><a>gone</a></div></main></body></html>"],
 }
+SEEDS["simplify_native"] = SEEDS["simplify"] + [
+    "<body><nav role=navigation aria-label='Main'><ul><li><a href=/a>A\u3000b</a></li>"
+    "<li role=listitem><span role='chec\u212abox'>k</span></li></ul></nav><div style='di\u017fplay:none'>"
+    "<button>x</button></div><div><span><div class='x\xa0aok-hidden'>h</div></span></div>"
+    "<label for=q>Find</label><input id=q name=field-keywords></body>".encode("utf-8")]
 
 
 def _save_crash(target: str, data: bytes) -> Path:
