@@ -648,7 +648,10 @@ out:
 /* ------------------------------------------------------------------ text */
 
 /* Walk the text pieces of el.itertext() in order; `piece` gets each one (a text run as
- * NUL-terminated node contents, possibly several nodes). Stops when it returns nonzero. */
+ * NUL-terminated node contents, possibly several nodes). Stops when it returns nonzero.
+ * Returns WALK_UNSUPPORTED at an entity reference (itertext yields its "&name;", which the
+ * parser never creates): the caller then uses the Python reference. */
+#define WALK_UNSUPPORTED 2
 typedef int (*piece_fn)(void *ctx, xmlNode *first_text);
 
 static int walk_text(xmlNode *root, piece_fn piece, void *ctx) {
@@ -657,6 +660,7 @@ static int walk_text(xmlNode *root, piece_fn piece, void *ctx) {
     if (t && (stop = piece(ctx, t))) return stop;
     xmlNode *n = root->children;
     while (n) {
+        if (n->type == XML_ENTITY_REF_NODE) return WALK_UNSUPPORTED;
         if (n->type == XML_ELEMENT_NODE) {
             t = text_node_or_skip(n->children);
             if (t && (stop = piece(ctx, t))) return stop;
@@ -698,8 +702,9 @@ static int text_of_piece(void *ctx, xmlNode *t) {
 }
 
 PyDoc_STRVAR(text_of_doc,
-"text_of(el, max_words=-1) -> str\n\n"
-"C version of shop_env.html.parse.text_of (max_words < 0: all the text).");
+"text_of(el, max_words=-1) -> str | None\n\n"
+"C version of shop_env.html.parse.text_of (max_words < 0: all the text); None for a\n"
+"subtree with an entity reference.");
 
 static PyObject *text_of(PyObject *self, PyObject *args) {
     PyObject *el;
@@ -709,8 +714,9 @@ static PyObject *text_of(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O|n", &el, &c.max_words)) return NULL;
     xmlNode *n = node_of(el);
     if (!n) return NULL;
-    walk_text(n, text_of_piece, &c);
-    PyObject *r = c.error ? NULL : PyUnicode_DecodeUTF8(c.buf.data ? c.buf.data : "", (Py_ssize_t)c.buf.len, "replace");
+    int walked = walk_text(n, text_of_piece, &c);
+    PyObject *r = c.error ? NULL : walked == WALK_UNSUPPORTED ? Py_NewRef(Py_None) :
+        PyUnicode_DecodeUTF8(c.buf.data ? c.buf.data : "", (Py_ssize_t)c.buf.len, "replace");
     PyMem_Free(c.buf.data);
     return r;
 }
@@ -829,7 +835,10 @@ static PyObject *element_text(xmlNode *n, Py_ssize_t limit) {
     if (name_is(n, "input")) {
         v = first_attr(n, INPUT_TEXT);
     } else {
-        if (limit > 0) walk_text(n, collapse_piece, &c);
+        if (limit > 0 && walk_text(n, collapse_piece, &c) == WALK_UNSUPPORTED) {
+            PyMem_Free(c.buf.data);
+            return Py_NewRef(Py_None);
+        }
         if (c.error || c.buf.len) return collapse_result(&c);
         v = first_attr(n, FALLBACK);
         for (xmlNode *m = n; !v && m;) {  /* el.iter("img"): first with an alt */
@@ -879,6 +888,11 @@ static PyObject *element_records(PyObject *self, PyObject *args) {
                     PyObject *tag = PyUnicode_FromString((const char *)n->name);
                     PyObject *text = tag ? element_text(n, limit) : NULL;
                     if (!text) { Py_XDECREF(tag); goto fail; }
+                    if (text == Py_None) {  /* entity reference: the Python reference reads it */
+                        Py_DECREF(text); Py_DECREF(tag); Py_DECREF(out);
+                        out = Py_NewRef(Py_None);
+                        goto done;
+                    }
                     PyObject *rec = Py_BuildValue("(ssNN)", (const char *)name, kind, tag, text);
                     if (!rec || PyList_Append(out, rec) < 0) { Py_XDECREF(rec); goto fail; }
                     Py_DECREF(rec);
@@ -1174,9 +1188,9 @@ static int try_text_slug(xmlNode *n, PyObject *py_slugify, PyObject **slug) {
     TextOf c;
     memset(&c, 0, sizeof c);
     c.max_words = 8;
-    walk_text(n, text_of_piece, &c);
-    int rc = c.error ? -1 : 0;
-    if (!c.error && c.buf.len) {
+    int walked = walk_text(n, text_of_piece, &c);
+    int rc = c.error ? -1 : walked == WALK_UNSUPPORTED ? WALK_UNSUPPORTED : 0;
+    if (!rc && c.buf.len) {
         PyObject *r = slug_of((const unsigned char *)c.buf.data, c.buf.len, py_slugify);
         if (!r) rc = -1;
         else if (PyUnicode_GET_LENGTH(r) == 0) Py_DECREF(r);
@@ -1211,10 +1225,11 @@ static int try_label_slug(PyObject *owner, xmlNode *n, PyObject *labels, PyObjec
 }
 
 PyDoc_STRVAR(own_slug_doc,
-"own_slug(el, labels, slugify, orig_name_attr) -> str\n\n"
+"own_slug(el, labels, slugify, orig_name_attr) -> str | None\n\n"
 "C version of shop_env.html.naming.own_slug: the first non-empty slug of aria-label, the\n"
 "field's <label>, visible text (value for button inputs, alt for image inputs), img alts,\n"
-"title, placeholder, value, the raw page's field name, name, id; else the tag.");
+"title, placeholder, value, the raw page's field name, name, id; else the tag. None for\n"
+"an element whose text holds an entity reference.");
 
 static PyObject *own_slug(PyObject *self, PyObject *args) {
     PyObject *owner, *labels, *py_slugify, *slug = NULL;
@@ -1259,6 +1274,7 @@ static PyObject *own_slug(PyObject *self, PyObject *args) {
     if (!rc) rc = try_attr_slug(n, "id", py_slugify, &slug);
     if (!rc) rc = try_slug(n->name, py_slugify, &slug);
     if (rc < 0) return NULL;
+    if (rc == WALK_UNSUPPORTED) Py_RETURN_NONE;  /* entity reference: the Python reference */
     return rc ? slug : PyUnicode_FromString("element");
 }
 
@@ -1543,6 +1559,7 @@ typedef struct {
     const unsigned char *name_end, *attrs_end;
     int plain;                 /* syntax with nothing unusual: safe to rewrite */
     int odd_name;              /* an attribute name clean._PLAIN_ATTR_NAME rejects */
+    int self_closing;          /* ends with "/>": libxml2 then closes even raw-text elements */
     int n_attrs;
     AttrSpan attrs[64];
 } Tag;
@@ -1560,6 +1577,7 @@ static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
     const unsigned char *q = p;
     t->plain = 1;
     t->odd_name = 0;
+    t->self_closing = 0;
     t->n_attrs = 0;
     while (q < end && !tok_space(*q) && *q != '/' && *q != '>') {
         if (*q == 0) t->plain = 0;
@@ -1573,7 +1591,7 @@ static int parse_tag(const unsigned char *p, const unsigned char *end, Tag *t) {
         if (q >= end) return 0;
         if (*q == '>') { t->end = q + 1; return 1; }
         if (*q == '/') {
-            if (q + 1 < end && q[1] == '>') { t->end = q + 2; return 1; }
+            if (q + 1 < end && q[1] == '>') { t->end = q + 2; t->self_closing = 1; return 1; }
             t->plain = 0;  /* a stray '/' between attributes */
             q++;
             continue;
@@ -1696,7 +1714,7 @@ static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *en
                 if (buf_put(out, (const char *)t.attrs_end, (size_t)(t.end - t.attrs_end)) < 0) return -1;
             }
             p = t.end;
-            if (!raw) continue;
+            if (!raw || t.self_closing) continue;  /* <script/>: libxml2 closes it at once */
             if (raw->junk) junk_seen++;
             if (raw->len == 9) break;  /* plaintext: the rest is text, copied as it is */
             const unsigned char *close = find_end_tag(p, end, raw->name, raw->len);

@@ -108,7 +108,9 @@ def own_slug(el: Node, labels: dict[str, Node] | None = None) -> str:
     text (value for button inputs), img alt, title, placeholder, value, form-field name,
     id; else the tag. ``labels`` maps ids to ``label[for]`` elements."""
     if _native.speedups is not None and isinstance(el.tag, str) and not el.tag.startswith("{"):
-        return _native.speedups.own_slug(el, labels, slugify, ORIG_NAME_ATTR)
+        slug = _native.speedups.own_slug(el, labels, slugify, ORIG_NAME_ATTR)
+        if slug is not None:
+            return slug
     for src in _slug_sources(el, labels or {}):
         slug = slugify(src)
         if slug:

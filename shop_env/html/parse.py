@@ -79,7 +79,9 @@ def text_of(el: Node, max_words: int | None = None) -> str:
     whitespace-separated words were collected (cheap on big containers, and the first
     words are the same whatever the whitespace, which keeps slugs idempotent)."""
     if _native.speedups is not None:
-        return _native.speedups.text_of(el, -1 if max_words is None else max_words)
+        text = _native.speedups.text_of(el, -1 if max_words is None else max_words)
+        if text is not None:
+            return text
     if max_words is None:
         return " ".join(el.itertext())
     pieces = []
