@@ -8,7 +8,9 @@ the benchmark generates Amazon-like pages (deterministic, seeded): search result
 sheets, hidden popovers, svg icons, srcset, tracking attributes), and a product page.
 
 Prints, per page and in total, measured in the same run on the same bytes:
-  * MB/s of simplify (generic naming, no recipe, as the peer does) and with the Amazon recipe;
+  * MB/s of simplify (generic naming, no recipe, as the peer does) and with the Amazon recipe,
+    with the C accelerator (shop_env/html/_speedups.c) and with its pure-Python references
+    (SHOP_R1_PURE_PYTHON=1 runs everything pure);
   * ratio of simplify's throughput to a bare lxml parse (lxml.etree.HTMLParser, no options);
   * ratio of simplify's throughput to a straightforward BeautifulSoup implementation of the
     same cleaning and generic naming (bs4 with the lxml builder);
@@ -30,7 +32,7 @@ import lxml.etree as etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shop_env.html import simplify  # noqa: E402
+from shop_env.html import _native, simplify  # noqa: E402
 from shop_env.html.naming import slugify  # noqa: E402
 
 WORDS = ("stoneware ceramic coffee mug tea cup insulated travel tumbler porcelain set glass "
@@ -241,25 +243,33 @@ def main(argv: list[str] | None = None) -> int:
     bs4_simplify(b"<p>warm-up</p>")  # import bs4 outside the timed region
     simplify(b"<p>warm-up</p>", url="https://www.amazon.com/s?k=x")  # compile the recipe
     results = []
+    accelerator = _native.speedups
+    print(f"accelerator: {'C (shop_env/html/_speedups.c)' if accelerator else 'none (pure Python)'}")
     print(f"{'page':24s} {'MB':>6s} {'lxml MB/s':>9s} {'simp MB/s':>9s} {'recipe':>7s} "
-          f"{'bs4 MB/s':>8s} {'vs lxml':>7s} {'vs bs4':>6s} {'chars x':>7s}")
+          f"{'pure py':>7s} {'bs4 MB/s':>8s} {'vs lxml':>7s} {'vs bs4':>6s} {'chars x':>7s}")
     for name, raw, url, titles, prices in pages:
         mb = len(raw) / 1e6
         t_lxml = _best(lambda: etree.fromstring(raw, parser), repeat)
         t_simp = _best(lambda: simplify(raw, url=url, auto_recipe=False), repeat)
         t_rec = _best(lambda: simplify(raw, url=url), repeat) if url else t_simp
         t_bs4 = _best(lambda: bs4_simplify(raw), max(2, repeat // 2))
+        _native.speedups = None
+        t_pure = _best(lambda: simplify(raw, url=url, auto_recipe=False), max(2, repeat // 2))
+        _native.speedups = accelerator
         out = simplify(raw, url=url)
-        results.append((name, raw, out, t_lxml, t_simp, t_rec, t_bs4, titles, prices))
+        results.append((name, raw, out, t_lxml, t_simp, t_rec, t_bs4, titles, prices, t_pure))
         print(f"{name[:24]:24s} {mb:6.2f} {mb / t_lxml:9.1f} {mb / t_simp:9.1f} {mb / t_rec:7.1f} "
-              f"{mb / t_bs4:8.2f} {t_lxml / t_simp:7.2f} {t_bs4 / t_simp:6.1f} "
+              f"{mb / t_pure:7.1f} {mb / t_bs4:8.2f} {t_lxml / t_simp:7.2f} {t_bs4 / t_simp:6.1f} "
               f"{len(raw.decode('utf-8', 'replace')) / max(1, len(out.html)):7.1f}")
-    tot = {k: sum(r[i] for r in results) for k, i in (("lxml", 3), ("simp", 4), ("rec", 5), ("bs4", 6))}
+    tot = {k: sum(r[i] for r in results)
+           for k, i in (("lxml", 3), ("simp", 4), ("rec", 5), ("bs4", 6), ("pure", 9))}
     mb = sum(len(r[1]) for r in results) / 1e6
     print(f"\nTOTAL {mb:.2f} MB: simplify {mb / tot['simp']:.1f} MB/s (with recipe {mb / tot['rec']:.1f}),"
           f" bare lxml parse {mb / tot['lxml']:.1f} MB/s, BeautifulSoup peer {mb / tot['bs4']:.2f} MB/s")
     print(f"simplify / lxml-parse throughput: {tot['lxml'] / tot['simp']:.2f}  (target >= 0.50)")
     print(f"simplify / BeautifulSoup throughput: {tot['bs4'] / tot['simp']:.1f}x  (target >= 5x)")
+    print(f"simplify / its pure-Python references: {tot['pure'] / tot['simp']:.1f}x "
+          f"(pure Python: {mb / tot['pure']:.1f} MB/s, {tot['lxml'] / tot['pure']:.2f} of lxml)")
     raw_texts = [r[1].decode("utf-8", "replace") for r in results]
     out_texts = [r[2].html for r in results]
     chars_in, chars_out = sum(map(len, raw_texts)), sum(map(len, out_texts))
@@ -272,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({t_in / max(1, t_out):.1f}x smaller)")
     _bench_named_elements(out_texts)
     kept_all = True
-    for name, _, out, *_, titles, prices in results:
+    for name, _, out, *_, titles, prices, _t_pure in results:
         if not titles:
             continue
         text = " ".join(etree.fromstring(out.html, etree.HTMLParser()).itertext())
