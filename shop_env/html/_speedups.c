@@ -1428,10 +1428,17 @@ static PyObject *finalize_attributes(PyObject *self, PyObject *args) {
     xmlNode *root = node_of(owner);
     if (!root || nameset_init(&keep, keep_obj) < 0 || nameset_init(&drop_aria, drop_aria_obj) < 0)
         goto out;
-    /* first pass: only check, so that an unsupported tree is left as it was */
+    /* first pass: only check, so that an unsupported tree is left as it was; a value-less
+     * name attribute that is not last is one too (the Python pass re-sets it, which
+     * writes it as name="") */
     for (xmlNode *n = root; n;) {
         if (n->type == XML_ELEMENT_NODE) {
             if (!node_supported(n)) { result = Py_NewRef(Py_False); goto out; }
+            for (xmlAttr *a = n->properties; a; a = a->next)
+                if (a->children == NULL && a->next && strcmp((const char *)a->name, "name") == 0) {
+                    result = Py_NewRef(Py_False);
+                    goto out;
+                }
             if (n->children) { n = n->children; continue; }
         }
         while (n != root && n->next == NULL) n = n->parent;
