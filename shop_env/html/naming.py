@@ -230,18 +230,19 @@ def generic_names(targets: Iterable[Node], taken: NameSet,
             item_counts[item] = item_counts.get(item, 0) + 1
     item_labels: dict[Node, str] = {}
     result: dict[Node, str] = {}
+    unique = taken.unique
     for el, (prefix, segments, item) in zip(targets, chains):
         own = own_slug(el, labels)
-        parts = list(reversed(segments[:MAX_SEGMENTS]))
+        path = segments[MAX_SEGMENTS - 1::-1]  # the innermost MAX_SEGMENTS, outermost first
         if prefix:
-            parts.insert(0, prefix)
+            path = (prefix,) + path
         if item is not None and item_counts[item] >= 2:
-            if item not in item_labels:
-                item_labels[item] = item_label(item)
-            if item_labels[item] and item_labels[item] != own:
-                parts.append(item_labels[item])
-        parts.append(own)
-        result[el] = taken.unique(".".join(parts))
+            label = item_labels.get(item)
+            if label is None:
+                label = item_labels[item] = item_label(item)
+            if label and label != own:
+                path += (label,)
+        result[el] = unique(".".join(path + (own,)))
     return result
 
 

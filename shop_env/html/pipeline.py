@@ -263,7 +263,9 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
         el.set("name", name)
     for el in targets + list(clickable):
         # onclick / recipe-clickable elements get a role so readers can tell they act
-        if element_kind(el.tag, el.get("type"), el.get("role")) is None:
+        # (the interactive tags always have a kind)
+        if el.tag not in INTERACTIVE_TAGS and element_kind(el.tag, el.get("type"),
+                                                           el.get("role")) is None:
             el.set("role", "button")
     clean.finalize_attributes(root, scan.named + targets + recipe_names,
                               scan.attr_names | {ORIG_NAME_ATTR}, keep_href=keep_href)
