@@ -39,4 +39,4 @@ bench: setup
 		*) $(PY) $$b || exit 1;; esac; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis shop_env/html/*.so
