@@ -77,7 +77,9 @@ def test_accelerator_is_built():
     if os.environ.get("SHOP_R1_PURE_PYTHON", "").strip() not in ("", "0"):
         assert _native.speedups is None
     else:
-        assert _native.speedups is not None, "shop_env.html._speedups is not built"
+        assert _native.speedups is not None, (
+            "shop_env.html._speedups is not built: reinstall with a C compiler (pip install -e .), "
+            "or set SHOP_R1_PURE_PYTHON=1 to test the pure-Python path")
         assert _native.speedups is _c()
     for fn in ("scan", "prune_mark", "text_of", "collapse_html", "naming_contexts", "own_slug",
                "element_records", "finalize_attributes", "has_control_chars", "prefilter"):
