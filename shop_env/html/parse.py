@@ -181,8 +181,8 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
                keep_attributes: frozenset[str] | None = None) -> Node:
     """Parse a page into an lxml ``<html>`` element that always has a ``<body>``.
 
-    Faster parses for the simplifier (they need the C accelerator; without it the page is
-    parsed as it is): ``blank_junk`` empties script and style elements before parsing;
+    Faster parses for the simplifier (they need the C accelerator and libxml2 >= 2.14,
+    :data:`PREFILTER_SAFE`; otherwise the page is parsed as it is): ``blank_junk`` empties script and style elements before parsing;
     ``keep_attributes`` also leaves out start-tag attributes that are neither in it nor
     aria-*, on pages that have a script or style element. The tree is the one the plain
     parse gives, less those bodies and attributes (tests compare the two).
@@ -191,7 +191,7 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
     root = None
     if data and not data.isspace():
         root, too_deep = _parse_filtered(data, keep_attributes) \
-            if blank_junk and _native.speedups is not None else (None, True)
+            if blank_junk and _native.speedups is not None and PREFILTER_SAFE else (None, True)
         if too_deep:
             root, too_deep = _parse_bytes(data)
         if too_deep:
@@ -209,6 +209,11 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
     if root.find("body") is None:
         etree.SubElement(root, "body")
     return root
+
+
+# The pre-parse filter's tokenizer follows HTML5, as libxml2's HTML tokenizer does from
+# 2.14 on (lxml 6); with an older libxml2 pages are parsed unfiltered.
+PREFILTER_SAFE = etree.LIBXML_VERSION >= (2, 14, 0)
 
 
 def _parse_filtered(data: bytes, keep_attributes: frozenset[str] | None) -> tuple[Node | None, bool]:
