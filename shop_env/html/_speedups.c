@@ -527,7 +527,9 @@ static int push_pending(Prune *p, xmlNode *n) {
  * (lxml caches the tag on the proxy) or xmlNodeSetName is not available. */
 static int rename_node(PyObject *owner, xmlNode *n, PyObject *tag) {
     if (xml_node_set_name && n->_private == NULL) {
-        xml_node_set_name(n, (const xmlChar *)PyUnicode_AsUTF8(tag));
+        const char *name = PyUnicode_AsUTF8(tag);
+        if (!name) return -1;
+        xml_node_set_name(n, (const xmlChar *)name);
         return 0;
     }
     PyObject *el = proxy(owner, n);
@@ -622,10 +624,16 @@ static PyObject *prune_mark(PyObject *self, PyObject *args) {
         int empty = prune_finish(&p, f, &exposed);
         if (empty < 0) goto out;
         xmlNode *done = f->node;
-        depth--;
-        if (!depth) break;
-        Frame *parent = &stack[depth - 1];
         int is_br = name_is(done, "br");
+        depth--;
+        if (!depth) {  /* the root: like any empty element with a parent, it is marked */
+            if (empty && !is_br && done->parent && done->parent->type == XML_ELEMENT_NODE) {
+                if (rename_node(p.root, done, p.drop_tag) < 0) goto out;
+                p.n_drop++;
+            }
+            break;
+        }
+        Frame *parent = &stack[depth - 1];
         if (empty && !is_br) {
             if (push_pending(&p, done) < 0) goto out;
         } else {
@@ -656,6 +664,7 @@ typedef int (*piece_fn)(void *ctx, xmlNode *first_text);
 
 static int walk_text(xmlNode *root, piece_fn piece, void *ctx) {
     int stop = 0;
+    if (root->type != XML_ELEMENT_NODE) return WALK_UNSUPPORTED;  /* e.g. an entity node */
     xmlNode *t = text_node_or_skip(root->children);
     if (t && (stop = piece(ctx, t))) return stop;
     xmlNode *n = root->children;
@@ -1114,6 +1123,11 @@ static PyObject *slug_of(const unsigned char *text, size_t n, PyObject *py_slugi
             if (!u) return NULL;
             PyObject *r = PyObject_CallOneArg(py_slugify, u);
             Py_DECREF(u);
+            if (r && !PyUnicode_Check(r)) {
+                Py_DECREF(r);
+                PyErr_SetString(PyExc_TypeError, "slugify must return str");
+                return NULL;
+            }
             return r;
         }
     char out[128];
@@ -1228,8 +1242,8 @@ PyDoc_STRVAR(own_slug_doc,
 "own_slug(el, labels, slugify, orig_name_attr) -> str | None\n\n"
 "C version of shop_env.html.naming.own_slug: the first non-empty slug of aria-label, the\n"
 "field's <label>, visible text (value for button inputs, alt for image inputs), img alts,\n"
-"title, placeholder, value, the raw page's field name, name, id; else the tag. None for\n"
-"an element whose text holds an entity reference.");
+"title, placeholder, value, the raw page's field name, name, id; else the tag. None (use\n"
+"the Python reference) for namespaced names or an entity reference in the text.");
 
 static PyObject *own_slug(PyObject *self, PyObject *args) {
     PyObject *owner, *labels, *py_slugify, *slug = NULL;
@@ -1237,10 +1251,8 @@ static PyObject *own_slug(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOs", &owner, &labels, &py_slugify, &orig_attr)) return NULL;
     xmlNode *n = node_of(owner);
     if (!n) return NULL;
-    if (!node_supported(n)) {  /* namespaced: the Python reference handles it */
-        PyErr_SetString(PyExc_ValueError, "unsupported element");
-        return NULL;
-    }
+    if (n->type != XML_ELEMENT_NODE || !node_supported(n))
+        Py_RETURN_NONE;  /* namespaced names and the like: the Python reference */
     const xmlChar *type = NULL, *v;
     if (get_attr(n, "type", &v) == ATTR_FOUND) type = v;
     int is_input = name_is(n, "input"), is_select = name_is(n, "select"),
@@ -1517,8 +1529,9 @@ static PyObject *has_control_chars(PyObject *self, PyObject *args) {
 /* An HTML5 tokenizer just precise enough to find where libxml2 (2.14+, whose tokenizer
  * follows HTML5) sees tags, comments and raw text, so that the bytes handed to the parser
  * can be made smaller without changing what the simplifier computes:
- *   - script and style bodies are blanked (the simplifier drops both; a script body that
- *     contains "<!--" is kept, since HTML5's escape states could make it end elsewhere);
+ *   - script and style bodies are blanked (the simplifier drops both); after a script body
+ *     that contains "<!--" (HTML5's escape states could make it end elsewhere) the rest of
+ *     the page is copied as it is;
  *   - with drop_attrs, start-tag attributes the simplifier never reads are dropped, but
  *     only from tags whose syntax is plain (anything unusual is copied as it is).
  * Everything else is copied byte for byte; when in doubt the filter copies. */
@@ -1726,9 +1739,11 @@ static Py_ssize_t prefilter_pass(const unsigned char *p, const unsigned char *en
             if (raw->len == 9) break;  /* plaintext: the rest is text, copied as it is */
             const unsigned char *close = find_end_tag(p, end, raw->name, raw->len);
             if (!close) break;  /* runs to the end: copied as it is */
-            int blank = raw->junk && (raw->len == 5 /* style */ ||
-                !memmem(p, (size_t)(close - p), "<!--", 4));
-            if (!blank && buf_put(out, (const char *)p, (size_t)(close - p)) < 0) return -1;
+            /* "<!--" in a script body opens HTML5's escape states (a nested "<script" then
+             * hides the next "</script>"): where that script ends is not worth modelling,
+             * so the rest of the page is copied as it is */
+            if (raw->len == 6 && memmem(p, (size_t)(close - p), "<!--", 4)) break;
+            if (!raw->junk && buf_put(out, (const char *)p, (size_t)(close - p)) < 0) return -1;
             p = close;
             continue;
         } else {  /* "<" as text */
