@@ -95,7 +95,13 @@ SEEDS["simplify_native"] = SEEDS["simplify"] + [
     "<body><nav role=navigation aria-label='Main'><ul><li><a href=/a>A\u3000b</a></li>"
     "<li role=listitem><span role='chec\u212abox'>k</span></li></ul></nav><div style='di\u017fplay:none'>"
     "<button>x</button></div><div><span><div class='x\xa0aok-hidden'>h</div></span></div>"
-    "<label for=q>Find</label><input id=q name=field-keywords></body>".encode("utf-8")]
+    "<label for=q>Find</label><input id=q name=field-keywords></body>".encode("utf-8"),
+    # the pre-parse filter's tokenizer: raw text, script escape states, self-closing raw tags,
+    # comment forms, quoted ">" and odd attribute names
+    b"<script><!--<script></script><style></script><p class=v>VISIBLE</p></style>"
+    b"<script/>x<b class=c>y</b></script><textarea/><i class=t>t</i><title>a<b class=q></title>"
+    b"<!-->x<!--->y<!--z--!><a href='>' title=\"<\" class=k>L</a><div a*b=1 class=d {x=1>"
+    b"<xmp><p class=x></xmp><style a=1/>s</style><plaintext><em class=e>z"]
 
 
 def _save_crash(target: str, data: bytes) -> Path:
