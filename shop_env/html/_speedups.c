@@ -132,6 +132,14 @@ static xmlNode *node_of(PyObject *obj) {
     return n;
 }
 
+/* The node after n in a pre-order walk of root's subtree, entering n's children when
+ * descend is set and n is an element; NULL when the walk is over. */
+static xmlNode *preorder_next(xmlNode *n, const xmlNode *root, int descend) {
+    if (descend && n->type == XML_ELEMENT_NODE && n->children) return n->children;
+    while (n != root && n->next == NULL) n = n->parent;
+    return n == root ? NULL : n->next;
+}
+
 /* Status of an attribute look-up. */
 enum { ATTR_ABSENT = 0, ATTR_FOUND = 1, ATTR_UNSUPPORTED = -1 };
 
@@ -472,19 +480,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             !(s.hidden = PyList_New(0)) || !(s.ids = PyDict_New()) ||
             !(s.attr_names = PySet_New(NULL)) || !(s.labels = PyDict_New()))
         goto out;
-    xmlNode *n = root;
-    while (n) {
-        int skip = 1;
+    for (xmlNode *n = root; n;) {
+        int skip = 0;
         if (n->type == XML_ELEMENT_NODE) {
-            skip = 0;
             int rc = scan_element(&s, n, &skip);
             if (rc < 0) goto out;
             if (rc > 0) { result = Py_NewRef(Py_None); goto out; }
         }
-        if (!skip && n->children) { n = n->children; continue; }
-        while (n != root && n->next == NULL) n = n->parent;
-        if (n == root) break;
-        n = n->next;
+        n = preorder_next(n, root, !skip);
     }
     result = PyTuple_Pack(6, s.interactive, s.named, s.hidden, s.ids, s.attr_names, s.labels);
 out:
@@ -850,14 +853,10 @@ static PyObject *element_text(xmlNode *n, Py_ssize_t limit) {
         }
         if (c.error || c.buf.len) return collapse_result(&c);
         v = first_attr(n, FALLBACK);
-        for (xmlNode *m = n; !v && m;) {  /* el.iter("img"): first with an alt */
+        for (xmlNode *m = n; !v && m; m = preorder_next(m, n, 1)) {  /* el.iter("img") */
             if (m->type == XML_ELEMENT_NODE && name_is(m, "img") && get_attr(m, "alt", &v) == ATTR_FOUND)
-                break;
+                break;  /* the first with an alt */
             v = NULL;
-            if (m->type == XML_ELEMENT_NODE && m->children) { m = m->children; continue; }
-            while (m != n && m->next == NULL) m = m->parent;
-            if (m == n) break;
-            m = m->next;
         }
     }
     if (v && limit > 0 && collapse_feed(&c, v) < 0) c.error = 1;
@@ -907,11 +906,8 @@ static PyObject *element_records(PyObject *self, PyObject *args) {
                     Py_DECREF(rec);
                 }
             }
-            if (n->children) { n = n->children; continue; }
         }
-        while (n != root && n->next == NULL) n = n->parent;
-        if (n == root) break;
-        n = n->next;
+        n = preorder_next(n, root, 1);
     }
     goto done;
 fail:
@@ -1267,16 +1263,9 @@ static PyObject *own_slug(PyObject *self, PyObject *args) {
     } else if (!rc && !is_textarea && !is_select) {
         rc = try_text_slug(n, py_slugify, &slug);
         /* el.iter("img"): the element itself first, then its descendants in order */
-        for (xmlNode *m = n; !rc && m;) {
-            if (m->type == XML_ELEMENT_NODE && name_is(m, "img")) {
+        for (xmlNode *m = n; !rc && m; m = preorder_next(m, n, 1))
+            if (m->type == XML_ELEMENT_NODE && name_is(m, "img"))
                 rc = try_attr_slug(m, "alt", py_slugify, &slug);
-                if (rc) break;
-            }
-            if (m->type == XML_ELEMENT_NODE && m->children) { m = m->children; continue; }
-            while (m != n && m->next == NULL) m = m->parent;
-            if (m == n) break;
-            m = m->next;
-        }
     }
     if (!rc) rc = try_attr_slug(n, "title", py_slugify, &slug);
     if (!rc) rc = try_attr_slug(n, "placeholder", py_slugify, &slug);
@@ -1451,11 +1440,8 @@ static PyObject *finalize_attributes(PyObject *self, PyObject *args) {
                     result = Py_NewRef(Py_False);
                     goto out;
                 }
-            if (n->children) { n = n->children; continue; }
         }
-        while (n != root && n->next == NULL) n = n->parent;
-        if (n == root) break;
-        n = n->next;
+        n = preorder_next(n, root, 1);
     }
     for (xmlNode *n = root; n;) {
         if (n->type == XML_ELEMENT_NODE) {
@@ -1472,11 +1458,8 @@ static PyObject *finalize_attributes(PyObject *self, PyObject *args) {
                 }
             }
             if (name_attr) move_attr_last(n, name_attr);
-            if (n->children) { n = n->children; continue; }
         }
-        while (n != root && n->next == NULL) n = n->parent;
-        if (n == root) break;
-        n = n->next;
+        n = preorder_next(n, root, 1);
     }
     result = Py_NewRef(Py_True);
 out:

@@ -107,7 +107,7 @@ def own_slug(el: Node, labels: dict[str, Node] | None = None) -> str:
     """Slug for the element itself: aria-label, the ``<label>`` of a form field, visible
     text (value for button inputs), img alt, title, placeholder, value, form-field name,
     id; else the tag. ``labels`` maps ids to ``label[for]`` elements."""
-    if _native.speedups is not None and isinstance(el.tag, str) and not el.tag.startswith("{"):
+    if _native.speedups is not None:  # None from it: namespaced names, entity references
         slug = _native.speedups.own_slug(el, labels, slugify, ORIG_NAME_ATTR)
         if slug is not None:
             return slug
@@ -205,9 +205,9 @@ def _contexts(targets: list[Node]) -> list[_Ctx]:
     for prefix, landmarks, item in found:
         segments = []
         for node in landmarks:
-            seg = segment_of.get(node, "")
-            if seg == "":
-                seg = segment_of[node] = ancestor_segment(node)
+            if node not in segment_of:
+                segment_of[node] = ancestor_segment(node)
+            seg = segment_of[node]
             if seg:
                 segments.append(seg)
         contexts.append((prefix, tuple(segments), item))

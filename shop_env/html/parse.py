@@ -182,17 +182,18 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
     """Parse a page into an lxml ``<html>`` element that always has a ``<body>``.
 
     Faster parses for the simplifier (they need the C accelerator and libxml2 >= 2.14,
-    :data:`PREFILTER_SAFE`; otherwise the page is parsed as it is): ``blank_junk`` empties script and style elements before parsing;
-    ``keep_attributes`` also leaves out start-tag attributes that are neither in it nor
+    :data:`PREFILTER_SAFE`; otherwise the page is parsed as it is): ``blank_junk`` empties
+    script and style elements before parsing; ``keep_attributes`` also leaves out start-tag attributes that are neither in it nor
     aria-*, on pages that have a script or style element. The tree is the one the plain
     parse gives, less those bodies and attributes (tests compare the two).
     """
     data, text = _utf8_bytes(raw)
     root = None
     if data and not data.isspace():
-        root, too_deep = _parse_filtered(data, keep_attributes) \
-            if blank_junk and _native.speedups is not None and PREFILTER_SAFE else (None, True)
-        if too_deep:
+        if blank_junk and _native.speedups is not None and PREFILTER_SAFE:
+            root = _parse_filtered(data, keep_attributes)
+        too_deep = False
+        if root is None:
             root, too_deep = _parse_bytes(data)
         if too_deep:
             if text is None:
@@ -216,15 +217,15 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
 PREFILTER_SAFE = etree.LIBXML_VERSION >= (2, 14, 0)
 
 
-def _parse_filtered(data: bytes, keep_attributes: frozenset[str] | None) -> tuple[Node | None, bool]:
-    """Parse the pre-filtered page (see :func:`parse_html`); (None, True) asks for the plain
-    parse: the page is too deep, or attributes were dropped although the tree has no script
-    or style (the filter's tokenizer and libxml2's disagreed about the page)."""
+def _parse_filtered(data: bytes, keep_attributes: frozenset[str] | None) -> Node | None:
+    """Parse the pre-filtered page (see :func:`parse_html`); None asks for the plain parse:
+    the page is too deep, or attributes were dropped although the tree has no script or
+    style (the filter's tokenizer and libxml2's disagreed about the page)."""
     filtered, dropped = _native.speedups.prefilter(data, keep_attributes)
     root, too_deep = _parse_bytes(filtered)
     if too_deep or root is None or (dropped and next(root.iter("script", "style"), None) is None):
-        return None, True
-    return root, False
+        return None
+    return root
 
 
 def _parse_bytes(data: bytes) -> tuple[Node | None, bool]:
