@@ -3,7 +3,7 @@
 Note: the import name ``agents`` is also used by the unrelated PyPI package
 ``openai-agents``; do not install both into one environment.
 """
-from agents.base import CallablePolicy, Policy, as_policy
+from shop_env.policy import CallablePolicy, Policy, as_policy
 
 __all__ = ["CallablePolicy", "Policy", "as_policy", "LLMAgent"]
 

@@ -17,15 +17,18 @@ import argparse
 import json
 import tempfile
 import time
+import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.tiny_data
+
 
 def run_own(model_dir: Path, store_dir: Path, out_dir: Path, args: argparse.Namespace) -> dict:
-    """shop-r1's own trainer (agents.grpo.train_grpo)."""
-    from agents.grpo import GRPOConfig, train_grpo
+    """shop-r1's own trainer (agents.training.grpo.train_grpo)."""
+    from agents.training.grpo import GRPOConfig, train_grpo
 
     cfg = GRPOConfig(model=str(model_dir), data=str(store_dir), split="all", out=str(out_dir),
                      num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
@@ -58,7 +61,8 @@ def main() -> None:
     if args.quick:
         args.steps = 3
     torch.set_num_threads(args.threads)
-    from agents.tiny import build_tiny_model, iter_sample_texts, write_easy_store
+    from agents.training.tiny import build_tiny_model, iter_sample_texts
+    from tests.tiny_data import write_easy_store
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -1,4 +1,4 @@
-"""Our GRPO trainer (agents.grpo) beside TRL's GRPOTrainer, in one run, on the CPU.
+"""Our GRPO trainer (agents.training.grpo) beside TRL's GRPOTrainer, in one run, on the CPU.
 
 Same tiny random-init model, same prompts (the easy toy store, latest-step context), same
 group size, prompts per step, completion length, temperature (0.6), learning rate and KL

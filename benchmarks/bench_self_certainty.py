@@ -28,7 +28,7 @@ import torch
 from agents.llm import LLMAgent
 from agents.sampling import sample_tokens
 from agents.self_certainty import masked_mean, rationale_token_mask, self_certainty, token_self_certainty
-from agents.tiny import build_tiny_model, iter_sample_texts
+from agents.training.tiny import build_tiny_model, iter_sample_texts
 
 
 def timed(fns: dict, repeats: int) -> dict[str, float]:

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     model = a.model
     if model is None:
-        from agents.tiny import cached_tiny_model
+        from agents.training.tiny import cached_tiny_model
         model = str(cached_tiny_model(data=a.data))
     ds = build_dataset(a.data, split=a.split, context=a.context, max_chars=a.max_chars, limit=a.rows)
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="shop_r1_trl_"))

@@ -42,15 +42,13 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
-from shop_env.actions import parse_model_output
 from shop_env.data.model import Session
 from shop_env.data.store import SessionStore, open_store
 from shop_env.errors import DataError
 from shop_env.html import Element, named_elements
-from shop_env.metrics import exact_match
 from shop_env.paths import sample_data_dir
 from shop_env.prompts import CONTEXT_MODES, PromptBuilder
-from shop_env.reward import RewardBreakdown, RewardConfig, score_parsed
+from shop_env.reward import RewardBreakdown, RewardConfig, score_output
 
 __all__ = ["ShopSessionEnv", "UnicodeText", "PageElements", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
            "make_vector_env"]
@@ -282,10 +280,8 @@ class ShopSessionEnv(gym.Env[str, str]):
         text = _as_text(action)
         s, k = self._session, self._k
         gold = s.steps[k].action
-        parsed = parse_model_output(text)
-        breakdown = score_parsed(parsed, gold, self.reward_config)
-        pred = parsed.action if parsed.ok else None
-        exact = bool(exact_match(pred, gold, self.reward_config.threshold))
+        score = score_output(text, gold, self.reward_config)
+        parsed, breakdown, pred, exact = score.parsed, score.reward, score.action, score.exact_match
         self._k = k + 1
         terminated = self._k >= len(s.steps) or (self.replay == "until_mismatch" and not exact)
         self._done = terminated
@@ -294,7 +290,7 @@ class ShopSessionEnv(gym.Env[str, str]):
             scored_step_index=k, gold=gold.to_dict(), reward={f: getattr(breakdown, f) for f in _BREAKDOWN_FIELDS},
             parsed={} if pred is None else {"rationale": parsed.rationale, "action": pred.to_dict()},
             parse_error=parsed.error, exact_match=exact,
-            type_match=pred is not None and pred.type == gold.type,
+            type_match=score.type_match,
         )
         self._last = {"k": k, "output": text, "info": info}
         return obs, float(breakdown.total), bool(terminated), False, info

@@ -34,8 +34,8 @@ from shop_env.actions import CLICK, TYPE_AND_SUBMIT, Action, ParsedOutput, parse
 from shop_env.metrics import exact_match
 from shop_env.text_similarity import rouge_l, similarity_above
 
-__all__ = ["RewardConfig", "RewardBreakdown", "compute_reward", "score_parsed", "max_reward",
-           "rouge_l", "PRESETS"]
+__all__ = ["RewardConfig", "RewardBreakdown", "StepScore", "score_output", "compute_reward", "score_parsed",
+           "max_reward", "rouge_l", "PRESETS"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,40 @@ def score_parsed(parsed: ParsedOutput, gold: Action | Mapping[str, Any],
     if not parsed.ok or parsed.action is None:
         return _ZERO
     return score_action(parsed.action, gold, config or _DEFAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class StepScore:
+    """Everything known about one model output against its recorded action.
+
+    ``parsed`` is the parser's result, ``reward`` the Table 1 breakdown, ``exact_match`` the
+    paper's exact action match (same threshold as the reward) and ``type_match`` whether a
+    parseable output predicted the recorded action type.
+    """
+
+    parsed: ParsedOutput
+    reward: RewardBreakdown
+    exact_match: bool
+    type_match: bool
+
+    @property
+    def action(self) -> Action | None:
+        """The predicted action, or None when the output did not parse."""
+        return self.parsed.action if self.parsed.ok else None
+
+
+def score_output(output_text: str, gold: Action | Mapping[str, Any],
+                 config: RewardConfig | None = None) -> StepScore:
+    """The one scoring path: parse ``output_text``, compute its reward against ``gold`` and
+    its exact/type match. The environment, GRPO, TRL, verl and evaluation all call this.
+    Never raises on any ``output_text``; a malformed ``gold`` raises ``ValueError``."""
+    config = config or _DEFAULT
+    gold = _gold(gold)
+    parsed = parse_model_output(output_text)
+    pred = parsed.action if parsed.ok else None
+    return StepScore(parsed=parsed, reward=score_parsed(parsed, gold, config),
+                     exact_match=bool(exact_match(pred, gold, config.threshold)),
+                     type_match=pred is not None and pred.type == gold.type)
 
 
 def compute_reward(output_text: str, gold: Action | Mapping[str, Any],

@@ -41,7 +41,7 @@ def test_demo_quick_with_tiny_model_training(tmp_path, capsys):
 
 def test_compact_tokenizer_schema_is_one_token_per_piece_and_round_trips():
     """The demo's tokenizer: each action type's JSON scaffold is one token; decode inverts encode."""
-    from agents.tiny import SCHEMA_TOKENS, train_tokenizer
+    from agents.training.tiny import SCHEMA_TOKENS, train_tokenizer
     from shop_env.actions import Action, format_model_output
 
     outputs = [format_model_output("I want \"shoes\" — now.",
@@ -64,7 +64,8 @@ def test_compact_tokenizer_schema_is_one_token_per_piece_and_round_trips():
 
 def test_prompt_texts_follow_the_budget(tmp_path):
     """Tokenizer texts for the demo: user turns within the prompt budget, then the repeated targets."""
-    from agents.tiny import iter_prompt_texts, write_easy_store
+    from agents.training.tiny import iter_prompt_texts
+    from tests.tiny_data import write_easy_store
     from shop_env.actions import format_model_output
     from shop_env.data.store import open_store
     from shop_env.prompts import SYSTEM_PROMPT

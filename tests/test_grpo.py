@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import agents.grpo as grpo
-from agents.grpo import GRPOConfig, group_advantages, k3_kl, policy_loss, train_grpo
+import agents.training.grpo as grpo
+from agents.training.grpo import GRPOConfig, group_advantages, k3_kl, policy_loss, train_grpo
 from agents.llm import LLMAgent
-from agents.sft import SFTConfig, train_sft
-from agents.tiny import cached_easy_model
+from agents.training.sft import SFTConfig, train_sft
+from tests.tiny_data import cached_easy_model
 from shop_env.data.store import open_store
 from shop_env.prompts import build_prompt
 from shop_env.reward import compute_reward

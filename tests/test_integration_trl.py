@@ -121,7 +121,7 @@ class _Spy(T.ShopR1Reward):
 
 def test_grpo_trainer_few_steps_on_tiny_model(store, tmp_path):
     torch = pytest.importorskip("torch")
-    from agents.tiny import build_tiny_model
+    from agents.training.tiny import build_tiny_model
 
     torch.set_num_threads(1)
     texts = [s.page_html for sess in open_store(store) for s in sess.steps] + OUTPUTS[:5]
@@ -153,7 +153,7 @@ def test_trl_example_script_runs(tmp_path):
     import runpy
 
     pytest.importorskip("torch").set_num_threads(1)
-    from agents.tiny import build_tiny_model
+    from agents.training.tiny import build_tiny_model
 
     model_path = build_tiny_model(tmp_path / "tiny", texts=OUTPUTS[:5] * 50, vocab_size=300, max_positions=8192)
     main = runpy.run_path("examples/trl_grpo.py")["main"]

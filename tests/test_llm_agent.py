@@ -10,7 +10,8 @@ import torch
 from agents.llm import LLMAgent, encode_chat, render_chat
 from agents.sampling import SampleBatch, sample_tokens, top_p_filter
 from agents.self_certainty import rationale_char_span, self_certainty, token_self_certainty
-from agents.tiny import build_tiny_model, cached_easy_model
+from agents.training.tiny import build_tiny_model
+from tests.tiny_data import cached_easy_model
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

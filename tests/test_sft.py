@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from agents.llm import LLMAgent
-from agents.sft import SFTConfig, collate, sft_loss, tokenize_session, train_sft
-from agents.tiny import cached_easy_model
+from agents.training.sft import SFTConfig, collate, sft_loss, tokenize_session, train_sft
+from tests.tiny_data import cached_easy_model
 from shop_env.actions import format_model_output
 from shop_env.data.store import open_store
 from shop_env.prompts import build_sft_messages
@@ -124,7 +124,7 @@ def test_epochs_set_the_number_of_steps(easy, tmp_path):
 
 def test_per_step_format_is_the_rl_prompt_plus_target(easy, tok):
     from agents.llm import encode_chat
-    from agents.sft import sft_example, sft_examples
+    from agents.training.sft import sft_example, sft_examples
     from shop_env.prompts import build_prompt
 
     store = easy[2]

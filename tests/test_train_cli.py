@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from agents.configs import grpo_config, list_settings, load_setting, sft_config
-from agents.grpo import reward_config
+from agents.training.settings import grpo_config, list_settings, load_setting, sft_config
+from agents.training.grpo import reward_config
 from shop_env.cli import main
 from shop_env.errors import DataError
 from shop_env.reward import RewardConfig
@@ -64,7 +64,7 @@ def test_bad_settings_name_the_file_and_field(tmp_path):
 
 
 def test_cli_builds_trains_and_reports_errors(tmp_path, capsys):
-    from agents.tiny import write_easy_store
+    from tests.tiny_data import write_easy_store
 
     store = write_easy_store(tmp_path / "store", 8)
     assert main(["train", "tiny-model", str(tmp_path / "tiny"), "--data", str(store), "--vocab-size", "600"]) == 0
@@ -89,7 +89,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
     import sys
     from pathlib import Path
 
-    from agents.tiny import cached_easy_model
+    from tests.tiny_data import cached_easy_model
 
     model, store = cached_easy_model()
     exe = Path(sys.executable).parent

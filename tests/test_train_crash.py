@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from agents.tiny import cached_easy_model
+from tests.tiny_data import cached_easy_model
 
 MAX_STEPS = 40
 

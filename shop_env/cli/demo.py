@@ -139,9 +139,9 @@ def run_demo(args: argparse.Namespace) -> int:
 def _train_and_evaluate(cfg: DemoSettings, data: Path, test, out: Path, seed: int, t0: float) -> list:
     """Tiny model: zero-shot, SFT, SFT+GRPO; each evaluated on ``cfg.llm_sessions`` test sessions."""
     from agents import LLMAgent
-    from agents.grpo import GRPOConfig, train_grpo
-    from agents.sft import SFTConfig, train_sft
-    from agents.tiny import build_tiny_model, iter_prompt_texts
+    from agents.training.grpo import GRPOConfig, train_grpo
+    from agents.training.sft import SFTConfig, train_sft
+    from agents.training.tiny import build_tiny_model, iter_prompt_texts
     from shop_env.evaluation import evaluate
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

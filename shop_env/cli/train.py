@@ -80,8 +80,8 @@ def _friendly(fn):
 
 
 def _run_sft(args: argparse.Namespace) -> int:
-    from agents.configs import load_setting, sft_config
-    from agents.sft import train_sft
+    from agents.training.settings import load_setting, sft_config
+    from agents.training.sft import train_sft
 
     config = sft_config(load_setting(args.config), **_overrides(args))
     print(f"SFT finished: {train_sft(config)}")
@@ -89,8 +89,8 @@ def _run_sft(args: argparse.Namespace) -> int:
 
 
 def _run_rl(args: argparse.Namespace) -> int:
-    from agents.configs import grpo_config, load_setting
-    from agents.grpo import train_grpo
+    from agents.training.settings import grpo_config, load_setting
+    from agents.training.grpo import train_grpo
 
     o = _overrides(args)
     if args.num_generations is not None:
@@ -101,7 +101,7 @@ def _run_rl(args: argparse.Namespace) -> int:
 
 
 def _run_tiny(args: argparse.Namespace) -> int:
-    from agents.tiny import build_tiny_model
+    from agents.training.tiny import build_tiny_model
 
     path = build_tiny_model(args.out, data=args.data, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
                             num_layers=args.layers, arch=args.arch, seed=args.seed)
@@ -110,7 +110,7 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
 
 def _run_settings(args: argparse.Namespace) -> int:
-    from agents.configs import list_settings, load_setting
+    from agents.training.settings import list_settings, load_setting
 
     for name in list_settings():
         s = load_setting(name)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from agents.base import Policy, as_policy
-from shop_env.actions import parse_model_output
+from shop_env.policy import Policy, as_policy
 from shop_env.data.model import Session
 from shop_env.data.store import SessionStore, open_store
 from shop_env.evaluation.report import Report, build_report
 from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, write_json_atomic
 from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
+from shop_env.reward import score_output
 
 CONTEXTS = ("whole_session", "latest_step")
 # Run settings that must match for a resumed run to reuse logged steps.
@@ -74,16 +74,17 @@ def _outcome(action: Mapping[str, Any] | None, metadata: Mapping[str, Any] | Non
 def make_record(*, session: Session, session_index: int, step_index: int, output: str,
                 info: Mapping[str, Any], reward: float) -> dict[str, Any]:
     """The logged result of one step (what reports are computed from)."""
-    parsed = info.get("parsed")
-    if "parsed" in info:  # the environment already parsed the output
-        pred = parsed["action"] if parsed else None
-        parse_error = info.get("parse_error")
-    else:
-        p = parse_model_output(output)
-        pred = p.action.to_dict() if p.ok and p.action is not None else None
-        parse_error = p.error
     gold_step = session.steps[step_index]
     gold = gold_step.action.to_dict()
+    if "parsed" in info:  # the environment already scored the output
+        parsed = info["parsed"]
+        pred = parsed["action"] if parsed else None
+        parse_error = info.get("parse_error")
+        exact, type_match = bool(info.get("exact_match", False)), bool(info.get("type_match", False))
+    else:  # an environment that does not score: the one scoring path
+        score = score_output(output, gold_step.action)
+        pred = score.action.to_dict() if score.action is not None else None
+        parse_error, exact, type_match = score.parsed.error, score.exact_match, score.type_match
     last = step_index == len(session.steps) - 1
     return {
         "session_id": session.session_id,
@@ -95,8 +96,8 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
         "pred": pred,
         "pred_type": pred["type"] if pred else None,
         "parse_error": parse_error,
-        "exact": bool(info.get("exact_match", False)),
-        "type_match": bool(info.get("type_match", False)),
+        "exact": exact,
+        "type_match": type_match,
         "reward": float(reward),
         "gold_outcome": _outcome(gold, gold_step.metadata) if last else None,
         # a prediction naming the recorded element inherits its recorded click_type, so the

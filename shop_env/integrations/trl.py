@@ -161,7 +161,7 @@ def make_grpo_trainer(model: Any, train_dataset: Any, *, output_dir: str | os.Pa
     Defaults: lr 1e-7, temperature 0.6, KL beta 0.001 (SPEC "Training recipe").
     ``config_kwargs`` go to ``GRPOConfig`` unchanged (e.g. ``use_cpu=True``, ``report_to``).
     The self-certainty bonus is not added here (TRL reward functions do not see logits);
-    ``agents.grpo`` adds it.
+    ``agents.training.grpo`` adds it.
     """
     trl = require("trl", "trl")
     if tokenizer is None:

@@ -161,16 +161,12 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     "format", "type", "attribute", "value", "exact_match"}``. A malformed response scores 0;
     a malformed ``ground_truth`` is a data error and raises ``ValueError``.
     """
-    from shop_env.actions import parse_model_output
-    from shop_env.metrics import exact_match
-    from shop_env.reward import score_parsed
+    from shop_env.reward import score_output
 
     gold = _gold(ground_truth)
     config = _config(tuple(sorted(reward_kwargs.items()))) if reward_kwargs else None
     text = strip_trailing_special(solution_str if isinstance(solution_str, str) else str(solution_str))
-    parsed = parse_model_output(text)
-    b = score_parsed(parsed, gold, config)
-    threshold = config.threshold if config is not None else 0.75
-    em = bool(parsed.ok and exact_match(parsed.action, gold, threshold=threshold))
+    score = score_output(text, gold, config)
+    b, em = score.reward, score.exact_match
     return {"score": float(b.total), "format": float(b.format), "type": float(b.type),
             "attribute": float(b.attribute), "value": float(b.value), "exact_match": float(em)}

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.llm import encode_chat
-from agents.train_utils import (MetricLog, Runtime, coerce_lora, indices_for,
+from agents.training.utils import (MetricLog, Runtime, coerce_lora, indices_for,
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 

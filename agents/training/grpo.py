@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from agents.llm import LLMAgent
 from agents.sampling import forward_params
-from agents.train_utils import (MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
+from agents.training.utils import (MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
@@ -180,20 +180,17 @@ def _completion_logps(model, prompt_ids, prompt_mask, tokens, comp_mask, tempera
 
 
 def _score(gens, golds, rcfg, alpha: float):
-    from shop_env.actions import parse_model_output
-    from shop_env.metrics import exact_match
-    from shop_env.reward import score_parsed
+    from shop_env.reward import score_output
 
     rows = []
     for g, gold in zip(gens, golds):
-        parsed = parse_model_output(g.text)
-        br = score_parsed(parsed, gold, rcfg)
+        score = score_output(g.text, gold, rcfg)
+        parsed, br = score.parsed, score.reward
         bonus = alpha * g.self_certainty if parsed.ok else 0.0
         rows.append({"reward": br.total + bonus, "format": br.format, "type": br.type,
                      "attribute": br.attribute, "value": br.value, "env_total": br.total,
                      "self_certainty": g.self_certainty, "valid": float(parsed.ok),
-                     "exact_match": float(parsed.ok and exact_match(parsed.action, gold, rcfg.threshold)),
-                     "type_match": float(parsed.ok and parsed.action is not None and parsed.action.type == gold.type),
+                     "exact_match": float(score.exact_match), "type_match": float(score.type_match),
                      "length": float(len(g.token_ids)), "truncated": float(g.finish_reason == "length")})
     return rows
 

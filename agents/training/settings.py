@@ -1,4 +1,4 @@
-"""The paper's training settings as named configs (``shop_env/configs/<name>.json``).
+"""The paper's training settings as named configs (``agents/training/paper_configs/<name>.json``).
 
 Each setting has an optional SFT stage and an optional RL stage; the RL stage names a
 reward preset of :class:`shop_env.reward.RewardConfig` (``shop_r1``, ``binary``,
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.train_utils import config_from_dict
+from agents.training.utils import config_from_dict
 from shop_env.errors import DataError
 
 __all__ = ["Setting", "configs_dir", "list_settings", "load_setting", "sft_config", "grpo_config"]
@@ -39,10 +39,8 @@ _KEYS = {"name", "description", "sft", "rl", "paper"}
 
 
 def configs_dir() -> Path:
-    """Where the named settings live (``shop_env/configs``)."""
-    import shop_env
-
-    return Path(shop_env.__file__).resolve().parent / "configs"
+    """Where the named settings live (``agents/training/paper_configs``)."""
+    return Path(__file__).resolve().parent / "paper_configs"
 
 
 @dataclass
@@ -91,8 +89,8 @@ def load_setting(name_or_path: str | os.PathLike) -> Setting:
 
 
 def sft_config(setting: Setting, **overrides: Any):
-    """The :class:`agents.sft.SFTConfig` of ``setting``'s SFT stage, with overrides (e.g. ``model``, ``out``)."""
-    from agents.sft import SFTConfig
+    """The :class:`agents.training.sft.SFTConfig` of ``setting``'s SFT stage, with overrides (e.g. ``model``, ``out``)."""
+    from agents.training.sft import SFTConfig
 
     if setting.sft is None:
         raise ValueError(f"setting {setting.name!r} has no SFT stage")
@@ -100,8 +98,8 @@ def sft_config(setting: Setting, **overrides: Any):
 
 
 def grpo_config(setting: Setting, **overrides: Any):
-    """The :class:`agents.grpo.GRPOConfig` of ``setting``'s RL stage, with overrides."""
-    from agents.grpo import GRPOConfig, reward_config
+    """The :class:`agents.training.grpo.GRPOConfig` of ``setting``'s RL stage, with overrides."""
+    from agents.training.grpo import GRPOConfig, reward_config
 
     if setting.rl is None:
         raise ValueError(f"setting {setting.name!r} has no RL stage")
