@@ -24,7 +24,9 @@ Info keys, on ``reset`` and ``step`` (describing the new observation): ``message
 whose page is shown; ``n_steps`` at the end), ``n_steps``, ``url``, ``elements`` (the
 current page's named :class:`~shop_env.html.Element` records, as a read-only sequence
 that parses the page on first use: :class:`PageElements`), ``target_kept``,
-``dropped_pages``. ``step`` adds, for the step just scored: ``scored_step_index``,
+``dropped_pages``, ``history`` (the recorded :class:`~shop_env.actions.Action` objects of
+the earlier steps, oldest first, as a tuple), ``persona`` (the session's persona as a dict;
+``{}`` when there is none or ``include_persona=False``). ``step`` adds, for the step just scored: ``scored_step_index``,
 ``gold`` (action dict), ``reward`` (breakdown dict), ``parsed`` (``{"rationale", "action"}``
 of a well-formed output, ``{}`` when it does not parse), ``parse_error`` (``None`` or why),
 ``exact_match``, ``type_match``. At the end the observation is ``""`` with no messages or
@@ -33,6 +35,7 @@ vector envs merge infos per key and fail on a mix of ``None`` and dicts.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -42,6 +45,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
+from shop_env.actions import Action
 from shop_env.data.model import Session
 from shop_env.data.store import SessionStore, open_store
 from shop_env.errors import DataError
@@ -200,6 +204,7 @@ class ShopSessionEnv(gym.Env[str, str]):
             raise DataError(f"no sessions in split {split!r}", path=self.store.path)
         self.context = context
         self.replay = replay
+        self.include_persona = bool(include_persona)
         self.render_mode = render_mode
         self.with_elements = bool(elements)
         self.reward_config = reward_config or RewardConfig()
@@ -267,11 +272,27 @@ class ShopSessionEnv(gym.Env[str, str]):
         k, n = self._k, len(s.steps)
         if self._done:
             return "", {"messages": [], "session_id": s.session_id, "step_index": k, "n_steps": n, "url": None,
-                        "elements": [], "target_kept": True, "dropped_pages": []}
+                        "elements": [], "target_kept": True, "dropped_pages": [],
+                        "history": self._history(n), "persona": self._persona()}
         p = self._builder.build(s, k)
         return p.text, {"messages": p.messages, "session_id": s.session_id, "step_index": k, "n_steps": n,
                         "url": s.steps[k].url, "elements": self._page_elements(k),
-                        "target_kept": p.target_kept, "dropped_pages": p.dropped_pages}
+                        "target_kept": p.target_kept, "dropped_pages": p.dropped_pages,
+                        "history": self._history(k), "persona": self._persona()}
+
+    def _history(self, k: int) -> tuple[Action, ...]:
+        """The recorded actions before step ``k`` (what the prompt's action history shows),
+        as fresh copies: gymnasium requires that infos of two calls share no object."""
+        assert self._session is not None
+        return tuple(dataclasses.replace(step.action) for step in self._session.steps[:k])
+
+    def _persona(self) -> dict[str, Any]:
+        """The session's persona as a dict (``{"description": text}`` for a text persona;
+        ``{}`` when there is none or ``include_persona=False``)."""
+        persona = self._session.persona if self._session is not None and self.include_persona else None
+        if not persona:
+            return {}
+        return copy.deepcopy(persona) if isinstance(persona, dict) else {"description": str(persona)}
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Score ``action`` (any text; never raises on it) and move to the next recorded page."""

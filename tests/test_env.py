@@ -302,3 +302,19 @@ def test_token_budget_in_the_env(store_path):
     obs, info = env.reset(options={"session_index": i, "step": k})
     assert count_tokens(tok, obs) <= full - 1 and info["dropped_pages"] == [0]
     assert obs == build_prompt(store[i], k, max_tokens=full - 1, tokenizer=tok).text
+
+
+def test_info_history_and_persona_come_from_the_session_not_the_prompt():
+    from shop_env.actions import Action
+    env = ShopSessionEnv(split="test")
+    _, info = env.reset(seed=0)
+    session = env.store[env._session_index]
+    assert info["history"] == ()
+    assert info["persona"] == session.persona and isinstance(info["persona"], dict)
+    for k in range(1, len(session.steps) + 1):
+        _, _, _, _, info = env.step("not json")
+        assert info["history"] == tuple(s.action for s in session.steps[:k])
+        assert all(isinstance(a, Action) for a in info["history"])
+    quiet = ShopSessionEnv(split="test", include_persona=False)
+    assert quiet.reset(seed=0)[1]["persona"] == {}
+    env.close(); quiet.close()
