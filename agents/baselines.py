@@ -6,12 +6,11 @@ page's named elements from ``info["elements"]`` (from the environment) and never
 ``info["gold"]``. The replay oracle gets the recorded actions from the session store, by
 ``info["session_id"]`` and ``info["step_index"]``: it is the upper bound, not a policy.
 
-:func:`policy_from_spec` turns a command-line spec into a policy.
+``shop_env.cli.policies.resolve_policy`` turns a command-line spec into one of them.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import re
 from collections import Counter
@@ -19,10 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, format_model_output
-from shop_env.data.store import SessionStore, open_store
-
-POLICY_SPECS = ("random", "majority", "rule", "replay", "llm:PATH_OR_NAME")
-
+from shop_env.data.store import SessionStore
 
 def element_fields(element: Any) -> tuple[str, str, str]:
     """``(name, kind, text)`` of an element given as an object (``Element``) or a dict."""
@@ -247,37 +243,3 @@ def resolve_model_path(path_or_name: str) -> str:
         if model.is_dir():
             return str(model)
     raise FileNotFoundError(f"{p}: no model here (no config.json, final/ or latest checkpoint)")
-
-
-def policy_from_spec(spec: str, *, data: str | os.PathLike | SessionStore | None = None, split: str = "test",
-                     train_split: str = "train", seed: int = 0, temperature: float | None = None,
-                     **llm_kwargs: Any):
-    """Build a policy from ``"random" | "majority" | "rule" | "replay" | "llm:PATH_OR_NAME"``.
-
-    ``majority`` is fitted on ``train_split`` of ``data``; ``replay`` reads ``split`` of
-    ``data``; ``llm:...`` loads a model folder, a trainer's output folder (its ``final/`` or
-    latest checkpoint, see :func:`resolve_model_path`) or a Hugging Face model name with
-    :meth:`agents.LLMAgent.from_pretrained` (zero-shot when it is a base model).
-    """
-    kind, _, arg = spec.partition(":")
-    if kind == "random":
-        return RandomPolicy(seed=seed)
-    if kind == "rule":
-        return RuleBasedPolicy()
-    if kind in ("majority", "replay"):
-        if data is None:
-            raise ValueError(f"policy {spec!r} needs data")
-        if isinstance(data, SessionStore):
-            store = data
-        else:
-            store = open_store(data, split=train_split if kind == "majority" else split)
-        return MajorityTypePolicy.fit(store) if kind == "majority" else ReplayPolicy(store)
-    if kind == "llm":
-        if not arg:
-            raise ValueError("llm policy needs a checkpoint folder or model name: llm:PATH_OR_NAME")
-        from agents import LLMAgent
-        kwargs = {"seed": seed, **llm_kwargs}
-        if temperature is not None:
-            kwargs["temperature"] = temperature
-        return LLMAgent.from_pretrained(resolve_model_path(arg), **kwargs)
-    raise ValueError(f"unknown policy {spec!r}; expected one of {POLICY_SPECS}")

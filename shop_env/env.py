@@ -12,42 +12,84 @@ are *all* Unicode strings up to ``max_length`` (pages hold any character, emoji
 included; a plain ``Text`` only holds strings over its finite ``charset``).
 ``sample()`` draws from a small mixed ASCII/Unicode charset (random strings for fuzzing).
 
-Vector envs: ``SyncVectorEnv`` works as is. ``AsyncVectorEnv`` needs
+Vector envs: :func:`make_vector_env` uses same-step autoreset (``AutoresetMode.SAME_STEP``):
+a finished session's last step is scored and the next session starts in the same call, so
+every recorded step is scored exactly once and no action is ignored (gymnasium's default,
+``NEXT_STEP``, spends one extra call per episode on a reset that ignores its action and
+returns reward 0). The last step's observation and info are then in ``info["final_obs"]``
+and ``info["final_info"]``. ``SyncVectorEnv`` works as is. ``AsyncVectorEnv`` needs
 ``shared_memory=False``: gymnasium's shared memory for ``Text`` is a fixed int32 buffer of
 ``max_length`` characters per env that keeps only charset characters, which cannot hold
 prompts of up to tens of millions of arbitrary characters. :func:`make_vector_env` sets it;
 with gymnasium's own helper: ``gym.make_vec("ShopR1-v0", num_envs=4,
-vectorization_mode="async", vector_kwargs={"shared_memory": False})``.
+vectorization_mode="async", vector_kwargs={"shared_memory": False,
+"autoreset_mode": AutoresetMode.SAME_STEP})``.
 
-Info keys, on ``reset`` and ``step`` (describing the new observation): ``messages``
-([system, user] chat turns), ``session_id``, ``step_index`` (0-based index of the step
-whose page is shown; ``n_steps`` at the end), ``n_steps``, ``url``, ``elements`` (the
-current page's named :class:`~shop_env.html.Element` records, as a read-only sequence
-that parses the page on first use: :class:`PageElements`), ``target_kept``,
-``dropped_pages``, ``history`` (the recorded :class:`~shop_env.actions.Action` objects of
-the earlier steps, oldest first, as a tuple), ``persona`` (the session's persona as a dict;
-``{}`` when there is none or ``include_persona=False``). ``step`` adds, for the step just scored: ``scored_step_index``,
-``gold`` (action dict), ``reward`` (breakdown dict), ``parsed`` (``{"rationale", "action"}``
-of a well-formed output, ``{}`` when it does not parse), ``parse_error`` (``None`` or why),
-``exact_match``, ``type_match``. At the end the observation is ``""`` with no messages or
-elements. Each key keeps one type (a dict stays a dict, even empty) because gymnasium's
-vector envs merge infos per key and fail on a mix of ``None`` and dicts.
+Actions: ``step`` takes the model's output text (any ``str``, never an error: malformed
+text is scored with format reward 0). For code that builds actions directly it also takes
+a :class:`~shop_env.actions.Action` or a plain dict, scored exactly as their canonical
+JSON with an empty rationale (``format_model_output("", action)``); a dict holding the
+whole output (keys ``rationale`` and ``action``) is scored as its JSON. Anything else
+raises ``TypeError``. Outputs longer than :data:`ACTION_MAX_LENGTH` (=
+:data:`shop_env.actions.MAX_OUTPUT_CHARS`, 65,536 characters) are not parsed and score 0.
+
+Info keys. ``reset`` and ``step`` both describe the observation they return:
+
+=================  ==========================  ============================================
+key                type                        meaning
+=================  ==========================  ============================================
+messages           list[dict[str, str]]        [system, user] chat turns of the prompt
+                                               (``[]`` once the episode is over)
+session_id         str                         the replayed session
+step_index         int                         0-based step whose page is shown
+                                               (``n_steps`` once the episode is over)
+n_steps            int                         steps in the session
+url                str | None                  the shown page's URL (``None`` at the end)
+elements           Sequence[Element]           the page's named elements (a lazy
+                                               :class:`PageElements`; ``[]`` at the end or
+                                               with ``elements=False``)
+target_kept        bool                        the budget kept the current page
+dropped_pages      list[int]                   pages the budget dropped
+history            tuple[Action, ...]          recorded actions of the earlier steps,
+                                               oldest first
+persona            dict[str, Any]              the shopper's persona (``{"description":
+                                               text}`` for a text persona; ``{}`` when there
+                                               is none or ``include_persona=False``)
+=================  ==========================  ============================================
+
+``step`` adds, for the step just scored:
+
+=================  ==========================  ============================================
+scored_step_index  int                         index of the scored step
+gold               dict[str, str]              the recorded action (canonical dict)
+reward             dict[str, float]            the reward breakdown (``total`` = reward)
+parsed             dict[str, Any]              ``{"rationale", "action"}`` of a well-formed
+                                               output, ``{}`` when it does not parse
+parse_error        str | None                  why the output does not parse
+exact_match        bool                        type and attributes match the recorded action
+type_match         bool                        the action type matches
+=================  ==========================  ============================================
+
+Each key keeps one type (a dict stays a dict, even empty) because gymnasium's vector envs
+merge infos per key and fail on a mix of ``None`` and dicts.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import functools
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode
 
-from shop_env.actions import Action
+from shop_env.actions import MAX_OUTPUT_CHARS, Action, format_model_output
 from shop_env.data.model import Session
-from shop_env.data.store import SessionStore, open_store
+from shop_env.data.store import SessionStore, resolve_store
 from shop_env.errors import DataError
 from shop_env.html import Element, named_elements
 from shop_env.paths import sample_data_dir
@@ -60,8 +102,9 @@ __all__ = ["ShopSessionEnv", "UnicodeText", "PageElements", "REPLAY_MODES", "OBS
 REPLAY_MODES: tuple[str, ...] = ("teacher_forcing", "until_mismatch")
 OBS_MAX_LENGTH = 1 << 26
 """Longest observation in the space (67M characters: ~100 pages of 600k characters)."""
-ACTION_MAX_LENGTH = 1 << 14
-"""Longest action text in the space; longer outputs are still accepted and scored."""
+ACTION_MAX_LENGTH = MAX_OUTPUT_CHARS
+"""Longest action text in the space, the parser's limit (65,536 characters): a longer
+output is still accepted by ``step`` but not parsed, so it scores 0."""
 _SAMPLE_CHARSET = ("".join(chr(c) for c in range(0x20, 0x7F)) + "\n\t"
                    + "éüñßçøÅ€£¥©®™°±×÷–—‘’“”…•中文字ひらがな한국어Ωπ😀🛒")
 _REPLAY_OPTIONS = frozenset({"session_id", "session_index", "step"})
@@ -154,12 +197,22 @@ def _load_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def _as_text(action: Any) -> str:
+def as_output_text(action: Any) -> str:
+    """The output text ``step`` scores for ``action`` (see the module docstring)."""
     if isinstance(action, str):
         return action
-    if isinstance(action, (bytes, bytearray)):
-        return bytes(action).decode("utf-8", errors="replace")
-    return str(action)
+    if isinstance(action, Action):
+        return format_model_output("", action)
+    if isinstance(action, Mapping):
+        doc = dict(action)
+        if set(doc) != {"rationale", "action"}:
+            doc = {"rationale": "", "action": doc}
+        try:
+            return json.dumps(doc, ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"action dict is not JSON-serialisable: {e}") from None
+    raise TypeError("step() takes the model's output text (str), a shop_env.Action or an action dict "
+                    f"like {{'type': 'click', 'name': ...}}; got {type(action).__name__}")
 
 
 class ShopSessionEnv(gym.Env[str, str]):
@@ -196,10 +249,7 @@ class ShopSessionEnv(gym.Env[str, str]):
                              f"got {render_mode!r}")
         if reward_config is not None and not isinstance(reward_config, RewardConfig):
             raise TypeError(f"reward_config must be a RewardConfig, got {type(reward_config).__name__}")
-        if isinstance(data_path, SessionStore):
-            self.store = data_path
-        else:
-            self.store = open_store(sample_data_dir() if data_path is None else data_path, split=split)
+        self.store = resolve_store(sample_data_dir() if data_path is None else data_path, split=split)
         if len(self.store) == 0:
             raise DataError(f"no sessions in split {split!r}", path=self.store.path)
         self.context = context
@@ -295,10 +345,15 @@ class ShopSessionEnv(gym.Env[str, str]):
         return copy.deepcopy(persona) if isinstance(persona, dict) else {"description": str(persona)}
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """Score ``action`` (any text; never raises on it) and move to the next recorded page."""
+        """Score ``action`` and move to the next recorded page.
+
+        ``action`` is the model's output text (any ``str``; never an error: malformed text
+        scores format 0), or a :class:`~shop_env.actions.Action` or dict, scored as its
+        canonical JSON with an empty rationale. Other types raise ``TypeError``.
+        """
         if self._done or self._session is None:
             raise ResetNeeded("call reset() before step(): the episode has ended or not started")
-        text = _as_text(action)
+        text = as_output_text(action)
         s, k = self._session, self._k
         gold = s.steps[k].action
         score = score_output(text, gold, self.reward_config)
@@ -340,10 +395,18 @@ class ShopSessionEnv(gym.Env[str, str]):
         self.store.close()
 
 
-def make_vector_env(num_envs: int, *, asynchronous: bool = True, **env_kwargs: Any) -> gym.vector.VectorEnv:
+def make_vector_env(num_envs: int, *, asynchronous: bool = True,
+                    autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP, **env_kwargs: Any) -> gym.vector.VectorEnv:
     """``num_envs`` copies of :class:`ShopSessionEnv` in an ``AsyncVectorEnv`` (with
-    ``shared_memory=False``, required for text observations) or a ``SyncVectorEnv``."""
+    ``shared_memory=False``, required for text observations) or a ``SyncVectorEnv``.
+
+    Same-step autoreset by default: each recorded step is scored once and every action
+    sent is scored (the finished session's last observation/info are in ``info["final_obs"]``
+    / ``info["final_info"]``). ``autoreset_mode=AutoresetMode.NEXT_STEP`` restores
+    gymnasium's default, where the call after an episode's end resets, ignores its action
+    and returns reward 0.
+    """
     fns: Sequence[Any] = [functools.partial(ShopSessionEnv, **env_kwargs) for _ in range(num_envs)]
     if asynchronous:
-        return gym.vector.AsyncVectorEnv(fns, shared_memory=False)
-    return gym.vector.SyncVectorEnv(fns)
+        return gym.vector.AsyncVectorEnv(fns, shared_memory=False, autoreset_mode=autoreset_mode)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset_mode)

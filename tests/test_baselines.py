@@ -1,12 +1,11 @@
-"""Baseline policies: valid outputs, seeding, majority fitting, the oracle, the rule shopper, specs."""
+"""Baseline policies: valid outputs, seeding, majority fitting, the oracle, the rule shopper."""
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 
-from agents.baselines import (MajorityTypePolicy, RandomPolicy, ReplayPolicy, RuleBasedPolicy, page_elements,
-                              policy_from_spec)
+from agents.baselines import MajorityTypePolicy, RandomPolicy, ReplayPolicy, RuleBasedPolicy, page_elements
 from shop_env.actions import parse_model_output
 from shop_env.data.store import open_store, write_store
 from tests.test_evaluation import make_sessions
@@ -100,20 +99,6 @@ def test_rule_based_shopper():
     cart = [{"name": "cart.proceed_to_checkout", "kind": "click"}]
     assert parse_model_output(pol.act(["o"], [info(3, elements=cart)])[0]).action.name == "cart.proceed_to_checkout"
     assert parse_model_output(pol.act(["o"], [info(4, elements=[])])[0]).action.type == "terminate"
-
-
-def test_policy_from_spec(tmp_path):
-    path = write_store(tmp_path / "s", make_sessions(6, seed=4))
-    assert isinstance(policy_from_spec("random", seed=2), RandomPolicy)
-    assert isinstance(policy_from_spec("rule"), RuleBasedPolicy)
-    assert isinstance(policy_from_spec("majority", data=path, train_split="all"), MajorityTypePolicy)
-    assert isinstance(policy_from_spec("replay", data=path, split="all"), ReplayPolicy)
-    with pytest.raises(ValueError, match="unknown policy"):
-        policy_from_spec("nope")
-    with pytest.raises(ValueError, match="llm"):
-        policy_from_spec("llm:")
-    with pytest.raises(ValueError, match="needs data"):
-        policy_from_spec("replay")
 
 
 def test_resolve_model_path(tmp_path):

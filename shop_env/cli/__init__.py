@@ -1,10 +1,19 @@
-"""The ``shop-r1`` command line. Each sub-command lives in its own module with ``register()``."""
+"""The ``shop-r1`` command line. Each sub-command lives in its own module with ``register()``.
+
+:func:`main` turns bad input into one ``error: ...`` line on stderr and a non-zero exit
+status for every sub-command (``--debug``: the full traceback instead); help texts show
+each option's default.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
-from typing import Sequence
+import traceback
+from typing import Iterator, Sequence
+
+from shop_env.errors import DataError
 
 # Module name -> registers one or more sub-commands on the top-level parser.
 COMMAND_MODULES = ("data", "simplify", "train", "evaluate", "demo")
@@ -18,9 +27,30 @@ Real data: import OPeRA with `shop-r1 data import-opera`.
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions and epilogs as written; appends ``(default: X)`` to an option's help
+    when it has a meaningful default (not ``None``/``False``) the help does not state already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or "default" in text
+                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def iter_parsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """``(command path, parser)`` for ``parser`` and every sub-command below it."""
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield from iter_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shop-r1", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="shop-r1", description=DESCRIPTION, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version="shop-r1 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -31,10 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    for _, p in iter_parsers(parser):
+        p.formatter_class = HelpFormatter
+        # accepted anywhere on the line; SUPPRESS keeps a sub-command from resetting it
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an error, show the full traceback instead of one line")
     return parser
 
 
+def require_folder(path: str, option: str) -> str:
+    """``path`` if it is an existing folder, else a :class:`DataError` naming ``option``."""
+    from pathlib import Path
+    if not Path(path).is_dir():
+        what = "is not a folder" if Path(path).exists() else "does not exist"
+        raise DataError(f"{option}: {what}; a store is a folder with manifest.json (or train/ and test/ stores)",
+                        path=path)
+    return path
+
+
+# Errors that bad input (paths, data, specs, settings) raises: reported as one line.
+USER_ERRORS = (DataError, OSError, ValueError, KeyError, ImportError, json.JSONDecodeError)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line that reports ``exc`` (file, line and field are in our errors' messages)."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"error: {exc.filename}: {exc.strerror}"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"error: {exc.args[0]}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, USER_ERRORS):
+        return f"error: {type(exc).__name__}: {text} (a bug? rerun with --debug for the traceback)"
+    return f"error: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``shop-r1`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -45,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns errors into an exit status
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        else:
+            print(error_line(e), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
-
-from shop_env.errors import DataError
+from typing import Any
 
 
 def register(subparsers: Any) -> None:
@@ -26,43 +24,37 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--input-name-fallback", help="name for input rows without semantic_id (else skipped)")
     imp.add_argument("--assume-grouped", action="store_true",
                      help="rows are contiguous per session: one pass, no spill to disk")
-    imp.add_argument("--page-codec", choices=("none", "zlib"), default="none")
+    imp.add_argument("--page-codec", choices=("none", "zlib"), default="none",
+                     help="store pages as written, or zlib-compressed (smaller store, slower reads)")
     imp.add_argument("--report-json", help="also write the import report here")
-    imp.set_defaults(func=_guard(_cmd_import_opera))
+    imp.set_defaults(func=_cmd_import_opera)
 
     val = sub.add_parser("validate", help="check a store; errors name file, line and field")
     val.add_argument("path", metavar="PATH", nargs="?", help="store (default: the embedded sample)")
     val.add_argument("--no-targets", action="store_true", help="skip the target-on-page check")
     val.add_argument("--max-problems", type=int, default=50, help="problems to list (all are counted)")
-    val.set_defaults(func=_guard(_cmd_validate))
+    val.set_defaults(func=_cmd_validate)
 
     st = sub.add_parser("stats", help="sessions, steps, action-type mix, page-size percentiles")
     st.add_argument("path", metavar="PATH", nargs="?", help="store (default: the embedded sample)")
     st.add_argument("--split", choices=("train", "test", "all"),
                     help="one split (a split folder's sub-store, or a seeded hash split of a single store)")
-    st.add_argument("--test-fraction", type=float, default=0.2)
-    st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--by", choices=("auto", "user", "session"), default="auto")
+    st.add_argument("--test-fraction", type=float, default=0.2,
+                    help="share of a single store's sessions in the hash split's test side")
+    st.add_argument("--seed", type=int, default=0, help="seed of the hash split (and of --sample)")
+    st.add_argument("--by", choices=("auto", "user", "session"), default="auto",
+                    help="hash split unit: users (all sessions of a user on one side), sessions, or "
+                         "auto (users when every session has a user id)")
     st.add_argument("--sample", type=int, help="estimate mix and page sizes from this many sessions")
     st.add_argument("--json", action="store_true", help="print JSON instead of text")
-    st.set_defaults(func=_guard(_cmd_stats))
+    st.set_defaults(func=_cmd_stats)
 
     syn = sub.add_parser("synth", help="generate a SYNTHETIC store (shop_env.synth)")
-    syn.add_argument("out", metavar="OUT")
-    syn.add_argument("--sessions", type=int, required=True)
-    syn.add_argument("--seed", type=int, default=0)
-    syn.set_defaults(func=_guard(_cmd_synth))
-
-
-def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad data is a one-line error and exit status 1, not a traceback."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except (DataError, FileNotFoundError, FileExistsError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-    return run
+    syn.add_argument("out", metavar="OUT", help="new store folder (train/ and test/ sub-stores)")
+    syn.add_argument("--sessions", type=int, required=True, help="number of sessions to simulate")
+    syn.add_argument("--seed", type=int, default=0,
+                     help="generator seed (the same seed and count give the same store, byte for byte)")
+    syn.set_defaults(func=_cmd_synth)
 
 
 def _cmd_import_opera(args: argparse.Namespace) -> int:
@@ -80,10 +72,12 @@ def _cmd_import_opera(args: argparse.Namespace) -> int:
 
 
 def _store_path(args: argparse.Namespace) -> str:
-    if args.path is not None:
-        return args.path
-    from shop_env.paths import sample_data_dir
-    return str(sample_data_dir())
+    """The PATH argument (an existing folder; the embedded sample when omitted)."""
+    if args.path is None:
+        from shop_env.paths import sample_data_dir
+        return str(sample_data_dir())
+    from shop_env.cli import require_folder
+    return require_folder(args.path, "PATH")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

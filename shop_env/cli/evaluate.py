@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
-from shop_env.evaluation.runner import CONTEXTS
+from shop_env.cli.policies import POLICY_HELP, PolicyContext, PolicySpecError, resolve_policy
+from shop_env.data.store import SPLITS
+from shop_env.prompts import CONTEXT_MODES
 
 EVAL_EPILOG = """\
-policies: random | majority | rule | replay | llm:PATH_OR_NAME
-  random    valid JSON, a random named element of the page (seeded)
-  majority  the training split's most frequent action type
-  rule      a scripted search -> first result -> add to cart shopper
-  replay    oracle: the recorded action itself (upper bound; checks the harness)
-  llm:X     a checkpoint saved by `shop-r1 train` or a Hugging Face model (zero-shot)
+policies: random | majority | rule | replay | llm:PATH_OR_NAME | MODULE:CLASS | FILE.py:CLASS
+  random         valid JSON, a random named element of the page (seeded)
+  majority       the training split's most frequent action type
+  rule           a scripted search -> first result -> add to cart shopper
+  replay         oracle: the recorded action itself (upper bound; checks the harness)
+  llm:X          a checkpoint saved by `shop-r1 train` or a Hugging Face model (zero-shot)
+  MODULE:CLASS   your own policy class, e.g. my_agents:PersonaAgent (module on PYTHONPATH)
+  FILE.py:CLASS  your own policy class loaded from a file, e.g. examples/custom_policy.py:KeywordPolicy
+                 (built with --policy-kwargs as keyword arguments; needs
+                 act(observations, infos) -> list[str], see shop_env.policy.Policy)
 
 An interrupted run (Ctrl-C, kill, crash) resumes from OUT/steps.jsonl when started again
 with the same arguments; pass --restart to start over.
@@ -22,21 +30,29 @@ with the same arguments; pass --restart to start over.
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="score a policy on held-out sessions (Tables 2-3, plots)",
                               epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", required=True, help="random | majority | rule | replay | llm:PATH_OR_NAME")
+    p.add_argument("--policy", required=True, help=POLICY_HELP + " (see below)")
+    p.add_argument("--policy-kwargs", type=_json_object, default={}, metavar="JSON",
+                   help='keyword arguments for the policy\'s constructor, a JSON object, e.g. \'{"seed": 3}\'')
     p.add_argument("--data", default=None, help="store folder (default: the embedded SYNTHETIC sample)")
-    p.add_argument("--split", default="test", choices=("train", "test", "all"))
-    p.add_argument("--context", default="whole_session", choices=CONTEXTS)
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (LLM policies)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="test", choices=SPLITS, help="which sessions to evaluate on")
+    p.add_argument("--context", default="whole_session", choices=CONTEXT_MODES,
+                   help="prompt context: every page so far, or only the current page")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature for llm: and custom policies with a temperature "
+                        "(default: the policy's own, 0.6 for llm:)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random policy, resets and sampling")
     p.add_argument("--batch-size", type=int, default=8, help="observations per policy call")
-    p.add_argument("--max-chars", type=int, default=None, help="prompt budget in characters (oldest pages dropped)")
+    p.add_argument("--max-chars", type=int, default=None,
+                   help="prompt budget in characters, oldest pages dropped first (default: no budget)")
     p.add_argument("--max-tokens", type=int, default=None,
-                   help="prompt budget in tokens (counted with the llm: model's tokenizer, else estimated)")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="generation limit for llm: policies")
+                   help="prompt budget in tokens, counted with the llm: model's tokenizer, else estimated "
+                        "(default: no budget)")
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="generation limit for llm: policies (default: the agent's own)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.md, PNGs, steps.jsonl)")
-    p.add_argument("--restart", action="store_true", help="discard partial results in --out")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--restart", action="store_true", help="discard partial results in --out and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_eval)
 
     c = subparsers.add_parser("compare", help="side-by-side Table 2 of several report.json files")
@@ -46,22 +62,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_compare)
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at char {e.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"seed\": 3}}', got {text!r}")
+    return value
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    from agents.baselines import policy_from_spec
-    from shop_env.evaluation.runner import evaluate
+    from shop_env.cli import require_folder
+    from shop_env.data.store import open_store
+    from shop_env.evaluation.runner import EvalSettings, evaluate
     from shop_env.paths import sample_data_dir
 
-    data = args.data or str(sample_data_dir())
-    llm_kwargs = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
-    policy = policy_from_spec(args.policy, data=data, split=args.split, seed=args.seed,
-                              temperature=args.temperature, **llm_kwargs)
+    data = require_folder(args.data, "--data") if args.data else str(sample_data_dir())
+    store = open_store(data, split=args.split)  # bad data fails here, before a model is loaded
+    kwargs = dict(args.policy_kwargs)
+    if args.max_new_tokens is not None:
+        if not args.policy.startswith("llm:"):
+            raise PolicySpecError("--max-new-tokens applies to llm: policies only")
+        kwargs["max_new_tokens"] = args.max_new_tokens
+    policy = resolve_policy(args.policy, PolicyContext(data=data, split=args.split, seed=args.seed,
+                                                       temperature=args.temperature, kwargs=kwargs))
     env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer
-    report = evaluate(policy, data, split=args.split, context=args.context, temperature=args.temperature,
-                      limit=args.limit, out=args.out, resume=not args.restart, seed=args.seed,
-                      batch_size=args.batch_size, progress=not args.no_progress, name=args.policy,
-                      env_kwargs=env_kwargs)
+    settings = EvalSettings(split=args.split, context=args.context, temperature=args.temperature,
+                            limit=args.limit, seed=args.seed, batch_size=args.batch_size,
+                            resume=not args.restart, progress=not args.no_progress, name=args.policy,
+                            env_kwargs=env_kwargs)
+    try:
+        report = evaluate(policy, store, settings, out=args.out)
+    finally:
+        store.close()
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, per_type.png, confusion.png", file=sys.stderr)
     return 0

@@ -364,9 +364,22 @@ class SessionStore(Sequence[Session]):
         return SessionStore(self.path, _rows=self._rows[mask])
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        """Close the data file (reopened on the next read; safe to call twice)."""
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
             self._file = None
+
+    def __enter__(self) -> "SessionStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A store dropped without close() (e.g. by gymnasium's check_env) must not leave
+        # its file to the garbage collector, which warns (ResourceWarning).
+        self.close()
 
     def __getstate__(self) -> dict[str, Any]:
         # Picklable for AsyncVectorEnv: reopen files in the child process.
@@ -386,6 +399,8 @@ def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any)
     sample does), ``split`` selects one; otherwise ``split`` takes a seeded hash split of
     the single store (see :meth:`SessionStore.split`).
     """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     p = Path(path)
     if split in ("train", "test") and (p / split / MANIFEST).exists():
         return SessionStore(p / split)
@@ -393,3 +408,11 @@ def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any)
         raise DataError("this folder holds split stores; pass split='train' or split='test'", path=p)
     store = SessionStore(p)
     return store.split(split, **split_kwargs) if split != "all" else store
+
+
+def resolve_store(data: "str | os.PathLike | SessionStore", split: str = "all", **split_kwargs: Any) -> SessionStore:
+    """The one "a path or an open store" resolver: an open store is used as is (``split``
+    ignored), a path is opened with :func:`open_store`."""
+    if isinstance(data, SessionStore):
+        return data
+    return open_store(data, split=split, **split_kwargs)

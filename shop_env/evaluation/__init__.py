@@ -8,6 +8,6 @@ session-level fidelity, and writes JSON, Markdown and PNG plots.
 """
 from shop_env.evaluation.compare import comparison_table, load_reports
 from shop_env.evaluation.report import Report, build_report
-from shop_env.evaluation.runner import evaluate
+from shop_env.evaluation.runner import EvalSettings, evaluate
 
-__all__ = ["Report", "build_report", "comparison_table", "evaluate", "load_reports"]
+__all__ = ["EvalSettings", "Report", "build_report", "comparison_table", "evaluate", "load_reports"]

@@ -13,6 +13,8 @@ environment is reset straight to the first step not yet logged.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import sys
@@ -20,24 +22,63 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from shop_env.policy import Policy, as_policy
 from shop_env.data.model import Session
-from shop_env.data.store import SessionStore, open_store
+from shop_env.data.store import SessionStore, resolve_store
 from shop_env.evaluation.report import Report, build_report
 from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, write_json_atomic
 from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
+from shop_env.policy import Policy, as_policy
+from shop_env.prompts import CONTEXT_MODES
 from shop_env.reward import score_output
 
-CONTEXTS = ("whole_session", "latest_step")
 # Run settings that must match for a resumed run to reuse logged steps.
 RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed", "env")
 
 
-def open_data(data: str | os.PathLike | SessionStore, split: str) -> SessionStore:
-    """A store view for ``split``: ``data`` may be an open store or a store folder."""
-    if isinstance(data, SessionStore):
-        return data
-    return open_store(data, split=split)
+class ResumeMismatchError(ValueError):
+    """``out`` already logs an evaluation with other settings."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How :func:`evaluate` runs. Every field has a default; override with keywords.
+
+    Attributes:
+        split: ``"train"``, ``"test"`` or ``"all"`` (ignored when ``data`` is an open store).
+        context: ``"whole_session"`` or ``"latest_step"`` (:data:`shop_env.prompts.CONTEXT_MODES`).
+        temperature: sampling temperature given to the policy (its ``temperature`` attribute
+            or ``generation_kwargs["temperature"]``) on a copy, so the caller's policy is not
+            changed; ``None`` keeps the policy's own.
+        limit: evaluate only the first ``limit`` sessions (``None``: all).
+        seed: seed of the environment's resets and of torch's global generator, if loaded.
+        batch_size: observations per ``policy.act`` call (sessions run side by side).
+        resume: reuse the steps already logged in ``out`` by a run with the same settings.
+        progress: show a tqdm progress bar.
+        name: the policy's name in the report (default: its ``name`` attribute or class).
+        data_label: how the report names the data (default: the store's resolved path).
+        env_kwargs: passed to the environment (e.g. ``max_chars``, ``max_tokens``, ``tokenizer``).
+        env_factory: ``factory(store, context, **env_kwargs)`` replacing
+            :func:`default_env_factory` (e.g. a wrapped environment).
+    """
+
+    split: str = "test"
+    context: str = "whole_session"
+    temperature: float | None = None
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int = 8
+    resume: bool = True
+    progress: bool = False
+    name: str | None = None
+    data_label: str | None = None
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env_factory: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {self.context!r}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
 
 
 def policy_name(policy: Any) -> str:
@@ -107,13 +148,18 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
     }
 
 
-def _apply_temperature(policy: Any, temperature: float | None) -> None:
+def _with_temperature(policy: Any, temperature: float | None) -> Any:
+    """``policy`` sampling at ``temperature``: a shallow copy with the setting changed (the
+    model and other state are shared), so the caller's object is left as it was."""
     if temperature is None:
-        return
+        return policy
     if hasattr(policy, "temperature"):
+        policy = copy.copy(policy)
         policy.temperature = float(temperature)
-    elif hasattr(policy, "generation_kwargs") and isinstance(policy.generation_kwargs, dict):
-        policy.generation_kwargs["temperature"] = float(temperature)
+    elif isinstance(getattr(policy, "generation_kwargs", None), dict):
+        policy = copy.copy(policy)
+        policy.generation_kwargs = {**policy.generation_kwargs, "temperature": float(temperature)}
+    return policy
 
 
 def _seed_globals(seed: int) -> None:
@@ -136,53 +182,51 @@ def _check_resume(out: Path, config: Mapping[str, Any]) -> None:
     old = json.loads(path.read_text(encoding="utf-8"))
     diff = {k: (old.get(k), config.get(k)) for k in RESUME_KEYS if old.get(k) != config.get(k)}
     if diff:
-        raise ValueError(f"{path}: an evaluation with other settings is logged here {diff}; "
-                         "use another --out folder or resume=False to start over")
+        changed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        raise ResumeMismatchError(f"{path}: an evaluation with other settings is logged here ({changed}); "
+                                  "use another output folder, or start over with --restart "
+                                  "(resume=False in Python)")
 
 
 def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | SessionStore,
-             split: str = "test", context: str = "whole_session", temperature: float | None = None,
-             limit: int | None = None, out: str | os.PathLike | None = None, resume: bool = True,
-             seed: int = 0, batch_size: int = 8, progress: bool = False,
-             env_kwargs: Mapping[str, Any] | None = None, name: str | None = None,
-             data_label: str | None = None, env_factory: Callable[..., Any] | None = None) -> Report:
-    """Score ``policy`` on every step of the first ``limit`` sessions of ``split``.
+             settings: EvalSettings | None = None, *, out: str | os.PathLike | None = None,
+             **overrides: Any) -> Report:
+    """Score ``policy`` on every step of the first ``settings.limit`` sessions of ``data``.
 
-    ``policy`` is an :class:`agents.base.Policy` (batched ``act(observations, infos)``) or a
-    plain ``callable(observation_text) -> output_text``. ``out`` (optional) receives
-    ``run.json``, ``steps.jsonl`` and, via :meth:`Report.save`, ``report.json`` /
-    ``report.md`` / plots; an existing partial run there is resumed when ``resume``.
-    Returns the :class:`Report` over all steps of the selected sessions.
-
-    ``env_kwargs`` go to the environment (e.g. a prompt budget); ``env_factory(store,
-    context, **env_kwargs)`` replaces :func:`default_env_factory` (e.g. a wrapped env).
+    ``policy`` is a :class:`shop_env.policy.Policy` (batched ``act(observations, infos)``)
+    or a plain ``callable(observation_text) -> output_text``; it is not modified.
+    ``data`` is a store folder or an open :class:`SessionStore`. ``settings`` is an
+    :class:`EvalSettings`; keyword ``overrides`` replace its fields, so
+    ``evaluate(p, data, split="all", limit=10)`` works without building one. ``out``
+    (optional) receives ``run.json``, ``steps.jsonl`` and, via :meth:`Report.save`,
+    ``report.json`` / ``report.md`` / plots; a partial run there is resumed when
+    ``settings.resume``. Returns the :class:`Report` over all steps of the selected sessions.
     """
-    if context not in CONTEXTS:
-        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    store = open_data(data, split)
-    pol = as_policy(policy)
-    _apply_temperature(pol, temperature)
-    _seed_globals(seed)
+    settings = dataclasses.replace(settings or EvalSettings(), **overrides)
+    store = resolve_store(data, settings.split)
+    pol = _with_temperature(as_policy(policy), settings.temperature)
+    _seed_globals(settings.seed)
+    limit = settings.limit
     n_sessions = len(store) if limit is None else min(int(limit), len(store))
+    env_kwargs = dict(settings.env_kwargs)
     config = {
-        "policy": name or policy_name(pol), "data": data_label or str(Path(store.path).resolve()),
-        "split": split, "context": context, "temperature": temperature, "seed": seed,
-        "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
-        "env": {k: _describe(v) for k, v in sorted(dict(env_kwargs or {}).items())},
+        "policy": settings.name or policy_name(pol),
+        "data": settings.data_label or str(Path(store.path).resolve()),
+        "split": settings.split, "context": settings.context, "temperature": settings.temperature,
+        "seed": settings.seed, "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
+        "env": {k: _describe(v) for k, v in sorted(env_kwargs.items())},
     }
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
+        if settings.resume:
             _check_resume(out_dir, config)
         write_json_atomic(out_dir / RUN_FILE, config)
-    log = StepLog(out_dir / STEPS_FILE if out_dir is not None else None, resume=resume)
+    log = StepLog(out_dir / STEPS_FILE if out_dir is not None else None, resume=settings.resume)
     try:
-        factory = env_factory or default_env_factory
-        _run(pol, store, n_sessions, log, batch_size, progress, seed,
-             lambda: factory(store, context, **dict(env_kwargs or {})))
+        factory = settings.env_factory or default_env_factory
+        _run(pol, store, n_sessions, log, settings.batch_size, settings.progress, settings.seed,
+             lambda: factory(store, settings.context, **env_kwargs))
     finally:
         log.close()
     selected = _selected_ids(n_sessions, log.done)

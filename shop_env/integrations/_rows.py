@@ -5,11 +5,10 @@ prompts the environment shows (same builder, same context mode, same budget).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from shop_env.data.store import SessionStore, open_store
+from shop_env.data.store import SessionStore, resolve_store
 
 __all__ = ["StepRow", "iter_step_rows", "resolve_store"]
 
@@ -25,13 +24,6 @@ class StepRow:
     gold: dict[str, str]
     target_kept: bool
     dropped_pages: list[int]
-
-
-def resolve_store(store: SessionStore | str | os.PathLike, split: str = "all") -> SessionStore:
-    """Accept an opened store or a path (with ``split`` selecting a sub-store or hash split)."""
-    if isinstance(store, SessionStore):
-        return store
-    return open_store(store, split=split)
 
 
 def iter_step_rows(store: SessionStore, *, context: str = "whole_session", max_chars: int | None = None,
