@@ -127,7 +127,7 @@ def test_default_split_and_bad_arguments(tmp_path, store_path):
 
 
 @settings(deadline=None, max_examples=150)
-@given(text=st.one_of(st.text(max_size=300), st.binary(max_size=50), st.none(), st.integers(),
+@given(text=st.one_of(st.text(max_size=300),
                       st.sampled_from(["", "{", "{}", '{"rationale": 1}', "\ud800", "null", "[]",
                                        '{"rationale":"x","action":{"type":"click","name":"' + "a" * 5000 + '"}}'])))
 def test_any_action_never_raises_and_scores_finitely(store_path, text):
@@ -226,19 +226,17 @@ def test_reward_config_is_used(store_path):
 
 
 def _oracle_vector_run(venv, store, seed: int, steps: int) -> list[tuple[float, float]]:
-    """(reward, expected) per sub-env step: the oracle's reward vs max_reward(gold); 0 on autoreset steps."""
+    """(reward, expected) per sub-env step: the oracle's reward vs max_reward(gold). Same-step
+    autoreset: every info shows a step still to score, so no call is spent on a reset."""
     obs, infos = venv.reset(seed=seed)
     pairs = []
     for _ in range(steps):
         actions, expected = [], []
         for j in range(venv.num_envs):
-            if infos["step_index"][j] < infos["n_steps"][j]:
-                gold = store[store.index_of(infos["session_id"][j])].steps[int(infos["step_index"][j])].action
-                actions.append(format_model_output("", gold))
-                expected.append(max_reward(gold))
-            else:  # the episode ended: this step autoresets and ignores the action
-                actions.append("")
-                expected.append(0.0)
+            assert infos["step_index"][j] < infos["n_steps"][j]
+            gold = store[store.index_of(infos["session_id"][j])].steps[int(infos["step_index"][j])].action
+            actions.append(format_model_output("", gold))
+            expected.append(max_reward(gold))
         obs, r, term, trunc, infos = venv.step(tuple(actions))
         assert term.dtype == bool and not trunc.any()
         pairs.extend(zip((float(x) for x in r), expected))
@@ -257,7 +255,7 @@ def test_sync_and_async_vector_envs_agree(store_path):
         r_async = _oracle_vector_run(asyn, store, seed=3, steps=8)
     finally:
         asyn.close()
-    assert all(r == e for r, e in r_sync) and any(e == 0.0 for _, e in r_sync)  # an autoreset happened
+    assert all(r == e > 0 for r, e in r_sync)
     assert r_async == r_sync  # same per-env seeds -> same sessions, same rewards
 
 
