@@ -1,24 +1,21 @@
-"""Several replayed sessions at once with ``gymnasium.vector.AsyncVectorEnv``.
+"""Several replayed sessions at once with :func:`shop_env.env.make_vector_env`.
 
     python examples/vector_env.py [--envs 4] [--steps 200]
 
 Each worker process replays its own sessions (teacher forcing); a batched policy answers
-all of them per call. Text observations need ``shared_memory=False`` (gymnasium's shared
-memory holds only fixed-size arrays). ``autoreset_mode=SAME_STEP`` makes a finished env
-start its next session in the same call, so every action sent is scored.
+all of them per call. ``make_vector_env`` builds an ``AsyncVectorEnv`` with
+``shared_memory=False`` (text observations do not fit gymnasium's fixed-size shared
+memory) and same-step autoreset: a finished env starts its next session in the same call,
+so every action sent is scored and every recorded step is scored once.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from typing import Any
 
-import gymnasium as gym
-from gymnasium.vector import AutoresetMode
-
 from agents.baselines import RandomPolicy
-from shop_env.env import ShopSessionEnv
+from shop_env.env import make_vector_env
 from shop_env.paths import sample_data_dir
 
 
@@ -30,14 +27,13 @@ def per_env_infos(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(sample_data_dir()))
-    p.add_argument("--envs", type=int, default=4)
+    p.add_argument("--data", default=str(sample_data_dir()), help="store folder (default: the sample)")
+    p.add_argument("--envs", type=int, default=4, help="environments (worker processes)")
     p.add_argument("--steps", type=int, default=200, help="vector steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="reset and policy seed")
     a = p.parse_args(argv)
 
-    make = functools.partial(ShopSessionEnv, a.data, split="train", context="latest_step")
-    vec = gym.vector.AsyncVectorEnv([make] * a.envs, shared_memory=False, autoreset_mode=AutoresetMode.SAME_STEP)
+    vec = make_vector_env(a.envs, data_path=a.data, split="train", context="latest_step")
     policy = RandomPolicy(seed=a.seed)
     try:
         obs, info = vec.reset(seed=[a.seed + i for i in range(a.envs)])
