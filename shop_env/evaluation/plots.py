@@ -33,7 +33,7 @@ def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(list(xs), [f"{t}\n(n={report.table3.get(t, {}).get('n', 0)})" for t in ACTION_TYPES])
     ax.set_ylim(0, 105)
-    ax.set_ylabel("%")
+    ax.set_ylabel("% of the human's steps of the type")
     ax.set_title(f"{report.name}: per action type")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -42,26 +42,42 @@ def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
-    """Heat map of human (rows) vs predicted (columns) action types, row-normalised colours."""
+COLORBAR_LABEL = "share of the human's steps of this type (row)"
+
+
+def confusion_figure(report: "Report"):
+    """The confusion heat map as a matplotlib figure (the caller closes it).
+
+    Rows are the human's action types, columns the policy's (``invalid``: unparseable).
+    Colour and cell text show the same thing: each cell's share of its row (what the
+    policy did when the human did that type), with the step count beneath.
+    """
     plt = _pyplot()
     rows, cols, m = report.confusion["rows"], report.confusion["columns"], report.confusion["matrix"]
-    norm = [[v / (sum(r) or 1) for v in r] for r in m]
-    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=100)
-    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    share = [[v / (sum(r) or 1) for v in r] for r in m]
+    fig, ax = plt.subplots(figsize=(5.8, 3.8), dpi=100)
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     for i, r in enumerate(m):
         for j, v in enumerate(r):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                    color="white" if norm[i][j] > 0.5 else "black")
+            ax.text(j, i, f"{100 * share[i][j]:.0f}%\n({v})", ha="center", va="center", fontsize=8,
+                    color="white" if share[i][j] > 0.5 else "black")
     ax.set_xticks(range(len(cols)), cols, rotation=20)
     ax.set_yticks(range(len(rows)), rows)
-    ax.set_xlabel("policy")
-    ax.set_ylabel("human")
-    ax.set_title(f"{report.name}: action-type confusion")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xlabel("policy's action type")
+    ax.set_ylabel("human's action type")
+    ax.set_title(f"{report.name}: action-type confusion\n(% of the row, step count in brackets)", fontsize=10)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046)
+    bar.set_label(COLORBAR_LABEL, fontsize=8)
+    bar.ax.yaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
     fig.tight_layout()
+    return fig
+
+
+def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
+    """Write :func:`confusion_figure` to ``path`` (PNG)."""
+    fig = confusion_figure(report)
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return Path(path)
 
 
