@@ -95,6 +95,25 @@ def test_eval_a_policy_from_a_file_and_from_a_module_equals_evaluate_in_python(s
     assert_one_error_line(code, err, "cannot be built", "nope")
 
 
+def test_a_module_in_the_current_folder_is_found(store_path, tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_leaving_agent.py").write_text(textwrap.dedent('''
+        from shop_env.actions import Action, format_model_output
+
+        class Leave:
+            name = "leave"
+
+            def act(self, observations, infos):
+                return [format_model_output("", Action("terminate")) for _ in observations]
+    '''))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    code, _, err = run_cli(["eval", "--policy", "my_leaving_agent:Leave", "--data", store_path, "--split", "all",
+                            "--limit", "2", "--no-progress", "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["table3"]["click"]["type_accuracy"] == 0.0 and report["n_steps"] > 0
+
+
 def test_policy_kwargs_must_be_a_json_object(store_path, tmp_path, capsys):
     for bad in ("{seed: 1}", "[1]"):
         with pytest.raises(SystemExit) as exit_info:
@@ -242,5 +261,5 @@ def test_eval_help_explains_what_none_means(capsys):
 
 def test_readme_custom_policy_commands_match_the_example():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "examples/custom_policy.py:PersonaShopper" in readme
-    assert textwrap.dedent("class PersonaShopper") in EXAMPLE.read_text(encoding="utf-8")
+    assert "examples/custom_policy.py:PersonaShopper" in readme and "custom_policy:PersonaShopper" in readme
+    assert "class PersonaShopper" in EXAMPLE.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ policies: random | majority | rule | replay | llm:PATH_OR_NAME | MODULE:CLASS | 
   rule           a scripted search -> first result -> add to cart shopper
   replay         oracle: the recorded action itself (upper bound; checks the harness)
   llm:X          a checkpoint saved by `shop-r1 train` or a Hugging Face model (zero-shot)
-  MODULE:CLASS   your own policy class, e.g. my_agents:PersonaAgent (module on PYTHONPATH)
+  MODULE:CLASS   your own policy class, e.g. my_agents:PersonaAgent (module in . or on PYTHONPATH)
   FILE.py:CLASS  your own policy class loaded from a file, e.g. examples/custom_policy.py:KeywordPolicy
                  (built with --policy-kwargs as keyword arguments; needs
                  act(observations, infos) -> list[str], see shop_env.policy.Policy)

@@ -4,7 +4,7 @@ Specs::
 
     random | majority | rule | replay      the baselines (agents.baselines)
     llm:PATH_OR_NAME                      a checkpoint saved by ``shop-r1 train`` or a HF model
-    MODULE:CLASS                          your class, imported from an importable module
+    MODULE:CLASS                          your class, from a module in the current folder or on PYTHONPATH
     path/to/file.py:CLASS                 your class, loaded from a Python file
 
 ``PolicyContext`` carries what a builder may need (data, split, seed, temperature and the
@@ -107,6 +107,8 @@ def _load_attribute(spec: str) -> Any:
         sys.modules[module_name] = module  # dataclasses and pickling look classes up here
         module_spec.loader.exec_module(module)
     else:
+        if os.getcwd() not in sys.path:  # like `python -m`: modules in the current folder import
+            sys.path.append(os.getcwd())
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as e:
