@@ -23,6 +23,8 @@ import json
 import sys
 from typing import Any
 
+from shop_env.prompts import CONTEXT_MODES
+
 
 def _parse_sets(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -47,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the setting's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the setting's)")
     p.add_argument("--device", default=None, help="auto (CUDA when present) | cpu | cuda:N")
-    p.add_argument("--context", choices=["whole_session", "latest_step"], default=None,
+    p.add_argument("--context", choices=CONTEXT_MODES, default=None,
                    help="prompt context (default: the setting's)")
     p.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights")
     p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for activation memory")
