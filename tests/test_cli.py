@@ -243,7 +243,7 @@ def test_every_option_of_every_command_has_help_and_shows_its_default():
             name = "/".join(action.option_strings) or action.dest
             if not (action.help or "").strip():
                 missing.append(f"{prog} {name}")
-            elif action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            elif action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS)):
                 shown = f"default: {action.default}" in " ".join(text.split())
                 if not shown and "default" not in action.help:
                     missing.append(f"{prog} {name} (default {action.default!r} not shown)")

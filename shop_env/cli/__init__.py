@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import traceback
 from typing import Iterator, Sequence
@@ -34,7 +33,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default in (None, False, argparse.SUPPRESS) or "default" in text
+        if (default is None or default is False or default is argparse.SUPPRESS or "default" in text
                 or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
             return text
         return f"{text} (default: %(default)s)"
@@ -63,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for _, p in iter_parsers(parser):
         p.formatter_class = HelpFormatter
+        if "--debug" in p._option_string_actions:
+            continue
         # accepted anywhere on the line; SUPPRESS keeps a sub-command from resetting it
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="on an error, show the full traceback instead of one line")
@@ -79,8 +80,8 @@ def require_folder(path: str, option: str) -> str:
     return path
 
 
-# Errors that bad input (paths, data, specs, settings) raises: reported as one line.
-USER_ERRORS = (DataError, OSError, ValueError, KeyError, ImportError, json.JSONDecodeError)
+# Errors that bad input (paths, data incl. DataError, specs, settings, missing extras) raises.
+USER_ERRORS = (OSError, ValueError, KeyError, ImportError)
 
 
 def error_line(exc: BaseException) -> str:
