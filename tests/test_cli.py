@@ -184,6 +184,9 @@ def test_resume_mismatch_names_the_restart_flag(store_path, tmp_path, capsys):
 def test_compare_and_data_commands_report_missing_paths(tmp_path, capsys):
     code, _, err = run_cli(["compare", "/nonexistent/report.json"], capsys)
     assert_one_error_line(code, err, "/nonexistent/report.json")
+    (tmp_path / "bad.json").write_text("{")
+    code, _, err = run_cli(["compare", tmp_path / "bad.json"], capsys)
+    assert_one_error_line(code, err, str(tmp_path / "bad.json"), "not an evaluation report")
     code, _, err = run_cli(["data", "validate", tmp_path / "nowhere"], capsys)
     assert_one_error_line(code, err, str(tmp_path / "nowhere"), "does not exist")
     assert "shop_env.html unavailable" not in err

@@ -1,6 +1,7 @@
 """Benchmark any policy against the recorded humans (issue 8).
 
-``evaluate(policy, data, split="test", ...) -> Report`` runs a policy over every step of
+``evaluate(policy, data, EvalSettings(split="test", ...)) -> Report`` (or keyword
+overrides of :class:`EvalSettings`: ``evaluate(policy, data, limit=20)``) runs a policy over every step of
 every held-out session through :class:`shop_env.env.ShopSessionEnv` (teacher forcing),
 with a crash-safe, resumable per-step log; :class:`Report` holds the paper's Table 2
 (exact, type accuracy, type macro-F1 with 95% intervals) and Table 3 (per type), plus
