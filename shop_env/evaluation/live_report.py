@@ -89,7 +89,7 @@ def plot_fidelity(report: LiveReport, path: str | os.PathLike) -> Path:
     ax.set_yticks(range(len(stats)), stats)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("Jensen-Shannon distance to the shopper's sessions (0 = same)")
+    ax.set_xlabel("Jensen-Shannon distance (0 = like the shopper)")
     ax.set_title(f"{report.name}: fidelity {report.fidelity_distance:.3f}")
     fig.tight_layout()
     fig.savefig(path)

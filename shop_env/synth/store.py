@@ -191,6 +191,13 @@ class Store:
                                        cart=v.cart))
         if section == "categories" and text in cat.categories:
             return Transition(True, f"browsed the {text} department", View("search", category=text, cart=v.cart))
+        if last == "add_to_cart" and v.kind != "product":  # the button on a results tile
+            title = state.element(name.rsplit(".", 1)[0] + ".product_title")
+            p = self._product_of(state, title.name, title.text) if title is not None else None
+            if p is not None:
+                line = CartLine(p.pid, 1, {dim: choices[0] for dim, choices in p.options.items()})
+                return Transition(True, f"added {p.short_title!r} to the cart",
+                                  View("cart", cart=v.cart + [line], notice="Added to Cart"))
         if name == "nav_bar.shopmart_home" or name == "subtotal.continue_shopping":
             return Transition(True, "went to the home page", View("home", cart=v.cart))
         if name == "nav_bar.cart_button":
