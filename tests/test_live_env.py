@@ -148,3 +148,9 @@ def test_type_and_submit_search_executes_and_render_ansi():
     assert any(e.name.endswith(".product_title") for e in info["elements"])
     text = env.render()
     assert "searched for 'wireless earbuds'" in text and "gold" in text
+
+
+def test_example_runs():
+    import runpy
+    outcomes = runpy.run_path("examples/live_shopper.py")["main"](["--episodes", "2"])
+    assert sum(outcomes.values()) == 2 and set(outcomes) <= {"purchase", "terminate", "truncated"}

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as hst
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, format_model_output
-from shop_env.data.store import open_store
 from shop_env.env import ShopSessionEnv
 from shop_env.live import ShopLiveEnv, live_store
 from shop_env.paths import sample_data_dir
@@ -106,7 +105,8 @@ def test_product_options_reviews_cart_checkout_purchase(store, who):
     buy_now = _go(store, sized, Action(CLICK, "buybox.purchase_form.buy_now"))
     assert buy_now.view.kind == "checkout" and buy_now.view.cart[0].pid == p.pid
     emptied = _go(store, cart, Action(CLICK, _first(cart, ".delete")))
-    assert emptied.view.cart == [] and not store.transition(emptied, Action(CLICK, "subtotal.proceed_to_checkout")).changed
+    assert emptied.view.cart == []
+    assert not store.transition(emptied, Action(CLICK, "subtotal.proceed_to_checkout")).changed
     assert _go(store, cart, Action(CLICK, "nav_bar.shopmart_home")).view.kind == "home"
     assert _go(store, prod, Action(CLICK, "nav_bar.cart_button")).view.kind == "cart"
     tile_cart = _go(store, res, Action(CLICK, _first(res, ".add_to_cart")))

@@ -17,6 +17,7 @@ from shop_env.synth.catalog import Product
 from shop_env.synth.pages import View
 from shop_env.synth.persona import Persona
 from shop_env.synth.search import PRICE_BANDS, SearchResult
+from shop_env.synth.store import slug
 from shop_env.synth.vocab import plural, with_article
 
 
@@ -283,7 +284,7 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
         if dim in p.options and view.selected.get(dim) != val:
             return Decision(CLICK, rng.choice((f"I need {dim.lower()} {val}, so I'll select it.",
                                           f"{val} is available, which is the {dim.lower()} I want; selecting it.")),
-                            Target(f"product_details.{_slug(dim)}.", text=val))
+                            Target(f"product_details.{slug(dim)}.", text=val))
     if p.pid not in mem.shortlist:
         mem.shortlist.append(p.pid)
     if who.intent != "buy" and len(mem.shortlist) < 2 and view.from_search \
@@ -297,11 +298,8 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
     why = f"The {p.short_title} is ${p.price:.2f}, rated {p.rating:.1f} stars, and it has what I need"
     if who.intent == "buy" and rng.random() < 0.4:
         return Decision(CLICK, f"{why}. I'll buy it now.", Target("buybox.purchase_form.", suffix="buy_now"))
-    return Decision(CLICK, f"{why}, so I'll add it to my cart.", Target("buybox.purchase_form.", suffix="add_to_cart"))
-
-
-def _slug(text: str) -> str:
-    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+    return Decision(CLICK, f"{why}, so I'll add it to my cart.",
+                    Target("buybox.purchase_form.", suffix="add_to_cart"))
 
 
 def on_cart(view: View, who: Persona, mem: Memory, rng: random.Random, total: float) -> Decision:

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
+from shop_env.actions import TERMINATE, TYPE_AND_SUBMIT, Action
 from shop_env.html import Element, simplify
 from shop_env.synth.catalog import Catalog, Product
 from shop_env.synth.pages import (CartLine, View, render_cart, render_checkout, render_home, render_product,
