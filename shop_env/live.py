@@ -10,7 +10,8 @@ Episodes: each ``reset`` draws a persona (or takes the one given) and starts on 
 page. ``step`` takes the model's text (or an :class:`~shop_env.actions.Action`); the episode
 terminates on ``terminate`` or on a purchase ("Place your order") and is truncated after
 ``max_steps`` calls of ``step``. Any text is accepted: an unparseable output scores 0,
-leaves the page as it is and is not added to the action history; a well-formed action that
+leaves the page as it is and is not added to the action history (the shopper then decides
+again on the same page, a fresh draw); a well-formed action that
 does nothing (an element that is not on the page, a click on a text box...) leaves the
 page as it is, is added to the history, and ``info["store_message"]`` says why.
 
@@ -33,7 +34,9 @@ sample's test split).
 
 Info keys (``reset`` and ``step``, describing the new observation) are those of
 ``ShopR1-v0`` (``messages``, ``session_id``, ``step_index``, ``n_steps``, ``url``,
-``elements``, ``target_kept``, ``dropped_pages``, ``history``, ``persona``) plus
+``elements``, ``target_kept``, ``dropped_pages``, ``history``, ``persona``; here
+``step_index`` is the current page's 0-based position in the episode and ``n_steps`` the
+pages so far, the current one included) plus
 ``page_type``, ``gold_action`` (action dict; ``{}`` once the episode is over),
 ``gold_rationale``, ``outcome`` (``""``, ``"purchase"``, ``"terminate"`` or ``"truncated"``)
 and ``page_state`` (the store's :class:`~shop_env.synth.store.PageState`, read-only, for

@@ -96,6 +96,8 @@ def run_live_eval(args: argparse.Namespace) -> int:
         policy = policy_from_spec(args.policy, data=args.data or str(sample_data_dir()), seed=args.seed,
                                   temperature=args.temperature, **kwargs)
     env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
+    if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
+        env_kwargs["tokenizer"] = policy.tokenizer
     report = evaluate_live(policy, args.episodes, split=args.live_split, max_steps=args.max_steps,
                            context=args.context, seed=args.seed, batch_size=args.batch_size, out=args.out,
                            progress=not args.no_progress, name=args.policy, env_kwargs=env_kwargs)
