@@ -18,6 +18,8 @@ ENV_ID = "ShopR1-v0"
 
 if ENV_ID not in registry:
     register(id=ENV_ID, entry_point="shop_env.env:ShopSessionEnv")
+if "ShopR1Live-v0" not in registry:  # closed loop on the synthetic store (shop_env/live.py)
+    register(id="ShopR1Live-v0", entry_point="shop_env.live:ShopLiveEnv")
 
 __all__ = ["ACTION_TYPES", "Action", "ENV_ID", "ShopSessionEnv", "format_model_output", "sample_data_dir"]
 

@@ -190,7 +190,7 @@ class PageElements(Sequence[Element]):
         return f"PageElements({self.items!r})"
 
 
-def _load_tokenizer(tokenizer: Any) -> Any:
+def load_tokenizer(tokenizer: Any) -> Any:
     if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
         return AutoTokenizer.from_pretrained(os.fspath(tokenizer))
@@ -259,7 +259,7 @@ class ShopSessionEnv(gym.Env[str, str]):
         self.with_elements = bool(elements)
         self.reward_config = reward_config or RewardConfig()
         self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
-                                      tokenizer=_load_tokenizer(tokenizer), include_persona=include_persona)
+                                      tokenizer=load_tokenizer(tokenizer), include_persona=include_persona)
         self.observation_space = UnicodeText(OBS_MAX_LENGTH)
         self.action_space = UnicodeText(ACTION_MAX_LENGTH)
         self._session: Session | None = None

@@ -24,6 +24,12 @@ policies: random | majority | rule | replay | llm:PATH_OR_NAME | MODULE:CLASS | 
 
 An interrupted run (Ctrl-C, kill, crash) resumes from OUT/steps.jsonl when started again
 with the same arguments; pass --restart to start over.
+
+--live: closed loop on ShopR1Live-v0 instead of replay. Runs --episodes episodes (split
+--live-split, default test) and compares the sessions with the synthetic shopper's for the
+same personas (report.json `fidelity`, report.md, fidelity.png). Extra policy: shopper (the
+synthetic shopper itself; near-zero distance by construction).
+  shop-r1 eval --live --policy shopper --episodes 100 --out runs/live-shopper
 """
 
 
@@ -53,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (report.json, report.md, PNGs, steps.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard partial results in --out and start over")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--live", action="store_true", help="closed loop on ShopR1Live-v0: session-level fidelity")
+    p.add_argument("--episodes", type=int, default=100, help="--live: number of episodes")
+    p.add_argument("--live-split", default="test", help="--live: generator split the personas come from")
+    p.add_argument("--max-steps", type=int, default=30, help="--live: steps before an episode is truncated")
     p.set_defaults(func=run_eval)
 
     c = subparsers.add_parser("compare", help="side-by-side Table 2 of several report.json files")
@@ -73,6 +83,8 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.live:
+        return run_live_eval(args)
     from shop_env.cli import require_folder
     from shop_env.data.store import open_store
     from shop_env.evaluation.runner import EvalSettings, evaluate
@@ -100,6 +112,34 @@ def run_eval(args: argparse.Namespace) -> int:
         store.close()
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, per_type.png, confusion.png", file=sys.stderr)
+    return 0
+
+
+def run_live_eval(args: argparse.Namespace) -> int:
+    """``shop-r1 eval --live``: closed-loop episodes and their fidelity to the shopper's sessions."""
+    from shop_env.evaluation.live import evaluate_live
+    from shop_env.synth.policy import ShopperPolicy
+
+    if args.policy == "shopper":
+        policy = ShopperPolicy(seed=args.seed)
+    else:
+        from shop_env.paths import sample_data_dir
+
+        if args.policy == "replay":
+            raise PolicySpecError("--policy replay needs recorded sessions; it has no meaning with --live")
+        kwargs = dict(args.policy_kwargs)
+        if args.max_new_tokens is not None:
+            kwargs["max_new_tokens"] = args.max_new_tokens
+        policy = resolve_policy(args.policy, PolicyContext(data=args.data or str(sample_data_dir()), seed=args.seed,
+                                                           temperature=args.temperature, kwargs=kwargs))
+    env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
+    if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
+        env_kwargs["tokenizer"] = policy.tokenizer
+    report = evaluate_live(policy, args.episodes, split=args.live_split, max_steps=args.max_steps,
+                           context=args.context, seed=args.seed, batch_size=args.batch_size, out=args.out,
+                           progress=not args.no_progress, name=args.policy, env_kwargs=env_kwargs)
+    print(report.to_markdown())
+    print(f"wrote {args.out}/report.json, report.md, fidelity.png", file=sys.stderr)
     return 0
 
 

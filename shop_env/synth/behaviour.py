@@ -3,19 +3,21 @@
 Each ``on_<page>`` function looks at what is on screen (the :class:`~shop_env.synth.pages.View`
 and the products drawn on it) and at the persona and history, and returns a
 :class:`Decision`: the action, the element it targets (by section and visible text, resolved
-to the simplifier's name later), the rationale, and the next view (``None`` ends the session).
+to the simplifier's name later) and the rationale. What the action does to the page is the
+store's business (:mod:`shop_env.synth.store`), not the shopper's.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT
 from shop_env.synth import queries
 from shop_env.synth.catalog import Product
-from shop_env.synth.pages import CartLine, View
+from shop_env.synth.pages import View
 from shop_env.synth.persona import Persona
 from shop_env.synth.search import PRICE_BANDS, SearchResult
+from shop_env.synth.store import slug
 from shop_env.synth.vocab import plural, with_article
 
 
@@ -31,14 +33,12 @@ class Target:
 
 @dataclass
 class Decision:
-    """One step: action type, target, typed text, rationale, and the next view."""
+    """One step: action type, target, typed text and rationale."""
 
     type: str
     rationale: str
     target: Target | None = None
-    next_view: View | None = None
     text: str = ""
-    outcome: str | None = None  # "purchase" | "terminate" when the session ends here
 
 
 @dataclass
@@ -50,8 +50,12 @@ class Memory:
     viewed: list[str] = field(default_factory=list)
     shortlist: list[str] = field(default_factory=list)
     reviews_read: set[str] = field(default_factory=set)
-    results_view: View | None = None
     promo_tried: bool = False
+
+    def copy(self) -> "Memory":
+        """An independent copy (deciding on a copy leaves this memory as it was)."""
+        return Memory(self.steps_left, list(self.queries), list(self.viewed), list(self.shortlist),
+                      set(self.reviews_read), self.promo_tried)
 
 
 def _w(rng: random.Random, options: list[tuple[float, object]]):
@@ -92,15 +96,14 @@ def utility(p: Product, who: Persona) -> float:
     return u
 
 
-def terminate(reason: str, outcome: str = "terminate") -> Decision:
+def terminate(reason: str) -> Decision:
     """Close the browser without buying."""
-    return Decision(TERMINATE, reason, outcome=outcome)
+    return Decision(TERMINATE, reason)
 
 
-def search_box(view: View, text: str, rationale: str, **kw) -> Decision:
+def search_box(text: str, rationale: str) -> Decision:
     """Type ``text`` into the top search bar and submit."""
-    nxt = View("search", query=text, cart=view.cart)
-    return Decision(TYPE_AND_SUBMIT, rationale, Target("nav_bar.", "input", "search_input"), nxt, text, **kw)
+    return Decision(TYPE_AND_SUBMIT, rationale, Target("nav_bar.", "input", "search_input"), text)
 
 
 def _new_query(view: View, who: Persona, mem: Memory, rng: random.Random, why: str) -> Decision:
@@ -108,7 +111,7 @@ def _new_query(view: View, who: Persona, mem: Memory, rng: random.Random, why: s
     q = queries.refine_query(who, prev, rng, too_few=False) if prev else queries.first_query(who, rng)
     if rng.random() < 0.08:
         q = queries.add_typo(q, rng)
-    return search_box(view, q, f"{why} I'll search for \"{q}\" instead.")
+    return search_box(q, f"{why} I'll search for \"{q}\" instead.")
 
 
 def on_home(view: View, who: Persona, mem: Memory, rng: random.Random, deals: list[Product]) -> Decision:
@@ -121,19 +124,18 @@ def on_home(view: View, who: Persona, mem: Memory, rng: random.Random, deals: li
         p = match[0]
         return Decision(CLICK, f"The {p.short_title} on the home page is {need} at ${p.price:.2f}, within my "
                                f"${who.budget:.0f} budget, so I'll take a look.",
-                        Target("", suffix="product_title", text=p.title),
-                        View("product", pid=p.pid, cart=view.cart))
+                        Target("", suffix="product_title", text=p.title))
     if r < 0.15:
         cat = who.need.category
         return Decision(CLICK, f"I'll start by browsing the {cat} department to find {need}.",
-                        Target("categories.", text=cat), View("search", category=cat, cart=view.cart))
+                        Target("categories.", text=cat))
     q = queries.first_query(who, rng)
     if rng.random() < 0.16:
         q = queries.add_typo(q, rng)
     why = rng.choice((f"I need {need} {who.purpose}, so I'll search for \"{q}\".",
                       f"I'm looking for {need}; searching \"{q}\" should show me the options.",
                       f"Let me type \"{q}\" into the search bar to find {need}."))
-    return search_box(view, q, why)
+    return search_box(q, why)
 
 
 def _leave_results(relevant: list[Product], good: list[Product], who: Persona, rng: random.Random) -> str:
@@ -151,14 +153,12 @@ def _leave_results(relevant: list[Product], good: list[Product], who: Persona, r
                        "I'm not finding anything that fits my budget and needs; I'm done."))
 
 
-def _open(view: View, p: Product, section: str, rng: random.Random, why: str) -> Decision:
+def _open(p: Product, section: str, rng: random.Random, why: str) -> Decision:
     suffix = "product_image" if rng.random() < 0.1 else "product_title"
-    return Decision(CLICK, why, Target(section, suffix=suffix, text=p.title),
-                    View("product", pid=p.pid, from_search=True, query=view.query, cart=view.cart))
+    return Decision(CLICK, why, Target(section, suffix=suffix, text=p.title))
 
 
 def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: random.Random) -> Decision:
-    mem.results_view = view
     need = plural(who.need)
     relevant = [p for p in res.products if p.ptype is who.need]
     fresh = [p for p in relevant if p.pid not in mem.viewed]
@@ -171,15 +171,14 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
     if res.suggestion and (not res.products or len(relevant) < 3):
         if rng.random() < 0.5:
             return Decision(CLICK, f"I misspelled my search; the site suggests \"{res.suggestion}\", so I'll click that.",
-                            Target("did_you_mean.", text=res.suggestion),
-                            View("search", query=res.suggestion, cart=view.cart))
+                            Target("did_you_mean.", text=res.suggestion))
         q = res.suggestion
-        return search_box(view, q, f"Oops, I made a typo in \"{view.query}\". Let me retype it as \"{q}\".")
+        return search_box(q, f"Oops, I made a typo in \"{view.query}\". Let me retype it as \"{q}\".")
     if not res.products or (view.query and not relevant):
         return _new_query(view, who, mem, rng, f"These results don't show any {need}.")
     if not view.query:  # category browsing
         if good and rng.random() < 0.3:
-            return _open(view, good[0], "search_results.", rng,
+            return _open(good[0], "search_results.", rng,
                          f"The {good[0].short_title} in this department looks like what I need.")
         return _new_query(view, who, mem, rng, f"Scrolling the whole {view.category} department is slow.")
     f = view.filters
@@ -196,7 +195,7 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
     choice = _w(rng, options)
     if choice == "stretch":
         p = stretch[0]
-        return _open(view, p, "search_results.", rng,
+        return _open(p, "search_results.", rng,
                      f"The {p.short_title} is ${p.price:.2f}, a bit over my ${who.budget:.0f} budget, but with "
                      f"{p.rating:.1f} stars it might be worth it; let me look.")
     if choice == "open":
@@ -204,7 +203,7 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
         bits = [f"the {p.short_title} is ${p.price:.2f}", f"rated {p.rating:.1f} stars by {p.review_count:,} people"]
         if p.brand == who.brand:
             bits.append(f"and it's from {who.brand}, a brand I like")
-        return _open(view, p, "search_results.", rng,
+        return _open(p, "search_results.", rng,
                      rng.choice(("Among these results, ", "Scanning the list, ", "This one catches my eye: "))
                      + ", ".join(bits) + ", so I'll open it.")
     if choice == "brand":
@@ -212,33 +211,29 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
                                     f"I'd rather stick with {who.brand}; let me tick it in the brand filter.",
                                     f"{who.brand} is listed under Brand, and it's the one I usually buy, so I'll "
                                     f"filter by it.")),
-                        Target("refinements.brand.", text=who.brand),
-                        replace(view, filters=replace(f, brand=who.brand), page=1))
+                        Target("refinements.brand.", text=who.brand))
     if choice == "price":
         if rng.random() < 0.5:
             text = f"{who.budget:.0f}"
             return Decision(TYPE_AND_SUBMIT, f"{over} of these are over my ${who.budget:.0f} budget, so I'll set a "
                                              f"maximum price of ${text}.",
-                            Target("refinements.price.", "input", "max_price"),
-                            replace(view, filters=replace(f, max_price=who.budget), page=1), text)
+                            Target("refinements.price.", "input", "max_price"), text)
         lo, hi, label = next(b for b in PRICE_BANDS if b[1] is None or who.budget <= b[1])
         return Decision(CLICK, f"Too many of these cost more than I want to spend; I'll narrow it to {label}.",
-                        Target("refinements.price.", text=label),
-                        replace(view, filters=replace(f, min_price=float(lo), max_price=hi), page=1))
+                        Target("refinements.price.", text=label))
     if choice == "sort":
         return Decision(CLICK, rng.choice(("I want to see the cheapest options first, so I'll sort by price from low to high.",
                                     f"Price matters most to me with a ${who.budget:.0f} budget; sorting low to high.")),
-                        Target("sort_by.", suffix="price_low_to_high"), replace(view, sort="price-asc", page=1))
+                        Target("sort_by.", suffix="price_low_to_high"))
     if choice == "rating":
         return Decision(CLICK, rng.choice((f"I only want well-reviewed {need}, so I'll filter to 4 stars and up.",
                                     "Some of these have mediocre ratings; I'll keep only 4 stars and up.")),
-                        Target("refinements.customer_reviews.", text="4 Stars & Up"),
-                        replace(view, filters=replace(f, min_rating=4), page=1))
+                        Target("refinements.customer_reviews.", text="4 Stars & Up"))
     if choice == "next":
         return Decision(CLICK, rng.choice((f"Nothing on page {res.page} fits, so I'll check the next page of results.",
                                     f"I've already looked at the good ones on this page; let me see page "
                                     f"{res.page + 1}.")),
-                        Target("pagination.", suffix="next"), replace(view, page=res.page + 1))
+                        Target("pagination.", suffix="next"))
     if len(relevant) < 4:
         why = f"Only {len(relevant)} of these results are actually {need}."
     elif good:
@@ -256,23 +251,20 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
     if p.pid not in mem.viewed:
         mem.viewed.append(p.pid)
     problems = problems_with(p, who)
-    back = mem.results_view
     if mem.steps_left <= 0 and not (who.intent == "buy" and not problems):
         return terminate(f"I've looked at enough for today; the {p.short_title} isn't convincing me right now.")
     if problems:
         why = f"The {p.short_title} won't work: {problems[0]}."
         alt = [q for q in also if q.ptype is who.need and not problems_with(q, who) and q.pid not in mem.viewed]
-        choice = _w(rng, [(1.4 if back and view.from_search else 0.0, "back"), (1.4, "query"),
+        choice = _w(rng, [(1.4 if view.from_search else 0.0, "back"), (1.4, "query"),
                           (1.0 if alt else 0.0, "also"), (0.6 * (1 - who.patience), "quit")])
         if choice == "back":
-            return Decision(CLICK, f"{why} I'll go back to the results.", Target("breadcrumb.", suffix="back_to_results"),
-                            back)
+            return Decision(CLICK, f"{why} I'll go back to the results.", Target("breadcrumb.", suffix="back_to_results"))
         if choice == "also":
             q = alt[0]
             return Decision(CLICK, f"{why} The {q.short_title} under 'Customers also viewed' is ${q.price:.2f} and "
                                    f"rated {q.rating:.1f}, so I'll check it.",
-                            Target("customers_also_viewed.", suffix="product_title", text=q.title),
-                            View("product", pid=q.pid, cart=view.cart, query=view.query))
+                            Target("customers_also_viewed.", suffix="product_title", text=q.title))
         if choice == "quit":
             return terminate(f"{why} I'm tired of searching, so I'll stop here.")
         return _new_query(view, who, mem, rng, why)
@@ -282,44 +274,32 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
             aspect = rng.choice(p.ptype.aspects)
             return Decision(TYPE_AND_SUBMIT, f"Before deciding on the {p.short_title}, I want to know what buyers "
                                              f"say about the {aspect}.",
-                            Target("customer_reviews.", "input", "search_reviews"),
-                            replace(view, review_query=aspect, notice=""), aspect)
+                            Target("customer_reviews.", "input", "search_reviews"), aspect)
         return Decision(CLICK, rng.choice((f"It has {p.rating:.1f} stars from {p.review_count:,} ratings, but I'd like to "
                                      f"read more reviews before I commit.",
                                      f"The price is right, but I want to see what other buyers say about the "
                                      f"{p.short_title} first.")),
-                        Target("customer_reviews.", suffix="see_more_reviews"),
-                        replace(view, reviews_expanded=True, notice=""))
+                        Target("customer_reviews.", suffix="see_more_reviews"))
     for dim, val in who.wanted.items():
         if dim in p.options and view.selected.get(dim) != val:
-            sel = dict(view.selected)
-            sel[dim] = val
             return Decision(CLICK, rng.choice((f"I need {dim.lower()} {val}, so I'll select it.",
                                           f"{val} is available, which is the {dim.lower()} I want; selecting it.")),
-                            Target(f"product_details.{_slug(dim)}.", text=val),
-                            replace(view, selected=sel, notice=""))
+                            Target(f"product_details.{slug(dim)}.", text=val))
     if p.pid not in mem.shortlist:
         mem.shortlist.append(p.pid)
-    if who.intent != "buy" and len(mem.shortlist) < 2 and back is not None and view.from_search \
+    if who.intent != "buy" and len(mem.shortlist) < 2 and view.from_search \
             and rng.random() < 0.3 + 0.5 * who.patience:
         return Decision(CLICK, f"The {p.short_title} at ${p.price:.2f} is a candidate, but I want to compare it with "
-                               f"other options first.", Target("breadcrumb.", suffix="back_to_results"), back)
-    keep = {dim: view.selected.get(dim) or p.options[dim][0] for dim in p.options}
-    cart = view.cart + [CartLine(p.pid, 1, keep)]
+                               f"other options first.", Target("breadcrumb.", suffix="back_to_results"))
     buy_p = {"buy": 0.92, "research": 0.4, "browse": 0.25}[who.intent]
     if rng.random() > buy_p:
         return terminate(rng.choice((f"The {p.short_title} looks good, but I'll think about it and come back later.",
                                      f"I'll remember the {p.short_title} at ${p.price:.2f}, but I'm not buying today.")))
     why = f"The {p.short_title} is ${p.price:.2f}, rated {p.rating:.1f} stars, and it has what I need"
     if who.intent == "buy" and rng.random() < 0.4:
-        return Decision(CLICK, f"{why}. I'll buy it now.", Target("buybox.purchase_form.", suffix="buy_now"),
-                        View("checkout", cart=cart))
-    return Decision(CLICK, f"{why}, so I'll add it to my cart.", Target("buybox.purchase_form.", suffix="add_to_cart"),
-                    View("cart", cart=cart, notice="Added to Cart"))
-
-
-def _slug(text: str) -> str:
-    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+        return Decision(CLICK, f"{why}. I'll buy it now.", Target("buybox.purchase_form.", suffix="buy_now"))
+    return Decision(CLICK, f"{why}, so I'll add it to my cart.",
+                    Target("buybox.purchase_form.", suffix="add_to_cart"))
 
 
 def on_cart(view: View, who: Persona, mem: Memory, rng: random.Random, total: float) -> Decision:
@@ -327,7 +307,7 @@ def on_cart(view: View, who: Persona, mem: Memory, rng: random.Random, total: fl
     if rng.random() < go:
         return Decision(CLICK, rng.choice((f"My cart subtotal is ${total:.2f}, which works for me, so I'll proceed to checkout.",
                                     f"The item is in my cart at ${total:.2f}; time to check out.")),
-                        Target("subtotal.", suffix="proceed_to_checkout"), View("checkout", cart=view.cart))
+                        Target("subtotal.", suffix="proceed_to_checkout"))
     return terminate(f"I'll leave the item in my cart (${total:.2f}) and decide later.")
 
 
@@ -336,8 +316,7 @@ def on_checkout(view: View, who: Persona, mem: Memory, rng: random.Random, total
         mem.promo_tried = True
         code = rng.choice(("SAVE10", "WELCOME15", "SPRING20", "FREESHIP"))
         return Decision(TYPE_AND_SUBMIT, f"Before paying, I'll try the promo code {code} I saw somewhere.",
-                        Target("order_summary.", "input", "promo_code"),
-                        replace(view, notice=f"The promotional code {code} is not valid."), code)
+                        Target("order_summary.", "input", "promo_code"), code)
     if total > who.budget * 1.5 and rng.random() < 0.5:
         return terminate(f"The order total of ${total:.2f} is more than I planned to spend, so I'll leave.")
     if rng.random() < 0.06:
@@ -345,4 +324,4 @@ def on_checkout(view: View, who: Persona, mem: Memory, rng: random.Random, total
     return Decision(CLICK, rng.choice((f"Everything looks right and the total is ${total:.2f}; I'll place my order.",
                                  f"The address and card are correct and ${total:.2f} is fine, so I'll place the "
                                  f"order.")),
-                    Target("order_summary.", suffix="place_your_order"), None, outcome="purchase")
+                    Target("order_summary.", suffix="place_your_order"))

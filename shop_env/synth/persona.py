@@ -114,3 +114,69 @@ def make_persona(rng: random.Random, user: UserTraits) -> Persona:
                    purpose=rng.choice(CONSUMABLE_PURPOSES if need.category in CONSUMABLE_CATEGORIES else PURPOSES), budget=budget, brand=brand, brand_loyalty=loyalty,
                    price_sensitivity=user.price_sensitivity, patience=user.patience,
                    min_rating=round(3.3 + 1.0 * user.picky, 1), intent=intent, wanted=wanted)
+
+
+class PersonaError(ValueError):
+    """A persona that does not fit the synthetic store's catalogue; the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"persona field {field!r}: {message}")
+
+
+def _number(d: dict[str, Any], key: str, lo: float, hi: float, default: float | None = None) -> float:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PersonaError(key, f"must be a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise PersonaError(key, f"must be in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def persona_from_dict(d: dict[str, Any], user_id: str = "live-user") -> Persona:
+    """A :class:`Persona` from its :meth:`Persona.to_dict` form (as stored in a session).
+
+    Raises :class:`PersonaError` naming the field when it does not fit the catalogue: an
+    unknown product type or category, a wanted option the product type does not have, a
+    preferred brand that does not make that product type, a non-positive budget, an
+    unknown intent, traits outside [0, 1].
+    """
+    if isinstance(d, Persona):
+        return d
+    if not isinstance(d, dict):
+        raise PersonaError("persona", f"must be a dict (Persona.to_dict() form), got {type(d).__name__}")
+    need = d.get("need")
+    if not isinstance(need, dict):
+        raise PersonaError("need", f"must be a dict with product_type, got {need!r}")
+    by_name = {pt.name: pt for pt in PRODUCT_TYPES}
+    pt = by_name.get(need.get("product_type"))  # type: ignore[arg-type]
+    if pt is None:
+        raise PersonaError("need.product_type", f"{need.get('product_type')!r} is not sold in this store; "
+                                                f"choose from {sorted(by_name)}")
+    if need.get("category") not in (None, pt.category):
+        raise PersonaError("need.category", f"{pt.name!r} is in {pt.category!r}, not {need.get('category')!r}")
+    wanted = need.get("wanted_options") or {}
+    options = dict(pt.options)
+    if not isinstance(wanted, dict):
+        raise PersonaError("need.wanted_options", f"must be a dict, got {wanted!r}")
+    for dim, val in wanted.items():
+        if dim not in options:
+            raise PersonaError("need.wanted_options", f"{pt.name!r} has no option {dim!r}; it has {sorted(options)}")
+        if val not in options[dim]:
+            raise PersonaError("need.wanted_options", f"{dim} {val!r} is not offered for {pt.name!r}; "
+                                                      f"choose from {list(options[dim])}")
+    brand = d.get("preferred_brand")
+    if brand is not None and brand not in pt.brands:
+        raise PersonaError("preferred_brand", f"{brand!r} does not make {pt.name!r}; brands: {list(pt.brands)}")
+    intent = d.get("intent", "buy")
+    if intent not in INTENTS:
+        raise PersonaError("intent", f"must be one of {INTENTS}, got {intent!r}")
+    occupation = d.get("occupation", "teacher")
+    age = int(_number(d, "age", 13, 120, 35))
+    budget = _number(d, "budget", 0.01, 1e6)
+    purpose = d.get("purpose") or need.get("purpose") or PURPOSES[0]
+    return Persona(user_id=user_id, age=age, occupation=str(occupation), need=pt, purpose=str(purpose),
+                   budget=budget, brand=brand, brand_loyalty=_number(d, "brand_loyalty", 0, 1, 0.0),
+                   price_sensitivity=_number(d, "price_sensitivity", 0, 1, 0.5),
+                   patience=_number(d, "patience", 0, 1, 0.5), min_rating=_number(d, "min_rating", 1, 5, 3.5),
+                   intent=intent, wanted=dict(wanted))
