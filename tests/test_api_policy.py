@@ -114,18 +114,19 @@ def test_faults_are_retried_with_backoff_and_retry_after():
         Reply(completion("too late"), delay_s=2.0),  # past the 0.3 s timeout
         Reply("this is not json {"),
         Reply({"object": "chat.completion"}),  # valid JSON, no choices
+        Reply("[1, 2]"),  # valid JSON, not an object
         Reply(completion("finally", prompt_tokens=11, completion_tokens=3)),
     ]
     waits: list[float] = []
     with ChatServer(lambda r, n: script[n]) as server:
         policy = make_policy(server, timeout_s=0.3, sleep=waits.append,
-                             backoff=Backoff(max_retries=5, base_s=0.5, max_s=20.0))
+                             backoff=Backoff(max_retries=6, base_s=0.5, max_s=20.0))
         assert one_request(policy) == "finally"
-        assert server.n_calls == 6
-    assert policy.last_call_stats()[0]["attempts"] == 6
+        assert server.n_calls == 7
+    assert policy.last_call_stats()[0]["attempts"] == 7
     stats = policy.stats()
-    assert (stats["requests"], stats["retries"], stats["prompt_tokens"], stats["completion_tokens"]) == (6, 5, 11, 3)
-    assert len(waits) == 5
+    assert (stats["requests"], stats["retries"], stats["prompt_tokens"], stats["completion_tokens"]) == (7, 6, 11, 3)
+    assert len(waits) == 6
     assert 7.0 <= waits[0] <= 7.7  # the server's Retry-After, plus at most 10% jitter
     for retry, w in enumerate(waits[1:], start=2):  # equal jitter over [d/2, d], d = 0.5 * 2**(retry-1)
         d = 0.5 * 2 ** (retry - 1)

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=None,
-                   help="observations per policy call (default: 8, or --concurrency if larger)")
+                   help="observations per policy call (default: 8; openai: twice --concurrency, at least 8)")
     p.add_argument("--max-chars", type=int, default=None, help="prompt budget in characters (oldest pages dropped)")
     p.add_argument("--max-tokens", type=int, default=None,
                    help="prompt budget in tokens (counted with the llm: model's tokenizer, else estimated)")
@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from shop_env.evaluation.runner import evaluate
     from shop_env.paths import sample_data_dir
-    from shop_env.policies.openai_chat import APICallError, openai_policy_from_args
+    from shop_env.policies.openai_chat import (APICallError, OpenAIChatPolicy, default_batch_size,
+                                               openai_policy_from_args)
 
     data = args.data or str(sample_data_dir())
     try:
@@ -69,7 +70,8 @@ def run_eval(args: argparse.Namespace) -> int:
     except APICallError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    batch_size = args.batch_size or max(8, getattr(policy, "concurrency", 1))
+    batch_size = args.batch_size or (default_batch_size(policy.concurrency)
+                                     if isinstance(policy, OpenAIChatPolicy) else 8)
     env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer

@@ -3,7 +3,8 @@
 Not imported by ``import shop_env``; the ``openai`` client is loaded only when a policy is
 created (``pip install 'shop-r1[api]'``).
 """
-from shop_env.policies.openai_chat import APICallError, OpenAIChatPolicy, openai_policy_from_args
+from shop_env.policies.openai_chat import (APICallError, OpenAIChatPolicy, default_batch_size,
+                                          openai_policy_from_args)
 from shop_env.policies.retry import Backoff
 
-__all__ = ["APICallError", "Backoff", "OpenAIChatPolicy", "openai_policy_from_args"]
+__all__ = ["APICallError", "Backoff", "OpenAIChatPolicy", "default_batch_size", "openai_policy_from_args"]
