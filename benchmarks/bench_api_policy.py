@@ -15,8 +15,10 @@ only ever slows a run down).
 
 Columns that say what limits the rate: ``outside act`` is the share of the loop spent in
 the environment, scoring and the step log (everything but waiting for the API);
-``policy alone`` is ``policy.act`` over the same prompts and batches without the
-environment. Peer measured in the same run: the same loop with an instant local policy
+``mean batch`` is observations per ``act`` call against the batch size (the runner steps
+each session in order in one slot, so batches shrink as the last, longest sessions
+finish); ``policy alone`` is ``policy.act`` over the same prompts in full batches,
+without the environment. Peer measured in the same run: the same loop with an instant local policy
 (no HTTP), the most the environment, scoring and step log allow.
 """
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Timed:
         self.name = getattr(self.policy, "name", "policy")
         self.first: float | None = None
         self.last = self.in_act = 0.0
-        self.steps = 0
+        self.steps = self.calls = 0
 
     def act(self, observations: Sequence[str], infos: Sequence[dict]) -> list[str]:
         start = time.perf_counter()
@@ -67,6 +69,7 @@ class Timed:
         self.last = time.perf_counter()
         self.in_act += self.last - start
         self.steps += len(out)
+        self.calls += 1
         return out
 
     def last_call_stats(self) -> list[dict]:
@@ -84,13 +87,13 @@ def sessions_for(store: Any, n_steps: int) -> int:
     return len(store)
 
 
-def run(policy: Any, data: str, split: str, limit: int, batch_size: int) -> tuple[float, float, Any]:
-    """``(steps/s over the loop, share of the loop outside act, report)``."""
+def run(policy: Any, data: str, split: str, limit: int, batch_size: int) -> tuple[float, float, float, Any]:
+    """``(steps/s over the loop, share of the loop outside act, mean batch, report)``."""
     timed = Timed(policy)
     with tempfile.TemporaryDirectory() as out:
         report = evaluate(timed, data, split=split, limit=limit, out=out, batch_size=batch_size)
     loop = timed.last - timed.first
-    return timed.steps / loop, 1.0 - timed.in_act / loop, report
+    return timed.steps / loop, 1.0 - timed.in_act / loop, timed.steps / timed.calls, report
 
 
 def prompts(store: Any, n: int) -> list[tuple[str, dict]]:
@@ -131,20 +134,20 @@ def main() -> None:
         print(f"server {url} (own process), {args.latency_ms:g} ms per request; sample data ({split} split), "
               f"whole-session prompts; best of {args.repeat}")
         print(f"{'concurrency':>11} {'steps':>6} {'steps/s':>8} {'x conc. 1':>10} {'ideal':>6} "
-              f"{'p50 ms':>7} {'p95 ms':>7} {'outside act':>12} {'policy alone req/s':>19}")
+              f"{'p50 ms':>7} {'p95 ms':>7} {'outside act':>12} {'mean batch':>11} {'policy alone req/s':>19}")
         base = None
         for c in args.concurrency:
             n = max(args.steps * c // max(args.concurrency), 40)  # about the same wall time per row
             limit, batch = sessions_for(store, n), default_batch_size(c)
             with OpenAIChatPolicy("bench", base_url=url, api_key="local", concurrency=c, timeout_s=30) as policy:
-                rate, outside, report = max((run(policy, data, split, limit, batch) for _ in range(args.repeat)),
+                rate, outside, mean_batch, report = max((run(policy, data, split, limit, batch) for _ in range(args.repeat)),
                                             key=lambda r: r[0])
                 alone = max(policy_alone(policy, prompts(store, report.n_steps), batch) for _ in range(args.repeat))
             api = report.extra["api"]
             base = base or rate
             print(f"{c:>11} {report.n_steps:>6} {rate:>8.1f} {rate / base:>9.2f}x {c:>5}x "
                   f"{1000 * api['latency_p50_s']:>7.1f} {1000 * api['latency_p95_s']:>7.1f} "
-                  f"{100 * outside:>11.1f}% {alone:>19.1f}")
+                  f"{100 * outside:>11.1f}% {mean_batch:>6.1f}/{batch:<4} {alone:>19.1f}")
     finally:
         stop.set()
         server.join(timeout=10)

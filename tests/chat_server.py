@@ -54,16 +54,16 @@ class Call:
 
 
 class ChatServer:
-    """Serve scripted chat completions on ``127.0.0.1`` (an ephemeral port) until :meth:`stop`."""
+    """Serve scripted chat completions on ``127.0.0.1`` (``port=0``: an ephemeral one) until :meth:`stop`."""
 
-    def __init__(self, reply: Callable[[dict[str, Any], int], Reply] | None = None) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any], int], Reply] | None = None, port: int = 0) -> None:
         self.reply = reply or (lambda request, n: Reply(completion("ok")))
         self.calls: list[Call] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.released = threading.Event()  # set by stop(): scripted delays end at once
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -148,3 +148,26 @@ class ChatServer:
                 self.wfile.flush()
 
         return Handler
+
+
+def main() -> None:
+    """``python -m tests.chat_server --port 8011``: answer every request with one fixed action
+    (try ``shop-r1 eval --policy openai:...`` offline; the answer ignores the page)."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--port", type=int, default=8011)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--seconds", type=float, default=3600.0, help="stop after this long")
+    args = ap.parse_args()
+    answer = '{"rationale": "I have seen enough.", "action": {"type": "terminate"}}'
+    server = ChatServer(lambda request, n: Reply(completion(answer), delay_s=args.latency_ms / 1000.0),
+                        port=args.port)
+    with server:
+        print(f"serving {server.url} for {args.seconds:g} s", flush=True)
+        time.sleep(args.seconds)
+
+
+if __name__ == "__main__":
+    main()

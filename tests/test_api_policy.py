@@ -82,6 +82,9 @@ def test_outputs_land_in_their_steps_under_concurrency(store_dir):
     assert api["prompt_tokens"] == sum(100 + n for n in range(n_steps))
     assert api["completion_tokens"] == 7 * n_steps
     assert 0 < api["latency_p50_s"] <= api["latency_p95_s"]
+    md = report.to_markdown()
+    assert "## Cost and speed (API calls)" in md
+    assert f"| {n_steps} | {n_steps} | 0 | {api['prompt_tokens']:,} | {7 * n_steps:,} |" in md
     # each request carries the environment's chat turns and sampling settings, nothing else
     for call in server.calls:
         assert set(call.body) == {"model", "messages", "temperature"}
