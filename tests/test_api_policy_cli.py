@@ -144,3 +144,19 @@ def test_key_never_written_or_printed(store_dir, tmp_path, monkeypatch, capsys):
     for text in (printed.out, printed.err, all_files_text(out), all_files_text(tmp_path / "failed")):
         assert KEY not in text
     assert {"run.json", "report.json", "steps.jsonl", "report.md"} <= {p.name for p in out.iterdir()}
+
+
+def test_failed_run_exits_without_waiting_for_hung_requests(store_dir, tmp_path):
+    """One request fails for good while three others hang: the command exits at once (exit 1)
+    instead of waiting for the hung ones (the server holds them for 30 s)."""
+    def reply(request, n):
+        if n == 0:
+            return Reply({"error": {"message": "bad request"}}, status=400, delay_s=0.2)
+        return Reply(completion("late"), delay_s=30.0)
+    env = {**os.environ, KEY_ENV: KEY, "PYTHONPATH": str(ROOT)}
+    with ChatServer(reply) as server:
+        cmd = [sys.executable, "-m", "shop_env.cli", *eval_args(server, store_dir, tmp_path / "run",
+                                                                   "--concurrency", "4")]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=25)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "HTTP 400" in proc.stderr

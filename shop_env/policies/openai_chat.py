@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import random
 import threading
 import time
 import urllib.parse
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -139,18 +139,49 @@ class OpenAIChatPolicy:
         return [a.text for a in answers]
 
     def _call_all(self, requests: list[list[dict[str, str]]], abort: threading.Event) -> list[_Answer]:
-        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)),
-                                  thread_name_prefix="openai-policy")
+        """Run ``requests`` on ``min(concurrency, len)`` worker threads. The first failure (or a
+        Ctrl-C here) sets ``abort``: requests not yet sent are dropped, in-flight ones are not
+        retried, and, the workers being daemon threads, none of them delays the exit."""
+        answers: list[_Answer | None] = [None] * len(requests)
+        errors: list[BaseException] = []
+        todo = queue.SimpleQueue()
+        for i in range(len(requests)):
+            todo.put(i)
+        finished, remaining = threading.Event(), [len(requests)]
+        count = threading.Lock()
+
+        def work() -> None:
+            while not abort.is_set():
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    answers[i] = self._call(requests[i], abort)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    errors.append(e)
+                    abort.set()
+                    finished.set()
+                    return
+                with count:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        finished.set()
+
+        workers = [threading.Thread(target=work, name=f"openai-policy-{k}", daemon=True)
+                   for k in range(min(self.concurrency, len(requests)))]
+        for w in workers:
+            w.start()
         try:
-            futures = [pool.submit(self._call, m, abort) for m in requests]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in futures:
-                if f.done() and f.exception() is not None:
-                    abort.set()  # requests still waiting are not sent; in-flight ones stop retrying
-                    raise f.exception()  # type: ignore[misc]
-            return [f.result() for f in futures]
-        finally:
-            pool.shutdown(wait=not abort.is_set(), cancel_futures=True)
+            finished.wait()
+        except BaseException:
+            abort.set()
+            raise
+        if errors:
+            raise errors[0]
+        for w in workers:
+            w.join()
+        return answers  # type: ignore[return-value]
 
     def last_call_stats(self) -> list[dict[str, Any]]:
         """Per output of the latest :meth:`act`: ``attempts``, ``prompt_tokens``,
