@@ -228,7 +228,7 @@ class OpenAIChatPolicy:
                 raise APICallError(f"{self.name}: call cancelled after another call failed")
             try:
                 # the client's plain POST: its auth, timeout and errors, without building typed
-                # request/response models (a third of the client's CPU per call; see the benchmark)
+                # request/response models (about half the client CPU per call)
                 response = self._client.post("/chat/completions", cast_to=object,
                                              body={"model": self.model, "messages": messages, **self._params()})
                 text, usage = read_completion(response)
