@@ -259,7 +259,7 @@ def test_eval_help_explains_what_none_means(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--policy-kwargs JSON" in text and "FILE.py:CLASS" in text
     assert "(default: the policy's own, 0.6 for llm:)" in text
-    assert "(default: whole_session)" in text and "(default: 8)" in text
+    assert "(default: whole_session)" in text and "(default: 8; openai: twice --concurrency" in text
 
 
 def test_readme_custom_policy_commands_match_the_example():

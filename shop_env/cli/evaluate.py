@@ -8,6 +8,7 @@ from typing import Any
 
 from shop_env.cli.policies import POLICY_HELP, PolicyContext, PolicySpecError, resolve_policy
 from shop_env.data.store import SPLITS
+from shop_env.policies.openai_chat import add_api_arguments
 from shop_env.prompts import CONTEXT_MODES
 
 EVAL_EPILOG = """\
@@ -17,6 +18,8 @@ policies: random | majority | rule | replay | llm:PATH_OR_NAME | MODULE:CLASS | 
   rule           a scripted search -> first result -> add to cart shopper
   replay         oracle: the recorded action itself (upper bound; checks the harness)
   llm:X          a checkpoint saved by `shop-r1 train` or a Hugging Face model (zero-shot)
+  openai:M       model M behind an OpenAI-compatible API (OpenAI, `vllm serve`, SGLang, Ollama);
+                 key from $OPENAI_API_KEY or --api-key-env; --max-new-tokens is its max_tokens
   MODULE:CLASS   your own policy class, e.g. my_agents:PersonaAgent (module in . or on PYTHONPATH)
   FILE.py:CLASS  your own policy class loaded from a file, e.g. examples/custom_policy.py:KeywordPolicy
                  (built with --policy-kwargs as keyword arguments; needs
@@ -48,14 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: the policy's own, 0.6 for llm:)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy, resets and sampling")
-    p.add_argument("--batch-size", type=int, default=8, help="observations per policy call")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="observations per policy call (default: 8; openai: twice --concurrency, at least 8)")
     p.add_argument("--max-chars", type=int, default=None,
                    help="prompt budget in characters, oldest pages dropped first (default: no budget)")
     p.add_argument("--max-tokens", type=int, default=None,
                    help="prompt budget in tokens, counted with the llm: model's tokenizer, else estimated "
                         "(default: no budget)")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation limit for llm: policies (default: the agent's own)")
+                   help="generation limit for llm: and openai: policies (default: the agent's own)")
     p.add_argument("--out", required=True, help="output folder (report.json, report.md, PNGs, steps.jsonl)")
     p.add_argument("--restart", action="store_true", help="discard partial results in --out and start over")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=100, help="--live: number of episodes")
     p.add_argument("--live-split", default="test", help="--live: generator split the personas come from")
     p.add_argument("--max-steps", type=int, default=30, help="--live: steps before an episode is truncated")
+    add_api_arguments(p)
     p.set_defaults(func=run_eval)
 
     c = subparsers.add_parser("compare", help="side-by-side Table 2 of several report.json files")
@@ -92,27 +97,48 @@ def run_eval(args: argparse.Namespace) -> int:
 
     data = require_folder(args.data, "--data") if args.data else str(sample_data_dir())
     store = open_store(data, split=args.split)  # bad data fails here, before a model is loaded
-    kwargs = dict(args.policy_kwargs)
-    if args.max_new_tokens is not None:
-        if not args.policy.startswith("llm:"):
-            raise PolicySpecError("--max-new-tokens applies to llm: policies only")
-        kwargs["max_new_tokens"] = args.max_new_tokens
-    policy = resolve_policy(args.policy, PolicyContext(data=data, split=args.split, seed=args.seed,
-                                                       temperature=args.temperature, kwargs=kwargs))
+    policy = _policy(args, data, args.split)
     env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer
     settings = EvalSettings(split=args.split, context=args.context, temperature=args.temperature,
-                            limit=args.limit, seed=args.seed, batch_size=args.batch_size,
+                            limit=args.limit, seed=args.seed, batch_size=_batch_size(args, policy),
                             resume=not args.restart, progress=not args.no_progress, name=args.policy,
                             env_kwargs=env_kwargs)
+    from shop_env.policies.openai_chat import APICallError
     try:
         report = evaluate(policy, store, settings, out=args.out)
+    except APICallError as e:  # steps answered so far are logged: the same command resumes
+        raise APICallError(f"{e} (answered steps are kept in {args.out}; run the same command to resume)") from e
     finally:
         store.close()
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, per_type.png, confusion.png", file=sys.stderr)
     return 0
+
+
+def _policy(args: argparse.Namespace, data: Any, split: str) -> Any:
+    """The policy ``--policy`` names, with the options that apply to it."""
+    if args.policy.startswith("openai:"):
+        from shop_env.policies.openai_chat import openai_policy_from_args
+        return openai_policy_from_args(args.policy.partition(":")[2], args)
+    kwargs = dict(args.policy_kwargs)
+    if args.max_new_tokens is not None:
+        if not args.policy.startswith("llm:"):
+            raise PolicySpecError("--max-new-tokens applies to llm: and openai: policies only")
+        kwargs["max_new_tokens"] = args.max_new_tokens
+    return resolve_policy(args.policy, PolicyContext(data=data, split=split, seed=args.seed,
+                                                     temperature=args.temperature, kwargs=kwargs))
+
+
+def _batch_size(args: argparse.Namespace, policy: Any) -> int:
+    if args.batch_size is not None:
+        return args.batch_size
+    concurrency = getattr(policy, "concurrency", None)
+    if concurrency is None:
+        return 8
+    from shop_env.policies.openai_chat import default_batch_size
+    return default_batch_size(concurrency)
 
 
 def run_live_eval(args: argparse.Namespace) -> int:
@@ -127,16 +153,12 @@ def run_live_eval(args: argparse.Namespace) -> int:
 
         if args.policy == "replay":
             raise PolicySpecError("--policy replay needs recorded sessions; it has no meaning with --live")
-        kwargs = dict(args.policy_kwargs)
-        if args.max_new_tokens is not None:
-            kwargs["max_new_tokens"] = args.max_new_tokens
-        policy = resolve_policy(args.policy, PolicyContext(data=args.data or str(sample_data_dir()), seed=args.seed,
-                                                           temperature=args.temperature, kwargs=kwargs))
+        policy = _policy(args, args.data or str(sample_data_dir()), "test")
     env_kwargs = {k: v for k, v in (("max_chars", args.max_chars), ("max_tokens", args.max_tokens)) if v is not None}
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer
     report = evaluate_live(policy, args.episodes, split=args.live_split, max_steps=args.max_steps,
-                           context=args.context, seed=args.seed, batch_size=args.batch_size, out=args.out,
+                           context=args.context, seed=args.seed, batch_size=_batch_size(args, policy), out=args.out,
                            progress=not args.no_progress, name=args.policy, env_kwargs=env_kwargs)
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, fidelity.png", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from shop_env.actions import ACTION_TYPES, Action
+from shop_env.evaluation.call_stats import markdown_lines, summarize_calls
 from shop_env.evaluation.results import write_json_atomic, write_text_atomic
 from shop_env.evaluation.session_metrics import TYPE_LABELS, session_level
 
@@ -121,6 +122,9 @@ def build_report(records: Sequence[Mapping[str, Any]], config: Mapping[str, Any]
         "env_exact_rate": sum(bool(r.get("exact")) for r in records) / n,
         "threshold": threshold,
     }
+    calls = [r["call"] for r in records if r.get("call")]
+    if calls:  # a policy behind an API: cost and speed (shop_env.evaluation.call_stats)
+        extra["api"] = summarize_calls(calls)
     return Report(config=dict(config), n_steps=n, n_sessions=len({r["session_id"] for r in records}),
                   table2=table2, table3=table3, confusion=confusion, session=session_level(records),
                   extra=extra)
@@ -181,4 +185,6 @@ def render_markdown(r: Report) -> str:
     e = r.extra
     lines += ["", f"Mean reward {e.get('mean_reward', 0.0):.3f}; unparseable outputs "
               f"{pct(e.get('parse_failure_rate', 0.0))}.", ""]
+    if e.get("api"):
+        lines += markdown_lines(e["api"])
     return "\n".join(lines)

@@ -264,6 +264,7 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size
                 raise RuntimeError(f"policy {policy_name(pol)} returned {len(outputs)} outputs "
                                    f"for {len(ready)} observations")
             records = [_step(s, str(o) if o is not None else "") for s, o in zip(ready, outputs)]
+            _attach_call_stats(pol, records)
             log.append(records)
             if bar is not None:
                 bar.update(len(records))
@@ -274,6 +275,16 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size
             close = getattr(slot.env, "close", None)
             if close:
                 close()
+
+
+def _attach_call_stats(pol: Policy, records: list[dict[str, Any]]) -> None:
+    """Log a served policy's per-output call stats (``last_call_stats()``, optional) with
+    each step, where the report's cost and speed section reads them."""
+    stats = getattr(pol, "last_call_stats", None)
+    calls = stats() if callable(stats) else None
+    if calls and len(calls) == len(records):
+        for record, call in zip(records, calls):
+            record["call"] = dict(call)
 
 
 def _first_undone(session: Session, start: int, log: Any) -> int | None:
