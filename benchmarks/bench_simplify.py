@@ -32,7 +32,7 @@ import lxml.etree as etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shop_env.html import _native, simplify  # noqa: E402
+from shop_env.html import simplify  # noqa: E402
 from shop_env.html.naming import slugify  # noqa: E402
 
 WORDS = ("stoneware ceramic coffee mug tea cup insulated travel tumbler porcelain set glass "

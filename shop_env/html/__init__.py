@@ -45,15 +45,13 @@ Decisions (documented here, tested in tests/test_html_*.py):
   attributes on the page. Its names are kept verbatim (duplicates included), recipes are not
   applied, and only unnamed interactive elements get new names, so
   ``simplify(simplify(x).html).html == simplify(x).html``.
-* Speed: the tree walks run in an optional C accelerator (``_speedups.c``, built by
-  ``pip install`` when a C compiler is at hand; it reads libxml2's tree through lxml's
-  public C API). Before parsing, an HTML5 tokenizer in it blanks script and style bodies
-  and, on pages with scripts, leaves out attributes nothing here reads (``READ_ATTRIBUTES``
-  in :mod:`.pipeline`, plus what a recipe's selectors read); tags with unusual syntax are
-  copied as they are. Every C function has a Python reference in this package that it
-  matches exactly (tests/test_html_speedups.py, and ``python fuzz/run.py --target
-  simplify_native``); ``SHOP_R1_PURE_PYTHON=1`` runs the references. ``simplify`` pauses
-  the cyclic GC while it runs. Throughput: benchmarks/bench_simplify.py.
+* Raw-text elements: ``xmp`` and ``plaintext`` become ``pre`` (the parser reads their text
+  raw but the serializer escapes it, so they could not survive a second pass);
+  ``noembed``/``noframes`` (never shown by a current browser) go with the junk.
+* Speed: pure Python over lxml (C-level ``iter(tag)``, ``strip_elements``/``strip_tags``,
+  and one Python walk per pass doing only dictionary look-ups). Pages are independent, so
+  many pages go faster across processes: :func:`simplify_many` (``shop-r1 simplify DIR
+  --jobs N --out OUT``). Throughput against a bare lxml parse: benchmarks/bench_simplify.py.
 """
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """``simplify``: raw page -> simplified HTML whose interactive elements carry a ``name``."""
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass, field
 
 import lxml.etree as etree
 
-from shop_env.html import _native, clean
+from shop_env.html import clean
 from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, element_kind, \
     elements_from_tree
 from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
@@ -51,14 +50,6 @@ class _Scan:
     labels: dict[str, Node]  # label[for] -> the label
 
 
-# Every attribute the simplifier reads or keeps, recipes aside (a recipe adds those its
-# selectors read, see Recipe.attributes). On pages with scripts (never taken for simplified ones: see
-# _is_prenamed) the others are left out before parsing. Reading a new attribute anywhere
-# in this package means adding it here; the tests compare against the unfiltered parse.
-READ_ATTRIBUTES = clean.KEEP_ATTRS | frozenset({
-    "id", "href", "onclick", "tabindex", "for", "style", "hidden", "autocomplete",
-    ORIG_NAME_ATTR})
-
 _VALID_TAG = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$")
 _SPECIAL = frozenset({"id", "name", "role", "onclick", "for", "href", "tabindex"})
 
@@ -78,16 +69,6 @@ _HIDING_ATTRS = frozenset({"hidden", "aria-hidden", "style", "type"})
 
 
 def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
-    """One walk over the page (in C when the accelerator is built; see :func:`_scan_python`)."""
-    if _native.speedups is not None:
-        found = _native.speedups.scan(root, hidden_classes, INTERACTIVE_TAGS, INTERACTIVE_ROLES,
-                                      _SKIP_INSIDE, clean.is_hidden)
-        if found is not None:
-            return _Scan(*found)
-    return _scan_python(root, hidden_classes)
-
-
-def _scan_python(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
     """One walk over the page. Hidden elements (:func:`clean.is_hidden`) are collected and
     their subtrees skipped; for the rest: interactive elements, elements carrying ``name``,
     the id index, labels by ``for``, and the attribute names (for the one-call strip).
@@ -212,24 +193,14 @@ def simplify(raw_html: str | bytes | None, url: str | None = None,
     Never raises on malformed HTML; bad *recipes* raise :class:`shop_env.errors.DataError`.
     Idempotent: ``simplify(simplify(x).html).html == simplify(x).html``.
     """
-    # The walk creates thousands of short-lived element proxies but no reference cycles;
-    # pausing the cyclic GC meanwhile saves about a quarter of the time on big pages.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _simplify(raw_html, url, recipe, keep_href, auto_recipe)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    return _simplify(raw_html, url, recipe, keep_href, auto_recipe)
 
 
 def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict | Recipe | None,
               keep_href: bool, auto_recipe: bool) -> SimplifiedPage:
     compiled = load_recipe(recipe) if recipe is not None else (
         recipe_for_url(url) if auto_recipe else None)
-    recipe_reads = compiled.attributes if compiled is not None else frozenset()
-    root = parse_html(raw_html, blank_junk=True,
-                      keep_attributes=None if recipe_reads is None else READ_ATTRIBUTES | recipe_reads)
+    root = parse_html(raw_html)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())

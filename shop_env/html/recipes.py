@@ -91,22 +91,6 @@ class Recipe:
     rules: list[Rule]
     hidden_classes: frozenset[str] = frozenset()
 
-    @property
-    def attributes(self) -> frozenset[str] | None:
-        """Names of the attributes the recipe's selectors and hidden classes read (None:
-        any attribute, a selector runs as XPath)."""
-        read: set[str] = {"class"} if self.hidden_classes else set()
-        stack = list(self.rules)
-        while stack:
-            rule = stack.pop()
-            for sel in (rule.selector_, rule.text_selector_):
-                names = sel.attributes if sel is not None else frozenset()
-                if names is None:
-                    return None
-                read |= names
-            stack.extend(rule.children)
-        return frozenset(read)
-
 
 @dataclass
 class RecipeResult:

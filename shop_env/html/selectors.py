@@ -63,7 +63,6 @@ class _Compound:
     tag: str | None = None
     id_: str | None = None
     tests: list[Test] = field(default_factory=list)
-    attributes: frozenset[str] = frozenset()  # the attribute names the tests read
 
     def rest_matcher(self) -> Test:
         """A test of everything but the tag (for candidates already filtered by tag)."""
@@ -93,7 +92,6 @@ class _Compound:
 
 def _compound(tree) -> _Compound:
     tests: list[Test] = []
-    read: set[str] = set()
     comp = _Compound()
     while True:
         if isinstance(tree, Element):
@@ -103,24 +101,20 @@ def _compound(tree) -> _Compound:
             break
         if isinstance(tree, Hash):
             comp.id_ = tree.id
-            read.add("id")
             tree = tree.selector
         elif isinstance(tree, Class):
             cls = tree.class_name
             tests.append(_class_test(cls))
-            read.add("class")
             tree = tree.selector
         elif isinstance(tree, Attrib):
             if tree.namespace:
                 raise _Unsupported("namespace")
             value = getattr(tree.value, "value", tree.value)
             tests.append(_attr_test(tree.attrib.lower(), tree.operator, value))
-            read.add(tree.attrib.lower())
             tree = tree.selector
         else:
             raise _Unsupported(type(tree).__name__)
     comp.tests = list(reversed(tests))
-    comp.attributes = frozenset(read)
     return comp
 
 
@@ -221,14 +215,6 @@ class Selector:
                 sel.parts.append(_Part(xpath=etree.XPath(
                     _TRANSLATOR.selector_to_xpath(p, prefix="descendant::"))))
         return sel
-
-    @property
-    def attributes(self) -> frozenset[str] | None:
-        """Names of the attributes matching reads; None when a part runs as XPath
-        (pseudo-classes may read any attribute)."""
-        if any(part.xpath is not None for part in self.parts):
-            return None
-        return frozenset().union(*(c.attributes for part in self.parts for c in part.chain))
 
     def select(self, context: Node, ids: dict[str, list[Node]]) -> list[Node]:
         """Elements matching among the descendants of ``context``, in document order.
