@@ -1,6 +1,7 @@
 """``simplify``: raw page -> simplified HTML whose interactive elements carry a ``name``."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -68,6 +69,12 @@ def _live_link(el: Node) -> bool:
 _HIDING_ATTRS = frozenset({"hidden", "aria-hidden", "style", "type"})
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(words: frozenset[str]):
+    """A quick test (one regex search) whether a string contains any of ``words``."""
+    return re.compile("|".join(map(re.escape, sorted(words))) or "(?!)").search
+
+
 def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
     """One walk over the page. Hidden elements (:func:`clean.is_hidden`) are collected and
     their subtrees skipped; for the rest: interactive elements, elements carrying ``name``,
@@ -80,7 +87,9 @@ def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
     labels: dict[str, Node] = {}
     attr_names: set[str] = set()
     special = _SPECIAL.isdisjoint
-    hiding = (_HIDING_ATTRS | {"class"} if hidden_classes else _HIDING_ATTRS).isdisjoint
+    hiding = _HIDING_ATTRS.isdisjoint
+    by_class = hidden_classes.isdisjoint
+    may_hide = _any_of(hidden_classes)
     is_hidden = clean.is_hidden
     interactive_tags = INTERACTIVE_TAGS
     walker = etree.iterwalk(root, events=("start",))
@@ -89,7 +98,11 @@ def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
         tag = el.tag
         if not tag.isalnum() and not _VALID_TAG.match(tag):
             el.tag = tag = "span"  # the parser kept junk such as "buy<div" as a tag name
-        if (keys and not hiding(keys) or tag == "dialog") and is_hidden(el, hidden_classes):
+        # is_hidden(el, hidden_classes), with its class test inlined (most elements of a
+        # recipe's site carry classes, few carry anything else that hides)
+        if (hidden_classes and "class" in keys and may_hide(cls := el.get("class"))
+                and not by_class(cls.split())) or \
+                ((keys and not hiding(keys) or tag == "dialog") and is_hidden(el)):
             hidden.append(el)
             walker.skip_subtree()
             continue

@@ -216,9 +216,10 @@ class Selector:
                     _TRANSLATOR.selector_to_xpath(p, prefix="descendant::"))))
         return sel
 
-    def select(self, context: Node, ids: dict[str, list[Node]]) -> list[Node]:
+    def select(self, context: Node, ids: dict[str, list[Node]], first: bool = False) -> list[Node]:
         """Elements matching among the descendants of ``context``, in document order.
-        ``ids`` maps id -> the elements carrying it, in document order."""
+        ``ids`` maps id -> the elements carrying it, in document order. ``first``: only
+        the first of them (the scan stops there)."""
         groups: list[list[Node]] = []
         scan_parts: list[_Part] = []
         for part in self.parts:
@@ -229,16 +230,17 @@ class Selector:
             else:
                 scan_parts.append(part)
         if scan_parts:
-            groups.append(self._scan(scan_parts, context))
-        groups = [g for g in groups if g]
+            groups.append(self._scan(scan_parts, context, first))
+        groups = [g[:1] if first else g for g in groups if g]
         if not groups:
             return []
         if len(groups) == 1:
             return groups[0]
-        return document_order(list({el: None for g in groups for el in g}))
+        merged = document_order(list({el: None for g in groups for el in g}))
+        return merged[:1] if first else merged
 
     @staticmethod
-    def _scan(parts: list[_Part], context: Node) -> list[Node]:
+    def _scan(parts: list[_Part], context: Node, first: bool = False) -> list[Node]:
         tags = {p.right().tag for p in parts}
         candidates = context.iter() if None in tags else context.iter(*tags)
         by_tag: dict[str | None, list] = {}
@@ -261,6 +263,8 @@ class Selector:
                 if match(el) and (single or part.ancestors_match(el, context, memo)):
                     out.append(el)
                     break
+            if first and out:
+                break
         return out
 
     @staticmethod
