@@ -224,6 +224,9 @@ def _prune_plan(root: Node) -> tuple[list[Node], list[Node]]:
         text = el.text
         if text and not text.isspace():
             continue
+        if not len(el):  # a leaf without text (most candidates): empty
+            empty.add(el)
+            continue
         live = None
         n_live = 0
         has_text = False
