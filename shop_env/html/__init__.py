@@ -8,8 +8,10 @@ Public API::
     page.elements      # [Element(name, kind, tag, text)], kind in click | input | select
     page.recipe_misses # recipe rules that matched nothing (site drift; never fatal)
     named_elements(page.html)  # fast re-read of the names (regex, no DOM; ~0.3 ms / 10 kB)
+    pages = simplify_many(raw_pages, urls=urls, jobs=4)  # the same, across processes
 
-CLI: ``shop-r1 simplify PAGE.html [--url U] [--recipe amazon] [--elements] [--json]``.
+CLI: ``shop-r1 simplify PAGE.html [--url U] [--recipe amazon] [--elements] [--json]``;
+``shop-r1 simplify FILES_OR_DIR... --out DIR [--jobs N]`` for many pages.
 
 Pipeline (lxml throughout; modules): robust decode + parse (:mod:`.parse`: BOM, strict
 UTF-8, declared charset, cp1252; NUL bytes dropped; pages nested deeper than libxml2's limit
@@ -55,10 +57,12 @@ Decisions (documented here, tested in tests/test_html_*.py):
 """
 from __future__ import annotations
 
+from shop_env.html.batch import simplify_iter, simplify_many
 from shop_env.html.elements import Element, element_kind, named_elements
 from shop_env.html.naming import slugify
 from shop_env.html.pipeline import SimplifiedPage, simplify
 from shop_env.html.recipes import Recipe, builtin_recipes, compile_recipe, load_recipe
 
 __all__ = ["Element", "Recipe", "SimplifiedPage", "builtin_recipes", "compile_recipe",
-           "element_kind", "load_recipe", "named_elements", "simplify", "slugify"]
+           "element_kind", "load_recipe", "named_elements", "simplify", "simplify_iter",
+           "simplify_many", "slugify"]

@@ -90,6 +90,8 @@ class Recipe:
     domains: tuple[str, ...]
     rules: list[Rule]
     hidden_classes: frozenset[str] = frozenset()
+    # the JSON spec it was compiled from (what worker processes receive: see batch.py)
+    spec: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -165,7 +167,7 @@ def compile_recipe(spec: dict, source: str = "<recipe>") -> Recipe:
                         field="hidden_classes")
     return Recipe(name=str(spec.get("name", "custom")), domains=tuple(d.lower() for d in domains),
                   rules=[_compile_rule(r, f"rules[{i}]", source) for i, r in enumerate(rules)],
-                  hidden_classes=frozenset(hidden))
+                  hidden_classes=frozenset(hidden), spec=spec)
 
 
 def builtin_recipes() -> list[str]:
