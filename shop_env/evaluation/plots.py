@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Mapping, Protocol
 
 from shop_env.actions import ACTION_TYPES
 
-if TYPE_CHECKING:  # pragma: no cover
-    from shop_env.evaluation.report import Report
+
+class Report(Protocol):
+    """What the plots read of a :class:`shop_env.evaluation.report.Report` (a protocol, so
+    that this module does not import the report module that calls it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def table3(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def confusion(self) -> Mapping[str, Any]: ...
 
 PER_TYPE_PNG = "per_type.png"
 CONFUSION_PNG = "confusion.png"
@@ -21,7 +30,7 @@ def _pyplot():
     return plt
 
 
-def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
+def plot_per_type(report: Report, path: str | os.PathLike) -> Path:
     """Grouped bars: exact match and type accuracy per action type (paper Table 3)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
@@ -42,7 +51,7 @@ def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
+def plot_confusion(report: Report, path: str | os.PathLike) -> Path:
     """Heat map of human (rows) vs predicted (columns) action types, row-normalised colours."""
     plt = _pyplot()
     rows, cols, m = report.confusion["rows"], report.confusion["columns"], report.confusion["matrix"]
@@ -65,7 +74,7 @@ def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def save_plots(report: "Report", out: str | os.PathLike) -> dict[str, Path]:
+def save_plots(report: Report, out: str | os.PathLike) -> dict[str, Path]:
     """Write both plots into ``out``; returns ``{"per_type": path, "confusion": path}``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
