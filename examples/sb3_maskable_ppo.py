@@ -1,6 +1,6 @@
 """Train sb3-contrib's MaskablePPO on the sample train split; compare with the random baseline on test.
 
-    python examples/sb3_maskable_ppo.py [--timesteps 20000] [--seed 0] [--save model.zip]
+    python examples/sb3_maskable_ppo.py [--timesteps 8192] [--seed 0] [--threads 1] [--save model.zip]
 
 The policy picks one of the current page's candidate actions (``terminate``, a search with
 a candidate query, or a click on a named element) from hashed features of the page, the
@@ -24,11 +24,17 @@ from shop_env.paths import sample_data_dir
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(sample_data_dir()))
-    p.add_argument("--timesteps", type=int, default=20_000)
+    p.add_argument("--timesteps", type=int, default=8192,
+                   help="training steps (8192: the setting tests/test_integration_sb3.py checks)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (the policy is a small MLP: more threads only add overhead)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context", default="latest_step", choices=["whole_session", "latest_step"])
     p.add_argument("--save", default=None, help="write the trained model here (.zip)")
     a = p.parse_args(argv)
+    import torch  # installed with the sb3 extra
+
+    torch.set_num_threads(a.threads)
 
     t0 = time.perf_counter()
     env = ShopSB3Env(data_path=a.data, split="train", context=a.context, reward_scale=1e-3)
