@@ -103,3 +103,15 @@ def test_cli_refuses_several_pages_without_out_and_missing_sources(tmp_path, cap
     assert main(["simplify", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["simplify", str(page), "--out", str(tmp_path / "o"), "--jobs", "0"]) == 2
+
+
+def test_simplifying_leaves_process_wide_state_alone(monkeypatch):
+    """No gc switches (or other global toggles) inside the library call."""
+    import gc
+
+    calls = []
+    for fn in ("disable", "enable", "freeze", "set_threshold"):
+        monkeypatch.setattr(gc, fn, lambda *a, _fn=fn: calls.append(_fn))
+    was_enabled = gc.isenabled()
+    simplify_many(_pages(), urls=[AMAZON] * len(_pages()), jobs=1)
+    assert calls == [] and gc.isenabled() == was_enabled
