@@ -19,6 +19,7 @@ class Report(Protocol):
     @property
     def confusion(self) -> Mapping[str, Any]: ...
 
+
 PER_TYPE_PNG = "per_type.png"
 CONFUSION_PNG = "confusion.png"
 
@@ -30,7 +31,7 @@ def _pyplot():
     return plt
 
 
-def plot_per_type(report: Report, path: str | os.PathLike) -> Path:
+def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
     """Grouped bars: exact match and type accuracy per action type (paper Table 3)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
@@ -51,7 +52,7 @@ def plot_per_type(report: Report, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def plot_confusion(report: Report, path: str | os.PathLike) -> Path:
+def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
     """Heat map of human (rows) vs predicted (columns) action types, row-normalised colours."""
     plt = _pyplot()
     rows, cols, m = report.confusion["rows"], report.confusion["columns"], report.confusion["matrix"]
@@ -74,7 +75,7 @@ def plot_confusion(report: Report, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def save_plots(report: Report, out: str | os.PathLike) -> dict[str, Path]:
+def save_plots(report: "Report", out: str | os.PathLike) -> dict[str, Path]:
     """Write both plots into ``out``; returns ``{"per_type": path, "confusion": path}``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
