@@ -10,7 +10,7 @@ setup: $(STAMP)
 
 # The CPU build of torch must be installed before anything that depends on torch,
 # otherwise pip resolves an unpinned torch to a multi-GB CUDA build.
-$(STAMP): pyproject.toml setup.py shop_env/html/_speedups.c
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==2.13.0
@@ -39,4 +39,4 @@ bench: setup
 		*) $(PY) $$b || exit 1;; esac; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis shop_env/html/*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

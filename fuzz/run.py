@@ -10,9 +10,6 @@ Targets:
   ``shop_env.reward.compute_reward`` on the same text must stay within [0, max_reward].
 - ``simplify``: ``shop_env.html.simplify`` on arbitrary bytes, must return a page whose
   element names are unique and re-simplifying its HTML must be a fixed point.
-- ``simplify_native``: ``simplify`` with the C accelerator (``shop_env/html/_speedups.c``)
-  and with the pure-Python references must return identical pages (generic naming and the
-  Amazon recipe); the accelerator must be built.
 
 A crash is written to ``fuzz/crashes/`` (the input bytes) and re-raised; turn each into a
 regression test in tests/test_fuzz_regressions.py.
@@ -63,45 +60,27 @@ def check_simplify(data: bytes) -> None:
     assert again.html == page.html, "simplify is not idempotent"
 
 
-def check_simplify_native(data: bytes) -> None:
-    """One simplify_native-target execution: the C accelerator changes nothing."""
-    from shop_env.html import _native, simplify
-    native = _native.speedups
-    if native is None:  # SHOP_R1_PURE_PYTHON set: compare against the built module anyway
-        from shop_env.html import _speedups as native
-    saved = _native.speedups
-    try:
-        for url in (None, "https://www.amazon.com/s?k=mug"):
-            _native.speedups = None
-            want = simplify(data, url=url)
-            _native.speedups = native
-            got = simplify(data, url=url)
-            assert got.html == want.html, f"simplify html differs with the C accelerator (url={url})"
-            assert got == want, f"simplify elements differ with the C accelerator (url={url})"
-    finally:
-        _native.speedups = saved
-
-
-TARGETS = {"parse": check_parse, "simplify": check_simplify, "simplify_native": check_simplify_native}
+TARGETS = {"parse": check_parse, "simplify": check_simplify}
 SEEDS = {
     "parse": [b'{"rationale": "I want a kettle.", "action": {"type": "type_and_submit", '
               b'"name": "nav_bar.search_input", "text": "electric kettle"}}',
               b'```json\n{"rationale": "done", "action": {"type": "terminate"}}\n```'],
     "simplify": [b"<html><body><nav id='nav'><form><input name='q' placeholder='Search'>"
                  b"<button>Go</button></form></nav><main><a href='/p/1'>Kettle</a>"
-                 b"<script>x()</script><div hidden><a>gone</a></div></main></body></html>"],
+                 b"<script>x()</script><div hidden><a>gone</a></div></main></body></html>",
+                 "<body><nav role=navigation aria-label='Main'><ul><li><a href=/a>A\u3000b</a></li>"
+                 "<li role=listitem><span role='chec\u212abox'>k</span></li></ul></nav>"
+                 "<div style='di\u017fplay:none'><button>x</button></div><div><span><div "
+                 "class='x\xa0aok-hidden'>h</div></span></div><label for=q>Find</label>"
+                 "<input id=q name=field-keywords></body>".encode("utf-8"),
+                 # raw text, script escape states, self-closing raw tags, comment forms,
+                 # quoted ">" and odd attribute names
+                 b"<script><!--<script></script><style></script><p class=v>VISIBLE</p></style>"
+                 b"<script/>x<b class=c>y</b></script><textarea/><i class=t>t</i><title>a<b "
+                 b"class=q></title><!-->x<!--->y<!--z--!><a href='>' title=\"<\" class=k>L</a>"
+                 b"<div a*b=1 class=d {x=1><xmp><p class=x></xmp><style a=1/>s</style>"
+                 b"<plaintext><em class=e>z"],
 }
-SEEDS["simplify_native"] = SEEDS["simplify"] + [
-    "<body><nav role=navigation aria-label='Main'><ul><li><a href=/a>A\u3000b</a></li>"
-    "<li role=listitem><span role='chec\u212abox'>k</span></li></ul></nav><div style='di\u017fplay:none'>"
-    "<button>x</button></div><div><span><div class='x\xa0aok-hidden'>h</div></span></div>"
-    "<label for=q>Find</label><input id=q name=field-keywords></body>".encode("utf-8"),
-    # the pre-parse filter's tokenizer: raw text, script escape states, self-closing raw tags,
-    # comment forms, quoted ">" and odd attribute names
-    b"<script><!--<script></script><style></script><p class=v>VISIBLE</p></style>"
-    b"<script/>x<b class=c>y</b></script><textarea/><i class=t>t</i><title>a<b class=q></title>"
-    b"<!-->x<!--->y<!--z--!><a href='>' title=\"<\" class=k>L</a><div a*b=1 class=d {x=1>"
-    b"<xmp><p class=x></xmp><style a=1/>s</style><plaintext><em class=e>z"]
 
 
 def _save_crash(target: str, data: bytes) -> Path:

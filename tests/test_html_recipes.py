@@ -190,6 +190,7 @@ def test_selector_engine_matches_lxml_cssselect(fixture):
             expected = [el for el in ref(ctx) if el is not ctx]
             got = ours.select(ctx, ids)
             assert got == expected, (fixture, css, ctx.get("id"))
+            assert ours.select(ctx, ids, first=True) == expected[:1], (fixture, css, ctx.get("id"))
 
 
 def test_document_order_sorts_any_elements():

@@ -15,12 +15,15 @@ pair gap 0.143), mean reward at least 5x random's and 50 above it (smallest PPO 
 largest random 11.1). Exact match is the thin one (random gets ~9% from saying
 ``terminate`` a third of the time; DARS makes terminate worth 0.8 against ~1000 for a
 correct click or query, so the PPO policy never terminates, as the paper's reward intends),
-so for it the test only asks that the pinned pair is not worse.
+so for it the test only asks that the pinned pair is not worse. With the wrapper reading
+``info`` (history, persona, the inputs' text) instead of the prompt, seed 0 measured PPO
+0.165 / 0.598 / 173.0 against random 0.081 / 0.313 / 5.4 (exact / type acc / reward).
 """
 from __future__ import annotations
 
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -119,8 +122,8 @@ def test_featurizer_is_deterministic_and_policy_matches_wrapper(wrapped):
     obs, info = env.reset(seed=0)
     inner_obs, inner_info = env.env.reset(options={"session_index": 0})
     fresh = S.Featurizer()
-    v1, c1, m1 = fresh(inner_obs, inner_info)
-    v2, c2, m2 = S.Featurizer()(inner_obs, dict(inner_info, session_id="other"))  # no cache hit
+    v1, c1, m1 = fresh(inner_info)
+    v2, c2, m2 = S.Featurizer()(dict(inner_info, session_id="other"))  # no cache hit
     assert np.array_equal(v1, v2) and c1 == c2 and np.array_equal(m1, m2) and np.array_equal(v1, obs)
 
     class Pick:  # a stand-in model that always picks the highest open slot
@@ -163,8 +166,40 @@ def test_more_clicks_than_slots_are_dropped_not_looped():
     config = S.FeatureConfig(max_candidates=20, max_inputs=1, history_queries=1, persona_queries=1, page_queries=1)
     elements = [{"name": f"list.item_{i}.link", "kind": "click", "text": ""} for i in range(50)]
     elements.append({"name": "nav.search", "kind": "input", "text": ""})
-    cands = S.candidate_actions("[Page 1, current] https://x\n<html></html>", {"elements": elements}, config)
+    cands = S.candidate_actions({"elements": elements, "url": "https://x"}, config)
     clicks = [c for c in cands.values() if c.action.type == "click"]
     assert len(clicks) == 20 - config.first_click_slot and max(cands) < 20
     n = len(clicks)
     assert {c.action.name for c in clicks} == {f"list.item_{i}.link" for i in range(n)}  # the first n in page order
+
+
+def test_is_a_wrapper_that_reads_info_not_the_prompt(tmp_path, wrapped):
+    """Features come from info["elements"/"history"/"persona"/"url"]: two prompt formats
+    (whole session vs latest step) give the same observation vectors and candidates."""
+    from shop_env.env import ShopSessionEnv
+
+    assert isinstance(wrapped, gym.Wrapper) and isinstance(wrapped.unwrapped, ShopSessionEnv)
+    store = write_store(tmp_path / "other", [_session()])
+    whole = S.ShopSB3Env(data_path=store, split="all", context="whole_session")
+    obs_a, info_a = wrapped.reset(seed=0)
+    obs_b, info_b = whole.reset(seed=0)
+    for k in range(3):
+        assert np.array_equal(obs_a, obs_b) and wrapped.candidates() == whole.candidates(), k
+        slot = max(wrapped.candidates())
+        obs_a, *_ = wrapped.step(slot)
+        obs_b, *_ = whole.step(slot)
+    whole.close()
+
+
+def test_feature_offsets_are_named(wrapped):
+    c, lay = S.FeatureConfig(), S.HISTORY_LAYOUT
+    obs, _ = wrapped.reset(seed=0)
+    h = c.history_offset
+    assert obs[h + lay.last_action_type] == 1.0 and obs[h + lay.n_actions] == 0.0  # no history yet
+    assert np.array_equal(obs[c.mask_offset:].astype(bool), wrapped.action_masks())
+    wrapped.step(0)  # the recorded first action (a search) enters the history, whatever was chosen
+    obs, *_ = wrapped.step(0)  # ... and then the recorded click
+    assert obs[h + lay.last_action_type + 1] == 1.0  # ("none", click, type_and_submit, terminate)
+    assert obs[h + lay.n_actions] == pytest.approx(2 / 20)
+    assert obs[h + lay.n_clicks] == pytest.approx(1 / 10) and obs[h + lay.n_searches] == pytest.approx(1 / 5)
+    assert c.page_offset == 0 < c.history_offset < c.mask_offset < c.dim

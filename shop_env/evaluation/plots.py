@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Mapping, Protocol
 
 from shop_env.actions import ACTION_TYPES
 
-if TYPE_CHECKING:  # pragma: no cover
-    from shop_env.evaluation.report import Report
+
+class Report(Protocol):
+    """What the plots read of a :class:`shop_env.evaluation.report.Report` (a protocol, so
+    that this module does not import the report module that calls it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def table3(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def confusion(self) -> Mapping[str, Any]: ...
+
 
 PER_TYPE_PNG = "per_type.png"
 CONFUSION_PNG = "confusion.png"

@@ -8,8 +8,10 @@ Public API::
     page.elements      # [Element(name, kind, tag, text)], kind in click | input | select
     page.recipe_misses # recipe rules that matched nothing (site drift; never fatal)
     named_elements(page.html)  # fast re-read of the names (regex, no DOM; ~0.3 ms / 10 kB)
+    pages = simplify_many(raw_pages, urls=urls, jobs=4)  # the same, across processes
 
-CLI: ``shop-r1 simplify PAGE.html [--url U] [--recipe amazon] [--elements] [--json]``.
+CLI: ``shop-r1 simplify PAGE.html [--url U] [--recipe amazon] [--elements] [--json]``;
+``shop-r1 simplify FILES_OR_DIR... --out DIR [--jobs N]`` for many pages.
 
 Pipeline (lxml throughout; modules): robust decode + parse (:mod:`.parse`: BOM, strict
 UTF-8, declared charset, cp1252; NUL bytes dropped; pages nested deeper than libxml2's limit
@@ -45,22 +47,22 @@ Decisions (documented here, tested in tests/test_html_*.py):
   attributes on the page. Its names are kept verbatim (duplicates included), recipes are not
   applied, and only unnamed interactive elements get new names, so
   ``simplify(simplify(x).html).html == simplify(x).html``.
-* Speed: the tree walks run in an optional C accelerator (``_speedups.c``, built by
-  ``pip install`` when a C compiler is at hand; it reads libxml2's tree through lxml's
-  public C API). Before parsing, an HTML5 tokenizer in it blanks script and style bodies
-  and, on pages with scripts, leaves out attributes nothing here reads (``READ_ATTRIBUTES``
-  in :mod:`.pipeline`, plus what a recipe's selectors read); tags with unusual syntax are
-  copied as they are. Every C function has a Python reference in this package that it
-  matches exactly (tests/test_html_speedups.py, and ``python fuzz/run.py --target
-  simplify_native``); ``SHOP_R1_PURE_PYTHON=1`` runs the references. ``simplify`` pauses
-  the cyclic GC while it runs. Throughput: benchmarks/bench_simplify.py.
+* Raw-text elements: ``xmp`` and ``plaintext`` become ``pre`` (the parser reads their text
+  raw but the serializer escapes it, so they could not survive a second pass);
+  ``noembed``/``noframes`` (never shown by a current browser) go with the junk.
+* Speed: pure Python over lxml (C-level ``iter(tag)``, ``strip_elements``/``strip_tags``,
+  and one Python walk per pass doing only dictionary look-ups). Pages are independent, so
+  many pages go faster across processes: :func:`simplify_many` (``shop-r1 simplify DIR
+  --jobs N --out OUT``). Throughput against a bare lxml parse: benchmarks/bench_simplify.py.
 """
 from __future__ import annotations
 
+from shop_env.html.batch import simplify_iter, simplify_many
 from shop_env.html.elements import Element, element_kind, named_elements
 from shop_env.html.naming import slugify
 from shop_env.html.pipeline import SimplifiedPage, simplify
 from shop_env.html.recipes import Recipe, builtin_recipes, compile_recipe, load_recipe
 
 __all__ = ["Element", "Recipe", "SimplifiedPage", "builtin_recipes", "compile_recipe",
-           "element_kind", "load_recipe", "named_elements", "simplify", "slugify"]
+           "element_kind", "load_recipe", "named_elements", "simplify", "simplify_iter",
+           "simplify_many", "slugify"]

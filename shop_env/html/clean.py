@@ -13,13 +13,15 @@ from urllib.parse import urlsplit
 
 import lxml.etree as etree
 
-from shop_env.html import _native
 from shop_env.html.parse import Node
 
 # Elements removed with their content (their tail text is kept).
 JUNK_TAGS = ("script", "style", "noscript", "template", "iframe", "frame", "frameset",
              "object", "embed", "canvas", "link", "meta", "base", "audio", "video", "source",
-             "track", "map")
+             "track", "map", "noembed", "noframes")
+# Elements whose text the parser reads raw but the serializer escapes: re-parsing their
+# output would escape it again on every round. They show their text as it is: <pre>.
+RAW_TEXT_TAGS = ("xmp", "plaintext")
 
 # Attribute whitelist (SPEC "Observation": name, role, aria-*, type, value, alt, title).
 # Decisions: ``placeholder`` kept (it is what a user reads in an empty input); the boolean
@@ -54,9 +56,12 @@ def is_kept_attribute(name: str) -> bool:
 
 
 def remove_junk(root: Node) -> None:
-    """Drop scripts, styles, embeds, head metadata and the like, with their content."""
+    """Drop scripts, styles, embeds, head metadata and the like, with their content; turn
+    raw-text elements into ``<pre>``."""
     etree.strip_elements(root, *JUNK_TAGS, etree.Comment, etree.ProcessingInstruction,
                          with_tail=False)
+    for el in root.iter(*RAW_TEXT_TAGS):
+        el.tag = "pre"
 
 
 def is_hidden(el: Node, hidden_classes: frozenset[str] = frozenset()) -> bool:
@@ -154,18 +159,7 @@ def finalize_attributes(root: Node, named: list[Node], seen: set[str],
     """The simplifier's last attribute pass: :func:`strip_attributes` (``seen``: every
     attribute name on the page), and the ``name`` attribute of each element of ``named``
     (every element carrying one) moved last, the canonical order that keeps re-runs
-    identical. One walk in C when the accelerator is built."""
-    speedups = _native.speedups
-    keep = KEEP_ATTRS | {"href"} if keep_href else KEEP_ATTRS
-    # names lxml cannot strip in one call make strip_attributes rebuild attributes (which
-    # writes a bare `title` as `title=""`): that page takes the Python path
-    if speedups is not None and all(_PLAIN_ATTR_NAME.match(k) for k in seen
-                                    if k not in keep and not is_kept_attribute(k)):
-        _drop_personal_values(root)
-        if speedups.finalize_attributes(root, keep, DROP_ARIA):
-            if keep_href:
-                _clean_hrefs(root)
-            return
+    identical."""
     for el in named:
         name = el.get("name")
         if name is not None and el.keys()[-1] != "name":
@@ -208,26 +202,20 @@ _PRUNE_TAGS = tuple(PRUNABLE | {"br"})
 def prune(root: Node) -> None:
     """Remove attribute-less containers that hold no text; unwrap attribute-less wrappers
     whose only content is one element (a block element for div/center, anything for
-    span/font). One post-order walk (in C when the accelerator is built, else
-    :func:`_prune_plan_python`), then two C calls."""
-    if _native.speedups is not None:  # marks the elements itself
-        n_drop, n_unwrap = _native.speedups.prune_mark(root, PRUNABLE, WRAPPERS, INLINE_WRAPPERS,
-                                                       BLOCK, _DROP, _UNWRAP)
-    else:
-        drop, unwrap = _prune_plan_python(root)
-        for el in drop:
-            el.tag = _DROP
-        for el in unwrap:
-            el.tag = _UNWRAP
-        n_drop, n_unwrap = len(drop), len(unwrap)
-    if n_drop:
+    span/font). One post-order walk (:func:`_prune_plan`), then two lxml calls."""
+    drop, unwrap = _prune_plan(root)
+    for el in drop:
+        el.tag = _DROP
+    for el in unwrap:
+        el.tag = _UNWRAP
+    if drop:
         etree.strip_elements(root, _DROP, with_tail=False)
-    if n_unwrap:
+    if unwrap:
         etree.strip_tags(root, _UNWRAP)
 
 
-def _prune_plan_python(root: Node) -> tuple[list[Node], list[Node]]:
-    """What :func:`prune` removes (empty containers) and unwraps (wrappers), in Python."""
+def _prune_plan(root: Node) -> tuple[list[Node], list[Node]]:
+    """What :func:`prune` removes (empty containers) and unwraps (wrappers)."""
     empty: set[Node] = set()
     inner: dict[Node, Node] = {}  # unwrapped wrapper -> the element it finally exposes
     for el in reversed(list(root.iter(*_PRUNE_TAGS))):  # descendants before ancestors
@@ -235,6 +223,9 @@ def _prune_plan_python(root: Node) -> tuple[list[Node], list[Node]]:
             continue
         text = el.text
         if text and not text.isspace():
+            continue
+        if not len(el):  # a leaf without text (most candidates): empty
+            empty.add(el)
             continue
         live = None
         n_live = 0
@@ -317,11 +308,6 @@ def _serialized(root: Node, trim: bool) -> str:
         # read back inside it; an empty text node makes it write </li>
         if len(li) == 0 and not li.text:
             li.text = ""
-    if _native.speedups is not None:  # one pass over the bytes (None: odd markup, below)
-        html = _native.speedups.collapse_html(
-            etree.tostring(root, encoding="utf-8", method="html"), trim)
-        if html is not None:
-            return html
     text = " ".join(etree.tostring(root, encoding="unicode", method="html").split())
     return trim_block_space(text) if trim else text
 

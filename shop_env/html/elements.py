@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import lxml.etree as etree
 
-from shop_env.html import _native
 
 # Roles that make any element interactive, and how each maps onto an action kind.
 CLICK_ROLES = frozenset({"button", "link", "checkbox", "radio", "tab", "option", "menuitem",
@@ -169,14 +168,7 @@ _WITH_NAME = etree.XPath("descendant-or-self::*[@name]")
 
 def elements_from_tree(root) -> list[Element]:
     """The same records as :func:`named_elements`, read from a parsed page (``simplify``
-    uses it on the parse of its own output; tests check both readers agree). One walk in C
-    when the accelerator is built."""
-    speedups = _native.speedups
-    if speedups is not None:
-        records = speedups.element_records(root, CLICK_INPUT_TYPES, INPUT_ROLES, SELECT_ROLES,
-                                           CLICK_ROLES, element_kind, TEXT_MAX)
-        if records is not None:
-            return [Element(*record) for record in records]
+    uses it on the parse of its own output; tests check both readers agree)."""
     out: list[Element] = []
     for el in _WITH_NAME(root):
         get = el.get

@@ -28,7 +28,6 @@ import re
 import unicodedata
 from typing import Iterable, Iterator
 
-from shop_env.html import _native
 from shop_env.html.parse import Node, text_of
 
 MEANINGFUL_TAGS = frozenset({"nav", "header", "form", "section", "aside", "main", "footer"})
@@ -107,10 +106,6 @@ def own_slug(el: Node, labels: dict[str, Node] | None = None) -> str:
     """Slug for the element itself: aria-label, the ``<label>`` of a form field, visible
     text (value for button inputs), img alt, title, placeholder, value, form-field name,
     id; else the tag. ``labels`` maps ids to ``label[for]`` elements."""
-    if _native.speedups is not None:  # None from it: namespaced names, entity references
-        slug = _native.speedups.own_slug(el, labels, slugify, ORIG_NAME_ATTR)
-        if slug is not None:
-            return slug
     for src in _slug_sources(el, labels or {}):
         slug = slugify(src)
         if slug:
@@ -192,26 +187,10 @@ def _context(node: Node, memo: dict[Node, _Ctx]) -> _Ctx:
 
 
 def _contexts(targets: list[Node]) -> list[_Ctx]:
-    """The naming context of each target's parent (in C when the accelerator is built)."""
-    speedups = _native.speedups
-    found = speedups.naming_contexts(targets, MEANINGFUL_TAGS, LANDMARK_ROLES, ITEM_TAGS,
-                                     ITEM_ROLES) if speedups is not None else None
-    if found is None:
-        memo: dict[Node, _Ctx] = {}
-        return [_context(parent, memo) if (parent := el.getparent()) is not None else _EMPTY_CTX
-                for el in targets]
-    segment_of: dict[Node, str | None] = {}
-    contexts = []
-    for prefix, landmarks, item in found:
-        segments = []
-        for node in landmarks:
-            if node not in segment_of:
-                segment_of[node] = ancestor_segment(node)
-            seg = segment_of[node]
-            if seg:
-                segments.append(seg)
-        contexts.append((prefix, tuple(segments), item))
-    return contexts
+    """The naming context of each target's parent."""
+    memo: dict[Node, _Ctx] = {}
+    return [_context(parent, memo) if (parent := el.getparent()) is not None else _EMPTY_CTX
+            for el in targets]
 
 
 def generic_names(targets: Iterable[Node], taken: NameSet,

@@ -10,8 +10,6 @@ import re
 
 import lxml.etree as etree
 
-from shop_env.html import _native
-
 Node = etree._Element  # the element type every html/ module works on
 
 # libxml2 stops parsing (and silently drops the rest of the page) beyond this depth even
@@ -78,10 +76,6 @@ def text_of(el: Node, max_words: int | None = None) -> str:
     words, as ``named_elements`` does). With ``max_words``, stops once more than that many
     whitespace-separated words were collected (cheap on big containers, and the first
     words are the same whatever the whitespace, which keeps slugs idempotent)."""
-    if _native.speedups is not None:
-        text = _native.speedups.text_of(el, -1 if max_words is None else max_words)
-        if text is not None:
-            return text
     if max_words is None:
         return " ".join(el.itertext())
     pieces = []
@@ -137,10 +131,7 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool 
 
 def _has_control_chars(data: bytes) -> bool:
     """Cheap test (C-speed, no regex) for what :data:`_CTRL` removes: one memchr-style
-    scan per control byte, with no copy of the page; one word-at-a-time pass in C when
-    the accelerator is built."""
-    if _native.speedups is not None:
-        return _native.speedups.has_control_chars(data)
+    scan per control byte, with no copy of the page."""
     if any(c in data for c in _CTRL_SINGLE):
         return True
     return not data.isascii() and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
@@ -177,24 +168,12 @@ def _utf8_bytes(raw: str | bytes | bytearray | memoryview | None) -> tuple[bytes
     return text.encode("utf-8", errors="replace"), text
 
 
-def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
-               keep_attributes: frozenset[str] | None = None) -> Node:
-    """Parse a page into an lxml ``<html>`` element that always has a ``<body>``.
-
-    Faster parses for the simplifier (they need the C accelerator and libxml2 >= 2.14,
-    :data:`PREFILTER_SAFE`; otherwise the page is parsed as it is): ``blank_junk`` empties
-    script and style elements before parsing; ``keep_attributes`` also leaves out start-tag attributes that are neither in it nor
-    aria-*, on pages that have a script or style element. The tree is the one the plain
-    parse gives, less those bodies and attributes (tests compare the two).
-    """
+def parse_html(raw: str | bytes | None) -> Node:
+    """Parse a page into an lxml ``<html>`` element that always has a ``<body>``."""
     data, text = _utf8_bytes(raw)
     root = None
     if data and not data.isspace():
-        if blank_junk and _native.speedups is not None and PREFILTER_SAFE:
-            root = _parse_filtered(data, keep_attributes)
-        too_deep = False
-        if root is None:
-            root, too_deep = _parse_bytes(data)
+        root, too_deep = _parse_bytes(data)
         if too_deep:
             if text is None:
                 text = data.decode("utf-8")
@@ -209,22 +188,6 @@ def parse_html(raw: str | bytes | None, *, blank_junk: bool = False,
         root = wrapper
     if root.find("body") is None:
         etree.SubElement(root, "body")
-    return root
-
-
-# The pre-parse filter's tokenizer follows HTML5, as libxml2's HTML tokenizer does from
-# 2.14 on (lxml 6); with an older libxml2 pages are parsed unfiltered.
-PREFILTER_SAFE = etree.LIBXML_VERSION >= (2, 14, 0)
-
-
-def _parse_filtered(data: bytes, keep_attributes: frozenset[str] | None) -> Node | None:
-    """Parse the pre-filtered page (see :func:`parse_html`); None asks for the plain parse:
-    the page is too deep, or attributes were dropped although the tree has no script or
-    style (the filter's tokenizer and libxml2's disagreed about the page)."""
-    filtered, dropped = _native.speedups.prefilter(data, keep_attributes)
-    root, too_deep = _parse_bytes(filtered)
-    if too_deep or root is None or (dropped and next(root.iter("script", "style"), None) is None):
-        return None
     return root
 
 

@@ -1,13 +1,13 @@
 """``simplify``: raw page -> simplified HTML whose interactive elements carry a ``name``."""
 from __future__ import annotations
 
-import gc
+import functools
 import re
 from dataclasses import dataclass, field
 
 import lxml.etree as etree
 
-from shop_env.html import _native, clean
+from shop_env.html import clean
 from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, element_kind, \
     elements_from_tree
 from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
@@ -51,14 +51,6 @@ class _Scan:
     labels: dict[str, Node]  # label[for] -> the label
 
 
-# Every attribute the simplifier reads or keeps, recipes aside (a recipe adds those its
-# selectors read, see Recipe.attributes). On pages with scripts (never taken for simplified ones: see
-# _is_prenamed) the others are left out before parsing. Reading a new attribute anywhere
-# in this package means adding it here; the tests compare against the unfiltered parse.
-READ_ATTRIBUTES = clean.KEEP_ATTRS | frozenset({
-    "id", "href", "onclick", "tabindex", "for", "style", "hidden", "autocomplete",
-    ORIG_NAME_ATTR})
-
 _VALID_TAG = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*(?:[-:][a-zA-Z0-9]+)*$")
 _SPECIAL = frozenset({"id", "name", "role", "onclick", "for", "href", "tabindex"})
 
@@ -77,17 +69,13 @@ def _live_link(el: Node) -> bool:
 _HIDING_ATTRS = frozenset({"hidden", "aria-hidden", "style", "type"})
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(words: frozenset[str]):
+    """A quick test (one regex search) whether a string contains any of ``words``."""
+    return re.compile("|".join(map(re.escape, sorted(words))) or "(?!)").search
+
+
 def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
-    """One walk over the page (in C when the accelerator is built; see :func:`_scan_python`)."""
-    if _native.speedups is not None:
-        found = _native.speedups.scan(root, hidden_classes, INTERACTIVE_TAGS, INTERACTIVE_ROLES,
-                                      _SKIP_INSIDE, clean.is_hidden)
-        if found is not None:
-            return _Scan(*found)
-    return _scan_python(root, hidden_classes)
-
-
-def _scan_python(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
     """One walk over the page. Hidden elements (:func:`clean.is_hidden`) are collected and
     their subtrees skipped; for the rest: interactive elements, elements carrying ``name``,
     the id index, labels by ``for``, and the attribute names (for the one-call strip).
@@ -99,7 +87,9 @@ def _scan_python(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _S
     labels: dict[str, Node] = {}
     attr_names: set[str] = set()
     special = _SPECIAL.isdisjoint
-    hiding = (_HIDING_ATTRS | {"class"} if hidden_classes else _HIDING_ATTRS).isdisjoint
+    hiding = _HIDING_ATTRS.isdisjoint
+    by_class = hidden_classes.isdisjoint
+    may_hide = _any_of(hidden_classes)
     is_hidden = clean.is_hidden
     interactive_tags = INTERACTIVE_TAGS
     walker = etree.iterwalk(root, events=("start",))
@@ -108,7 +98,11 @@ def _scan_python(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _S
         tag = el.tag
         if not tag.isalnum() and not _VALID_TAG.match(tag):
             el.tag = tag = "span"  # the parser kept junk such as "buy<div" as a tag name
-        if (keys and not hiding(keys) or tag == "dialog") and is_hidden(el, hidden_classes):
+        # is_hidden(el, hidden_classes), with its class test inlined (most elements of a
+        # recipe's site carry classes, few carry anything else that hides)
+        if (hidden_classes and "class" in keys and may_hide(cls := el.get("class"))
+                and not by_class(cls.split())) or \
+                ((keys and not hiding(keys) or tag == "dialog") and is_hidden(el)):
             hidden.append(el)
             walker.skip_subtree()
             continue
@@ -212,24 +206,14 @@ def simplify(raw_html: str | bytes | None, url: str | None = None,
     Never raises on malformed HTML; bad *recipes* raise :class:`shop_env.errors.DataError`.
     Idempotent: ``simplify(simplify(x).html).html == simplify(x).html``.
     """
-    # The walk creates thousands of short-lived element proxies but no reference cycles;
-    # pausing the cyclic GC meanwhile saves about a quarter of the time on big pages.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _simplify(raw_html, url, recipe, keep_href, auto_recipe)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    return _simplify(raw_html, url, recipe, keep_href, auto_recipe)
 
 
 def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict | Recipe | None,
               keep_href: bool, auto_recipe: bool) -> SimplifiedPage:
     compiled = load_recipe(recipe) if recipe is not None else (
         recipe_for_url(url) if auto_recipe else None)
-    recipe_reads = compiled.attributes if compiled is not None else frozenset()
-    root = parse_html(raw_html, blank_junk=True,
-                      keep_attributes=None if recipe_reads is None else READ_ATTRIBUTES | recipe_reads)
+    root = parse_html(raw_html)
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())

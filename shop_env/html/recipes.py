@@ -90,22 +90,8 @@ class Recipe:
     domains: tuple[str, ...]
     rules: list[Rule]
     hidden_classes: frozenset[str] = frozenset()
-
-    @property
-    def attributes(self) -> frozenset[str] | None:
-        """Names of the attributes the recipe's selectors and hidden classes read (None:
-        any attribute, a selector runs as XPath)."""
-        read: set[str] = {"class"} if self.hidden_classes else set()
-        stack = list(self.rules)
-        while stack:
-            rule = stack.pop()
-            for sel in (rule.selector_, rule.text_selector_):
-                names = sel.attributes if sel is not None else frozenset()
-                if names is None:
-                    return None
-                read |= names
-            stack.extend(rule.children)
-        return frozenset(read)
+    # the JSON spec it was compiled from (what worker processes receive: see batch.py)
+    spec: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -181,7 +167,7 @@ def compile_recipe(spec: dict, source: str = "<recipe>") -> Recipe:
                         field="hidden_classes")
     return Recipe(name=str(spec.get("name", "custom")), domains=tuple(d.lower() for d in domains),
                   rules=[_compile_rule(r, f"rules[{i}]", source) for i, r in enumerate(rules)],
-                  hidden_classes=frozenset(hidden))
+                  hidden_classes=frozenset(hidden), spec=spec)
 
 
 def builtin_recipes() -> list[str]:
@@ -265,7 +251,7 @@ def apply_recipe(root: Node, recipe: Recipe, url: str | None, taken: NameSet,
         url_hit = rule.url is not None and url is not None and bool(rule.url.search(url))
         if rule.url is not None and url is not None and not url_hit:
             continue
-        matches = _first(rule, rule.selector_.select(root, ids))
+        matches = _select(rule, root, ids)
         if not matches:
             if rule.required or (url_hit and not rule.optional):
                 ctx.result.misses.append(f"{rule.path}: selector {rule.selector!r} matched nothing")
@@ -284,6 +270,11 @@ class _Context:
     taken: NameSet
 
 
+def _select(rule: Rule, context: Node, ids: dict[str, list[Node]]) -> list[Node]:
+    """The rule's matches inside ``context`` (only the first one for ``first`` rules)."""
+    return rule.selector_.select(context, ids, first=rule.first)
+
+
 def _first(rule: Rule, found: list[Node]) -> list[Node]:
     return found[:1] if rule.first else found
 
@@ -292,7 +283,7 @@ def _children_of(rule: Rule, parents: list[Node], scope: Node, ctx: _Context) ->
     """Matches of ``rule`` inside each parent. With many parents the selector runs once
     from ``scope`` and each hit goes to its nearest enclosing parent."""
     if len(parents) < BATCH_MIN_PARENTS:
-        return [_first(rule, rule.selector_.select(p, ctx.ids)) for p in parents]
+        return [_select(rule, p, ctx.ids) for p in parents]
     index = {p: i for i, p in enumerate(parents)}
     per: list[list[Node]] = [[] for _ in parents]
     for hit in rule.selector_.select(scope, ctx.ids):
@@ -349,7 +340,7 @@ def _name(el: Node, rule: Rule, prefix: str | None, ctx: _Context) -> str | None
     if seg == "from_text":
         src = el
         if rule.text_selector_ is not None:
-            found = rule.text_selector_.select(el, ctx.ids)
+            found = rule.text_selector_.select(el, ctx.ids, first=True)
             src = found[0] if found else el
         seg = (slugify(src.get("aria-label")) or slugify(text_of(src, MAX_WORDS))
                or slugify(src.get("alt")) or own_slug(el))

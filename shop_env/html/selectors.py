@@ -63,7 +63,6 @@ class _Compound:
     tag: str | None = None
     id_: str | None = None
     tests: list[Test] = field(default_factory=list)
-    attributes: frozenset[str] = frozenset()  # the attribute names the tests read
 
     def rest_matcher(self) -> Test:
         """A test of everything but the tag (for candidates already filtered by tag)."""
@@ -93,7 +92,6 @@ class _Compound:
 
 def _compound(tree) -> _Compound:
     tests: list[Test] = []
-    read: set[str] = set()
     comp = _Compound()
     while True:
         if isinstance(tree, Element):
@@ -103,24 +101,20 @@ def _compound(tree) -> _Compound:
             break
         if isinstance(tree, Hash):
             comp.id_ = tree.id
-            read.add("id")
             tree = tree.selector
         elif isinstance(tree, Class):
             cls = tree.class_name
             tests.append(_class_test(cls))
-            read.add("class")
             tree = tree.selector
         elif isinstance(tree, Attrib):
             if tree.namespace:
                 raise _Unsupported("namespace")
             value = getattr(tree.value, "value", tree.value)
             tests.append(_attr_test(tree.attrib.lower(), tree.operator, value))
-            read.add(tree.attrib.lower())
             tree = tree.selector
         else:
             raise _Unsupported(type(tree).__name__)
     comp.tests = list(reversed(tests))
-    comp.attributes = frozenset(read)
     return comp
 
 
@@ -222,17 +216,10 @@ class Selector:
                     _TRANSLATOR.selector_to_xpath(p, prefix="descendant::"))))
         return sel
 
-    @property
-    def attributes(self) -> frozenset[str] | None:
-        """Names of the attributes matching reads; None when a part runs as XPath
-        (pseudo-classes may read any attribute)."""
-        if any(part.xpath is not None for part in self.parts):
-            return None
-        return frozenset().union(*(c.attributes for part in self.parts for c in part.chain))
-
-    def select(self, context: Node, ids: dict[str, list[Node]]) -> list[Node]:
+    def select(self, context: Node, ids: dict[str, list[Node]], first: bool = False) -> list[Node]:
         """Elements matching among the descendants of ``context``, in document order.
-        ``ids`` maps id -> the elements carrying it, in document order."""
+        ``ids`` maps id -> the elements carrying it, in document order. ``first``: only
+        the first of them (the scan stops there)."""
         groups: list[list[Node]] = []
         scan_parts: list[_Part] = []
         for part in self.parts:
@@ -243,16 +230,17 @@ class Selector:
             else:
                 scan_parts.append(part)
         if scan_parts:
-            groups.append(self._scan(scan_parts, context))
-        groups = [g for g in groups if g]
+            groups.append(self._scan(scan_parts, context, first))
+        groups = [g[:1] if first else g for g in groups if g]
         if not groups:
             return []
         if len(groups) == 1:
             return groups[0]
-        return document_order(list({el: None for g in groups for el in g}))
+        merged = document_order(list({el: None for g in groups for el in g}))
+        return merged[:1] if first else merged
 
     @staticmethod
-    def _scan(parts: list[_Part], context: Node) -> list[Node]:
+    def _scan(parts: list[_Part], context: Node, first: bool = False) -> list[Node]:
         tags = {p.right().tag for p in parts}
         candidates = context.iter() if None in tags else context.iter(*tags)
         by_tag: dict[str | None, list] = {}
@@ -275,6 +263,8 @@ class Selector:
                 if match(el) and (single or part.ancestors_match(el, context, memo)):
                     out.append(el)
                     break
+            if first and out:
+                break
         return out
 
     @staticmethod

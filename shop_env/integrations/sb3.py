@@ -1,24 +1,29 @@
-"""Stable-Baselines3 adapter: the text environment as a Discrete/Box environment with action masks.
+"""Stable-Baselines3 adapter: a ``gymnasium.Wrapper`` that turns the text environment into
+Discrete candidate slots with action masks and a Box of features.
 
-:class:`ShopSB3Env` wraps :class:`shop_env.env.ShopSessionEnv`. At every step the current
-page offers *candidate actions* (:func:`candidate_actions`): ``terminate``,
-``type_and_submit`` into the page's inputs with candidate queries (texts typed earlier in
-the session, short phrases of the shopper's persona, the input's ``value`` and short
-element texts of the page), and a ``click`` on every named clickable element. The action
-space is ``Discrete(max_candidates)``; each candidate sits in a slot whose meaning is
+:class:`ShopSB3Env` wraps :class:`shop_env.env.ShopSessionEnv` and reads only the
+structured data the environment puts in ``info``: ``elements`` (the page's named
+elements), ``history`` (the earlier recorded actions as :class:`~shop_env.actions.Action`
+objects), ``persona`` (a dict) and ``url``. It parses no prompt text, so a change to the
+prompt format cannot break it.
+
+At every step the current page offers *candidate actions* (:func:`candidate_actions`):
+``terminate``, ``type_and_submit`` into the page's inputs with candidate queries (texts
+typed earlier in the session, short phrases of the persona, the inputs' current text and
+short element texts of the page), and a ``click`` on every named clickable element. The
+action space is ``Discrete(max_candidates)``; each candidate sits in a slot whose meaning is
 stable across pages (slot 0 terminate, fixed sub-slots per input and query source, and
 clicks hashed by element role and rank, e.g. "the 2nd ``search_results.*.product_title``"),
 so a policy can learn what a slot means. :meth:`ShopSB3Env.action_masks` marks the slots
-that hold a candidate (for sb3-contrib's ``MaskablePPO``). The observation is a ``Box`` of
-hashed features (:class:`Featurizer`): the current page (URL and element-role tokens), the
-action history and persona, and the mask. The chosen candidate becomes the model-output
-JSON and goes to the wrapped environment's ``step``, so the reward is the Shop-R1 reward
-(times ``reward_scale``; the unscaled value is ``info["shop_r1_reward"]``).
+that hold a candidate (for sb3-contrib's ``MaskablePPO``). The observation is a ``Box``
+laid out as :class:`FeatureConfig` names it: hashed page tokens, then history and persona
+features (:data:`HISTORY_LAYOUT`), then the mask. The chosen candidate becomes the
+model-output JSON and goes to the wrapped environment's ``step``, so the reward is the
+Shop-R1 reward (times ``reward_scale``; the unscaled value is ``info["shop_r1_reward"]``).
 
-Features and candidates are computed from the observation text and ``info`` alone, so a
-trained model also runs as an :class:`agents.base.Policy` (:class:`SB3Policy`) in the
-evaluation harness. Training needs ``pip install 'shop-r1[sb3]'``; the wrapper itself
-needs only gymnasium and numpy.
+Features and candidates depend on ``info`` alone, so a trained model also runs as a
+:class:`shop_env.policy.Policy` (:class:`SB3Policy`) in the evaluation harness. Training
+needs ``pip install 'shop-r1[sb3]'``; the wrapper itself needs only gymnasium and numpy.
 """
 from __future__ import annotations
 
@@ -34,17 +39,28 @@ import numpy as np
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, format_model_output
 from shop_env.integrations._optional import require
 
-__all__ = ["Candidate", "FeatureConfig", "Featurizer", "SB3Policy", "ShopSB3Env", "candidate_actions",
-           "parse_observation", "train_maskable_ppo"]
+__all__ = ["HISTORY_LAYOUT", "Candidate", "FeatureConfig", "Featurizer", "SB3Policy", "ShopSB3Env",
+           "candidate_actions", "train_maskable_ppo"]
 
-_ACTION_LINE = re.compile(r"^\[Action \d+\] (.+)$", re.M)
-_CURRENT = re.compile(r"^\[Page \d+, current\]([^\n]*)\n", re.M)
-_PERSONA = re.compile(r"^Shopper persona:\n(.*?)\n\n", re.M | re.S)
 _WORDS = re.compile(r"[a-z0-9]+")
-_VALUE = re.compile(r'name="([^"]+)"[^>]*?\svalue="([^"]*)"')
 _RATIONALE = {TERMINATE: "I have seen enough and want to leave.", CLICK: "I want to look at this.",
               TYPE_AND_SUBMIT: "I want to search for this."}
 _ACTION_TYPES = ("none", CLICK, TYPE_AND_SUBMIT, TERMINATE)
+
+
+@dataclass(frozen=True)
+class HistoryLayout:
+    """Offsets of the features inside the history block of the observation."""
+
+    last_action_type: int = 0  # one-hot over ("none", click, type_and_submit, terminate): 4 slots
+    n_actions: int = 4         # earlier actions / 20, capped at 1
+    n_clicks: int = 5          # earlier clicks / 10, capped at 1
+    n_searches: int = 6        # earlier type_and_submit / 5, capped at 1
+    hashed_tokens: int = 8     # from here to the block's end: hashed tokens of the last two
+                               # actions and of categorical persona fields
+
+
+HISTORY_LAYOUT = HistoryLayout()
 
 
 @dataclass(frozen=True)
@@ -73,12 +89,29 @@ class FeatureConfig:
         return 1 + self.max_inputs * self.queries_per_input
 
     @property
+    def page_offset(self) -> int:
+        """Where the hashed page tokens (url words, element-role segments, kinds) start."""
+        return 0
+
+    @property
+    def history_offset(self) -> int:
+        """Where the history and persona block (:data:`HISTORY_LAYOUT`) starts."""
+        return self.page_dim
+
+    @property
+    def mask_offset(self) -> int:
+        """Where the copy of the action mask starts (``max_candidates`` entries)."""
+        return self.page_dim + self.history_dim
+
+    @property
     def dim(self) -> int:
-        return self.page_dim + self.history_dim + self.max_candidates
+        return self.mask_offset + self.max_candidates
 
     def __post_init__(self) -> None:
         if self.max_candidates <= self.first_click_slot:
             raise ValueError("max_candidates must leave room for click slots after the type_and_submit slots")
+        if self.history_dim <= HISTORY_LAYOUT.hashed_tokens:
+            raise ValueError(f"history_dim must exceed {HISTORY_LAYOUT.hashed_tokens} (the fixed history features)")
 
 
 @dataclass(frozen=True)
@@ -100,41 +133,6 @@ def _h(token: str) -> int:
 def _add(vec: np.ndarray, offset: int, dim: int, tokens: Sequence[str]) -> None:
     for t in tokens:
         vec[offset + _h(t) % dim] += 1.0
-
-
-def parse_observation(text: str) -> tuple[list[Action], str, str, Any]:
-    """``(history actions, current page URL, current page html, persona)`` read back from a prompt.
-
-    Reads the ``[Action i] ...`` lines, the ``[Page i, current]`` block and the
-    ``Shopper persona:`` block that :mod:`shop_env.prompts` writes (the persona is parsed
-    as JSON when it is JSON). Unreadable history lines are skipped.
-    """
-    history: list[Action] = []
-    for line in _ACTION_LINE.findall(text):
-        kind, _, rest = line.partition(" ")
-        try:
-            if kind == TERMINATE:
-                history.append(Action(TERMINATE))
-            elif kind == CLICK:
-                history.append(Action(CLICK, rest.strip()))
-            elif kind == TYPE_AND_SUBMIT:
-                name, _, typed = rest.partition(" ")
-                history.append(Action(TYPE_AND_SUBMIT, name, json.loads(typed)))
-        except (ValueError, TypeError):
-            continue
-    persona: Any = None
-    pm = _PERSONA.search(text)
-    if pm:
-        try:
-            persona = json.loads(pm.group(1))
-        except ValueError:
-            persona = pm.group(1)
-    m = None
-    for m in _CURRENT.finditer(text):
-        pass
-    if m is None:
-        return history, "", text, persona
-    return history, m.group(1).strip(), text[m.end():], persona
 
 
 def _persona_phrases(persona: Any, max_words: int = 5) -> list[str]:
@@ -169,6 +167,11 @@ def _elements(info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _history(info: Mapping[str, Any]) -> list[Action]:
+    """The earlier recorded actions (``info["history"]``: Action objects or their dicts)."""
+    return [a if isinstance(a, Action) else Action.from_dict(a) for a in info.get("history") or ()]
+
+
 def _role(name: str) -> str:
     """The element's role without item-specific middle segments: ``search_results.<slug>.product_title``
     -> ``search_results.product_title``."""
@@ -176,19 +179,21 @@ def _role(name: str) -> str:
     return parts[0] if len(parts) == 1 else f"{parts[0]}.{parts[-1]}"
 
 
-def candidate_actions(observation: str, info: Mapping[str, Any], config: FeatureConfig = FeatureConfig(),
-                      *, _parsed: tuple[Any, ...] | None = None) -> dict[int, Candidate]:
-    """The current page's candidate actions by slot (the Discrete action index).
+def candidate_actions(info: Mapping[str, Any], config: FeatureConfig = FeatureConfig(), *,
+                      _read: tuple[list[Action], list[tuple[str, str, str]]] | None = None
+                      ) -> dict[int, Candidate]:
+    """The current page's candidate actions by slot (the Discrete action index), from
+    ``info["elements"]``, ``info["history"]`` and ``info["persona"]``.
 
     Slots have stable meanings across pages, so a policy can learn them: slot 0 is
     ``terminate``; then, for each of the first ``max_inputs`` inputs, fixed sub-slots of
-    query sources (texts typed earlier, most recent first; persona phrases; the input's
-    ``value`` and short element texts of the page); then clicks, each placed at a slot
+    query sources (texts typed earlier, most recent first; persona phrases; the inputs'
+    current text and short element texts of the page); then clicks, each placed at a slot
     chosen by a stable hash of its role and its rank among same-role elements (linear
     probing on collisions; clicks beyond the free slots are dropped). Deterministic.
     """
     c = config
-    history, _, page, persona, elements = _parsed or (*parse_observation(observation), _elements(info))
+    history, elements = _read or (_history(info), _elements(info))
     out: dict[int, Candidate] = {0: Candidate(Action(TERMINATE))}
     seen: set[str] = set()
 
@@ -201,11 +206,12 @@ def candidate_actions(observation: str, info: Mapping[str, Any], config: Feature
                 got.append(q)
         return got + [""] * (quota - len(got))
 
-    typed = [a.text for a in reversed(history) if a.type == TYPE_AND_SUBMIT]
-    page_texts = [v for _, v in _VALUE.findall(page)] + [t for _, k, t in elements
-                                                         if k != "input" and 1 <= len(t.split()) <= 4]
+    typed = [a.text for a in reversed(history) if a.type == TYPE_AND_SUBMIT and a.text]
+    page_texts = [t for _, k, t in elements if k == "input"] + \
+        [t for _, k, t in elements if k != "input" and 1 <= len(t.split()) <= 4]
     queries = (list(zip(pick(typed, c.history_queries), ["history"] * c.history_queries))
-               + list(zip(pick(_persona_phrases(persona), c.persona_queries), ["persona"] * c.persona_queries))
+               + list(zip(pick(_persona_phrases(info.get("persona")), c.persona_queries),
+                          ["persona"] * c.persona_queries))
                + list(zip(pick(page_texts, c.page_queries), ["page"] * c.page_queries)))
     inputs = [name for name, kind, _ in elements if kind == "input"][: c.max_inputs]
     for i, name in enumerate(inputs):
@@ -229,11 +235,24 @@ def candidate_actions(observation: str, info: Mapping[str, Any], config: Feature
     return out
 
 
-class Featurizer:
-    """(observation text, info) -> (feature vector, candidates by slot, action mask).
+def _persona_tokens(persona: Any) -> list[str]:
+    """Categorical persona fields as tokens, numbers in [0, 1] in five buckets."""
+    tokens = []
+    if isinstance(persona, dict):
+        for k, v in sorted(persona.items()):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                tokens.append(f"p:{k}:{int(min(max(float(v), 0.0), 1.0) * 4.999)}" if v <= 1 else f"p:{k}:big")
+            elif isinstance(v, str) and len(v.split()) <= 3:
+                tokens.append(f"p:{k}:{v}")
+    return tokens
 
-    Results are memoised by (session id, step index, observation hash): under teacher
-    forcing a replayed step always shows the same observation, so later epochs are free.
+
+class Featurizer:
+    """``info`` -> (feature vector, candidates by slot, action mask).
+
+    Results are memoised by what they depend on besides the page (session id, step index,
+    url, history, persona): under teacher forcing a replayed step always shows the same
+    page, so later epochs are free. Use one Featurizer per data set.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), cache_size: int = 100_000) -> None:
@@ -241,73 +260,66 @@ class Featurizer:
         self.cache_size = cache_size
         self._cache: dict[tuple[Any, ...], tuple[np.ndarray, dict[int, Candidate], np.ndarray]] = {}
 
-    def __call__(self, observation: str, info: Mapping[str, Any]
-                 ) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
-        key = (info.get("session_id"), info.get("step_index"), hash(observation))
+    def __call__(self, info: Mapping[str, Any]) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
+        key = (info.get("session_id"), info.get("step_index"), info.get("url"),
+               tuple(_history(info)), json.dumps(info.get("persona"), sort_keys=True, default=str))
         hit = self._cache.get(key)
         if hit is None:
             if len(self._cache) >= self.cache_size:
                 self._cache.clear()
-            hit = self._cache[key] = self._compute(observation, info)
+            hit = self._cache[key] = self._compute(info)
         vec, cands, mask = hit
         return vec.copy(), dict(cands), mask.copy()
 
-    def _compute(self, observation: str, info: Mapping[str, Any]
-                 ) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
-        c = self.config
+    def _compute(self, info: Mapping[str, Any]) -> tuple[np.ndarray, dict[int, Candidate], np.ndarray]:
+        c, lay = self.config, HISTORY_LAYOUT
         vec = np.zeros(c.dim, dtype=np.float32)
-        history, url, page, persona = parse_observation(observation)
-        elements = _elements(info)
-        page_tokens = ["u:" + t for t in _WORDS.findall(url.lower())]
+        history, elements = _history(info), _elements(info)
+        page_tokens = ["u:" + t for t in _WORDS.findall(str(info.get("url") or "").lower())]
         for name, kind, _ in elements:
             page_tokens += ["n:" + s for s in _role(name).split(".")] + ["k:" + kind]
-        _add(vec, 0, c.page_dim, page_tokens)
-        np.log1p(vec[: c.page_dim], out=vec[: c.page_dim])
-        h0 = c.page_dim
+        page = slice(c.page_offset, c.page_offset + c.page_dim)
+        _add(vec, c.page_offset, c.page_dim, page_tokens)
+        np.log1p(vec[page], out=vec[page])
+        h0 = c.history_offset
         last = history[-1].type if history else "none"
-        vec[h0 + _ACTION_TYPES.index(last)] = 1.0
-        vec[h0 + 4] = min(len(history), 20) / 20.0
-        vec[h0 + 5] = min(sum(a.type == CLICK for a in history), 10) / 10.0
-        vec[h0 + 6] = min(sum(a.type == TYPE_AND_SUBMIT for a in history), 5) / 5.0
+        vec[h0 + lay.last_action_type + _ACTION_TYPES.index(last)] = 1.0
+        vec[h0 + lay.n_actions] = min(len(history), 20) / 20.0
+        vec[h0 + lay.n_clicks] = min(sum(a.type == CLICK for a in history), 10) / 10.0
+        vec[h0 + lay.n_searches] = min(sum(a.type == TYPE_AND_SUBMIT for a in history), 5) / 5.0
         tokens = []
         for back, a in enumerate(reversed(history[-2:])):
             tokens += [f"{back}:t:{a.type}"] + [f"{back}:n:{s}" for s in _role(a.name).split(".") if a.name]
-        if isinstance(persona, dict):  # categorical persona fields, and numbers in 5 buckets
-            for k, v in sorted(persona.items()):
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    tokens.append(f"p:{k}:{int(min(max(float(v), 0.0), 1.0) * 4.999)}" if v <= 1 else f"p:{k}:big")
-                elif isinstance(v, str) and len(v.split()) <= 3:
-                    tokens.append(f"p:{k}:{v}")
-        _add(vec, h0 + 8, c.history_dim - 8, tokens)
-        cands = candidate_actions(observation, info, c, _parsed=(history, url, page, persona, elements))
+        tokens += _persona_tokens(info.get("persona"))
+        _add(vec, h0 + lay.hashed_tokens, c.history_dim - lay.hashed_tokens, tokens)
+        cands = candidate_actions(info, c, _read=(history, elements))
         mask = np.zeros(c.max_candidates, dtype=bool)
         mask[list(cands)] = True
-        vec[c.page_dim + c.history_dim:] = mask
+        vec[c.mask_offset:] = mask
         return vec, cands, mask
 
 
-class ShopSB3Env(gym.Env):
-    """SB3-ready view of :class:`~shop_env.env.ShopSessionEnv`: Discrete candidate slots, Box features.
+class ShopSB3Env(gym.Wrapper):
+    """SB3-ready wrapper of :class:`~shop_env.env.ShopSessionEnv`: Discrete candidate slots,
+    Box features, action masks.
 
-    ``env`` is a ready ShopSessionEnv, or ``None`` to build one from ``env_kwargs``
-    (e.g. ``store=..., context="latest_step"``). ``reward_scale`` multiplies the Shop-R1
-    reward (DARS makes it ~1000 for a correct click; 1e-3 keeps PPO's value loss sane).
-    A masked slot (algorithms without masking pick them) sends an empty output, which the
-    environment scores 0 like any invalid output, and sets ``info["masked_action"]``;
-    ``masked_action="error"`` raises ``ValueError`` instead.
+    ``env`` is a ready ShopSessionEnv (its ``info`` must carry ``elements``: the default),
+    or ``None`` to build one from ``env_kwargs`` (e.g. ``store=..., context="latest_step"``).
+    ``reward_scale`` multiplies the Shop-R1 reward (DARS makes it ~1000 for a correct click;
+    1e-3 keeps PPO's value loss sane). A masked slot (algorithms without masking pick them)
+    sends an empty output, which the environment scores 0 like any invalid output, and sets
+    ``info["masked_action"]``; ``masked_action="error"`` raises ``ValueError`` instead.
     """
 
-    metadata = {"render_modes": []}
-
-    def __init__(self, env: Any = None, *, config: FeatureConfig = FeatureConfig(), reward_scale: float = 1.0,
-                 masked_action: str = "score_zero", **env_kwargs: Any) -> None:
+    def __init__(self, env: gym.Env | None = None, *, config: FeatureConfig = FeatureConfig(),
+                 reward_scale: float = 1.0, masked_action: str = "score_zero", **env_kwargs: Any) -> None:
         if masked_action not in ("score_zero", "error"):
             raise ValueError(f"masked_action must be 'score_zero' or 'error', got {masked_action!r}")
-        self.masked_action = masked_action
         if env is None:
             from shop_env.env import ShopSessionEnv
             env = ShopSessionEnv(**env_kwargs)
-        self.env = env
+        super().__init__(env)
+        self.masked_action = masked_action
         self.featurizer = Featurizer(config)
         self.reward_scale = float(reward_scale)
         self.action_space = gym.spaces.Discrete(config.max_candidates)
@@ -315,25 +327,24 @@ class ShopSB3Env(gym.Env):
         self._cands: dict[int, Candidate] = {}
         self._mask = np.zeros(config.max_candidates, dtype=bool)
 
-    def _observe(self, obs: str, info: dict[str, Any]) -> np.ndarray:
-        vec, self._cands, self._mask = self.featurizer(obs, info)
+    def _observe(self, info: Mapping[str, Any]) -> np.ndarray:
+        vec, self._cands, self._mask = self.featurizer(info)
         return vec
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        obs, info = self.env.reset(seed=seed, options=options)
-        return self._observe(obs, info), info
+        _, info = self.env.reset(seed=seed, options=options)
+        return self._observe(info), info
 
     def step(self, action: int):
         a = int(action)
         cand = self._cands.get(a)
         if cand is None and self.masked_action == "error":
             raise ValueError(f"action {a} is masked: this page's candidate slots are {sorted(self._cands)}")
-        obs, reward, terminated, truncated, info = self.env.step("" if cand is None else cand.output_text())
+        _, reward, terminated, truncated, info = self.env.step("" if cand is None else cand.output_text())
         info = dict(info, shop_r1_reward=float(reward), masked_action=cand is None,
                     chosen=None if cand is None else cand.action.to_dict())
-        vec = self._observe(obs, info) if not (terminated or truncated) else np.zeros_like(
-            self.observation_space.low)
+        vec = self._observe(info) if not (terminated or truncated) else np.zeros(
+            self.observation_space.shape, dtype=np.float32)
         return vec, float(reward) * self.reward_scale, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
@@ -344,15 +355,13 @@ class ShopSB3Env(gym.Env):
         """The current page's candidates by slot (action index)."""
         return dict(self._cands)
 
-    def close(self) -> None:
-        self.env.close()
-
 
 class SB3Policy:
-    """A trained SB3 model as an :class:`agents.base.Policy` for the evaluation harness.
+    """A trained SB3 model as a :class:`shop_env.policy.Policy` for the evaluation harness.
 
-    Uses the same :class:`Featurizer` as training; masked models get the action mask.
-    ``deterministic=True`` takes the most likely candidate.
+    Uses the same :class:`Featurizer` as training (it reads ``infos``, not the prompt
+    text); masked models get the action mask. ``deterministic=True`` takes the most likely
+    candidate.
     """
 
     def __init__(self, model: Any, config: FeatureConfig = FeatureConfig(), name: str = "maskable_ppo",
@@ -362,10 +371,10 @@ class SB3Policy:
         self.name = name
         self.deterministic = deterministic
 
-    def act(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act(self, observations: Sequence[str], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         outs = []
-        for obs, info in zip(observations, infos):
-            vec, cands, mask = self.featurizer(obs, info)
+        for info in infos:
+            vec, cands, mask = self.featurizer(info)
             try:
                 a, _ = self.model.predict(vec, action_masks=mask, deterministic=self.deterministic)
             except TypeError:  # a plain SB3 model without masking
@@ -374,18 +383,39 @@ class SB3Policy:
         return outs
 
 
-def train_maskable_ppo(env: ShopSB3Env | Any, total_timesteps: int, *, seed: int = 0, **ppo_kwargs: Any):
+def _progress_callback(total_timesteps: int):
+    """An SB3 callback that shows training progress with tqdm."""
+    callbacks = require("stable_baselines3.common.callbacks", "sb3")
+    from tqdm import tqdm
+
+    class TqdmCallback(callbacks.BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=total_timesteps, unit="step", desc="MaskablePPO")
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return TqdmCallback()
+
+
+def train_maskable_ppo(env: ShopSB3Env | Any, total_timesteps: int, *, seed: int = 0,
+                       progress: bool = False, **ppo_kwargs: Any):
     """Train sb3-contrib's ``MaskablePPO`` (``MlpPolicy``) on ``env`` and return the model.
 
     Defaults suit replay: ``gamma=0`` (the next page does not depend on the action, so each
     step is a contextual bandit and only its own reward counts); the other defaults
     (rollouts of 256 steps, minibatch 64, lr 3e-3, no entropy bonus) learned fastest on the
-    sample in a small sweep. ``ppo_kwargs`` override.
+    sample in a small sweep. ``progress`` shows a tqdm bar. ``ppo_kwargs`` override.
     """
     sb3_contrib = require("sb3_contrib", "sb3")
     kwargs: dict[str, Any] = dict(gamma=0.0, gae_lambda=1.0, n_steps=256, batch_size=64, n_epochs=10,
                                   learning_rate=3e-3, ent_coef=0.0, verbose=0, device="cpu")
     kwargs.update(ppo_kwargs)
     model = sb3_contrib.MaskablePPO("MlpPolicy", env, seed=seed, **kwargs)
-    model.learn(total_timesteps=total_timesteps)
+    model.learn(total_timesteps=total_timesteps,
+                callback=_progress_callback(total_timesteps) if progress else None)
     return model
