@@ -87,18 +87,44 @@ def test_confusion_plot_labels_its_colours_and_cells_show_what_the_colours_show(
     from shop_env.evaluation.plots import COLORBAR_LABEL, confusion_figure
     report = evaluate(RandomPolicy(seed=0), store_path, split="all")
     fig = confusion_figure(report)
-    try:
-        heat, bar = fig.axes
-        assert bar.get_ylabel() == COLORBAR_LABEL
-        assert heat.get_xlabel() and heat.get_ylabel()
-        image = heat.get_images()[0].get_array()
-        matrix = report.confusion["matrix"]
-        texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in heat.texts}
-        for i, row in enumerate(matrix):
-            for j, count in enumerate(row):
-                share = count / (sum(row) or 1)
-                assert image[i, j] == pytest.approx(share)
-                assert texts[(i, j)] == f"{100 * share:.0f}%\n({count})"
-    finally:
-        import matplotlib.pyplot as plt
-        plt.close(fig)
+    heat, bar = fig.axes
+    assert bar.get_ylabel() == COLORBAR_LABEL
+    assert heat.get_xlabel() and heat.get_ylabel()
+    image = heat.get_images()[0].get_array()
+    matrix = report.confusion["matrix"]
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in heat.texts}
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            share = count / (sum(row) or 1)
+            assert image[i, j] == pytest.approx(share)
+            assert texts[(i, j)] == f"{100 * share:.0f}%\n({count})"
+
+
+def test_reports_are_complete_without_matplotlib_and_never_switch_its_backend(tmp_path, store_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    code = f"""
+import sys, warnings
+sys.modules["matplotlib"] = None  # the [plots] extra is not installed
+from agents.baselines import RandomPolicy
+from shop_env.evaluation import evaluate
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    evaluate(RandomPolicy(seed=0), {str(store_path)!r}, split="all", out={str(out)!r}, progress=False)
+assert any("shop-r1[plots]" in str(w.message) for w in caught), [str(w.message) for w in caught]
+"""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+    assert json.loads((out / "report.json").read_text())["n_steps"] > 0
+    assert (out / "report.md").exists() and not (out / "confusion.png").exists()
+
+    import matplotlib
+    backend = matplotlib.get_backend()
+    with_plots = tmp_path / "plots"
+    evaluate(RandomPolicy(seed=0), store_path, split="all", out=with_plots, progress=False)
+    assert (with_plots / "confusion.png").stat().st_size > 0 and (with_plots / "per_type.png").exists()
+    assert matplotlib.get_backend() == backend

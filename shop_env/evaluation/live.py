@@ -78,7 +78,7 @@ def evaluate_live(policy: Policy | Callable[[str], str], episodes: int = 100, *,
                   catalog_seed: int = 0, max_steps: int = 30, context: str = "whole_session", seed: int = 0,
                   n_boot: int = 200, batch_size: int = 8, out: str | os.PathLike | None = None,
                   progress: bool = True, name: str | None = None, env_kwargs: dict[str, Any] | None = None,
-                  plots: bool = True) -> LiveReport:
+                  plots: bool | None = None) -> LiveReport:
     """Run ``episodes`` closed-loop episodes and report session-level fidelity (see module doc).
 
     ``seed`` seeds the bootstrap (and ``set_seed`` of policies that have one); episodes are

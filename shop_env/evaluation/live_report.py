@@ -57,13 +57,15 @@ class LiveReport:
                   f"{self.steps.get('mean_reward')}, exact match {self.steps.get('exact_match')}.", ""]
         return "\n".join(lines)
 
-    def save(self, out: str | os.PathLike, *, plots: bool = True) -> dict[str, Path]:
-        """Write ``report.json``, ``report.md`` and (with matplotlib) ``fidelity.png`` under ``out``."""
+    def save(self, out: str | os.PathLike, *, plots: bool | None = None) -> dict[str, Path]:
+        """Write ``report.json``, ``report.md`` and ``fidelity.png`` under ``out``
+        (``plots=None``: only when matplotlib is installed)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": write_json_atomic(out / REPORT_JSON, self.to_dict()),
                  "markdown": write_text_atomic(out / REPORT_MD, self.to_markdown())}
-        if plots:
+        from shop_env.evaluation.plots import plots_wanted
+        if plots_wanted(plots):
             paths["plot"] = plot_fidelity(self, out / FIDELITY_PNG)
         return paths
 
@@ -76,15 +78,13 @@ def _fmt(value: Any) -> str:
 
 def plot_fidelity(report: LiveReport, path: str | os.PathLike) -> Path:
     """Horizontal bars: the distance of each statistic with its bootstrap interval."""
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from shop_env.evaluation.plots import new_figure
 
     stats = list(STATISTICS)
     d = [report.fidelity[s]["distance"] for s in stats]
     lo = [max(0.0, x - report.fidelity[s]["ci_low"]) for x, s in zip(d, stats)]
     hi = [max(0.0, report.fidelity[s]["ci_high"] - x) for x, s in zip(d, stats)]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    fig, ax = new_figure((6.4, 3.6))
     ax.barh(range(len(stats)), d, xerr=[lo, hi], color="#4c72b0", capsize=3)
     ax.set_yticks(range(len(stats)), stats)
     ax.invert_yaxis()
@@ -93,7 +93,6 @@ def plot_fidelity(report: LiveReport, path: str | os.PathLike) -> Path:
     ax.set_title(f"{report.name}: fidelity {report.fidelity_distance:.3f}")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 

@@ -1,4 +1,5 @@
-"""PNG plots of a report (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of a report (matplotlib figures drawn off-screen: no display, no pyplot, and the
+process-wide matplotlib backend is left as the user set it)."""
 from __future__ import annotations
 
 import os
@@ -24,17 +25,34 @@ PER_TYPE_PNG = "per_type.png"
 CONFUSION_PNG = "confusion.png"
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+def plots_wanted(plots: bool | None) -> bool:
+    """Whether to draw: ``True``/``False`` as given; ``None`` draws when matplotlib is
+    installed and otherwise warns once, naming the extra (reports are complete without PNGs)."""
+    if plots is not None:
+        return plots
+    import importlib.util
+    import warnings
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    warnings.warn("matplotlib is not installed, so no PNG plots were drawn: pip install 'shop-r1[plots]'",
+                  stacklevel=3)
+    return False
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A ``(figure, axes)`` pair that is not registered with pyplot (nothing to close, and
+    no global backend switch); ``savefig`` renders it with Agg."""
+    from shop_env.integrations._optional import require
+
+    figure = require("matplotlib.figure", "plots")
+    fig = figure.Figure(figsize=figsize, dpi=100)
+    return fig, fig.subplots()
 
 
 def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
     """Grouped bars: exact match and type accuracy per action type (paper Table 3)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    fig, ax = new_figure((6, 3.6))
     width = 0.38
     xs = range(len(ACTION_TYPES))
     for j, (key, label) in enumerate((("exact", "exact match"), ("type_accuracy", "type accuracy"))):
@@ -48,7 +66,6 @@ def plot_per_type(report: "Report", path: str | os.PathLike) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -56,16 +73,15 @@ COLORBAR_LABEL = "share of the human's steps of this type (row)"
 
 
 def confusion_figure(report: "Report"):
-    """The confusion heat map as a matplotlib figure (the caller closes it).
+    """The confusion heat map as a matplotlib figure.
 
     Rows are the human's action types, columns the policy's (``invalid``: unparseable).
     Colour and cell text show the same thing: each cell's share of its row (what the
     policy did when the human did that type), with the step count beneath.
     """
-    plt = _pyplot()
     rows, cols, m = report.confusion["rows"], report.confusion["columns"], report.confusion["matrix"]
     share = [[v / (sum(r) or 1) for v in r] for r in m]
-    fig, ax = plt.subplots(figsize=(5.8, 3.8), dpi=100)
+    fig, ax = new_figure((5.8, 3.8))
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     for i, r in enumerate(m):
         for j, v in enumerate(r):
@@ -87,7 +103,6 @@ def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
     """Write :func:`confusion_figure` to ``path`` (PNG)."""
     fig = confusion_figure(report)
     fig.savefig(path)
-    _pyplot().close(fig)
     return Path(path)
 
 

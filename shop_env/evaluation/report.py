@@ -72,13 +72,14 @@ class Report:
         """Human-readable report (Markdown)."""
         return render_markdown(self)
 
-    def save(self, out: str | os.PathLike, *, plots: bool = True) -> dict[str, Path]:
-        """Write ``report.json``, ``report.md`` and (if ``plots``) the PNG plots into ``out``."""
+    def save(self, out: str | os.PathLike, *, plots: bool | None = None) -> dict[str, Path]:
+        """Write ``report.json``, ``report.md`` and the PNG plots into ``out``
+        (``plots=None``: only when matplotlib is installed)."""
         out = Path(out)
         paths = {"json": write_json_atomic(out / REPORT_JSON, self.to_dict()),
                  "markdown": write_text_atomic(out / REPORT_MD, self.to_markdown())}
-        if plots:
-            from shop_env.evaluation.plots import save_plots
+        from shop_env.evaluation.plots import plots_wanted, save_plots
+        if plots_wanted(plots):
             paths.update(save_plots(self, out))
         return paths
 

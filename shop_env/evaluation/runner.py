@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -50,7 +49,7 @@ class EvalSettings:
             or ``generation_kwargs["temperature"]``) on a copy, so the caller's policy is not
             changed; ``None`` keeps the policy's own.
         limit: evaluate only the first ``limit`` sessions (``None``: all).
-        seed: seed of the environment's resets and of torch's global generator, if loaded.
+        seed: seed of the environment's resets (policies keep their own seeds; no global RNG is touched).
         batch_size: observations per ``policy.act`` call (sessions run side by side).
         resume: reuse the steps already logged in ``out`` by a run with the same settings.
         progress: show a tqdm progress bar.
@@ -162,12 +161,6 @@ def _with_temperature(policy: Any, temperature: float | None) -> Any:
     return policy
 
 
-def _seed_globals(seed: int) -> None:
-    """Seed torch's global generator (if loaded); policies keep their own seeds."""
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
-
-
 def _describe(value: Any) -> Any:
     """A JSON-safe, stable description of an environment setting (objects by name/path)."""
     if isinstance(value, (str, int, float, bool, type(None))):
@@ -205,7 +198,6 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     settings = dataclasses.replace(settings or EvalSettings(), **overrides)
     store = resolve_store(data, settings.split)
     pol = _with_temperature(as_policy(policy), settings.temperature)
-    _seed_globals(settings.seed)
     limit = settings.limit
     n_sessions = len(store) if limit is None else min(int(limit), len(store))
     env_kwargs = dict(settings.env_kwargs)
