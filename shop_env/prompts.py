@@ -392,7 +392,7 @@ def build_sft_messages(session: Session, *, context: str = "whole_session", max_
         p = build_prompt(session, k, context=context, max_chars=max_chars, max_tokens=max_tokens,
                          tokenizer=tokenizer, include_persona=include_persona)
         return [*p.messages, {"role": "assistant", "content": _target(session, k)}]
-    persona = _persona_header(session, include_persona, _Budget(max_chars, max_tokens, tokenizer))
+    persona = _persona_header(session, include_persona)
     steps = session.steps
     heads = [(persona if i == 0 else "") + _page_header(i, steps[i].url, current=False) for i in range(k + 1)]
     tail = "\n" + _INSTRUCTION

@@ -237,3 +237,23 @@ def test_end_to_end_eval_replay_and_rule_on_opera_test(tmp_path: Path, variant: 
         assert outcome["gold_purchase_rate"] == PURCHASE_SESSIONS["test"] / RELEASE_SESSIONS["test"]
         if policy == "replay":
             assert outcome["accuracy"] == 1.0 and outcome["pred_purchase_rate"] == outcome["gold_purchase_rate"]
+
+
+def test_older_revision_layout_action_train_train_parquet(release: Path, tmp_path: Path) -> None:
+    for split in ("train", "test"):
+        src = release / "action" / f"{split}-00000-of-00001.parquet"
+        (release / "action" / split).mkdir()
+        src.rename(release / "action" / split / f"{split}.parquet")
+    report = import_opera(release, tmp_path / "o")
+    assert report.splits == RELEASE_SESSIONS and report.balanced
+
+
+def test_one_big_row_group_imports_the_same(tmp_path: Path) -> None:
+    small = write_opera_release(tmp_path / "a", row_group_size=2)
+    big = write_opera_release(tmp_path / "b", row_group_size=10_000)
+    import_opera(small, tmp_path / "o1", batch_size=3)
+    import_opera(big, tmp_path / "o2", batch_size=3)
+    for split in ("train", "test"):
+        one, two = open_store(tmp_path / "o1", split=split), open_store(tmp_path / "o2", split=split)
+        assert [s.to_record()["steps"] for s in one] == [s.to_record()["steps"] for s in two]
+        assert [s.persona for s in one] == [s.persona for s in two]
