@@ -22,7 +22,7 @@ from shop_env.data.importers.rows import iter_file_rows
 from shop_env.data.store import MANIFEST
 from shop_env.errors import DataError
 from tests.opera_fixture import (FULL_DROPPED, PERSONA_1, PURCHASE_SESSIONS, RELEASE_SESSIONS, RELEASE_STEPS,
-                                 TRANSCRIPT, USER_1, USER_3, release_user_rows, user_rows, write_opera_release,
+                                 TRANSCRIPT, USER_1, USER_3, release_user_rows, write_opera_release,
                                  write_table)
 
 

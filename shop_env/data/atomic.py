@@ -73,6 +73,19 @@ def fallback_dir(path: Path, marker: str) -> Path | None:
     return candidates[-1] if candidates else None
 
 
+def swap_into_place(tmp: Path, path: Path) -> None:
+    """Move the finished folder ``tmp`` to ``path``: an existing ``path`` goes aside to
+    ``.<name>.old-<pid>`` first and is removed after the new one is in (see the module doc)."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_directory(dest: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``dest`` to fill; on success it replaces ``dest``.

@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from shop_env.data.atomic import fsync_dir, remove_stale_siblings
+from shop_env.data.atomic import remove_stale_siblings, swap_into_place
 from shop_env.data.model import Session
-from shop_env.data.store import MANIFEST, StoreWriter
+from shop_env.data.store import MANIFEST, AtomicWriter, StoreWriter
 
 
-class SplitStoreWriter:
+class SplitStoreWriter(AtomicWriter):
     """Writes ``path/train`` and ``path/test`` stores (the ``data/sample`` layout) as one atomic folder.
 
     ``write(session, split)`` appends to one split's :class:`StoreWriter` (``writers[split]``;
@@ -44,14 +44,7 @@ class SplitStoreWriter:
             return self.path
         for w in self.writers.values():
             w.close()
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self._tmp, self.path)
         self._closed = True
         return self.path
 
@@ -61,12 +54,3 @@ class SplitStoreWriter:
                 w.abort()
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._closed = True
-
-    def __enter__(self) -> "SplitStoreWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -46,11 +46,11 @@ import tempfile
 import threading
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from shop_env.data.atomic import fallback_dir, fsync_dir, remove_stale_siblings
+from shop_env.data.atomic import fallback_dir, remove_stale_siblings, swap_into_place
 from shop_env.data.hashing import stable_hash, unit_interval
 from shop_env.data.model import Session
 from shop_env.errors import DataError
@@ -66,6 +66,7 @@ INDEX_DTYPE = np.dtype([
     ("session_hash", "<u8"), ("user_hash", "<u8"),
 ])
 SPLITS = ("train", "test", "all")
+_W = TypeVar("_W", bound="AtomicWriter")
 
 
 def _encode_page(html: str, codec: str) -> str:
@@ -80,7 +81,26 @@ def _decode_page(data: str, codec: str) -> str:
     return data
 
 
-class StoreWriter:
+class AtomicWriter:
+    """Context-manager protocol of the store writers: ``close()`` on success, ``abort()`` on an exception."""
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class StoreWriter(AtomicWriter):
     """Streams sessions into a new store; use as a context manager.
 
     Memory stays O(1) in the number of sessions: each session is serialised and written
@@ -153,14 +173,7 @@ class StoreWriter:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self._tmp, self.path)
         remove_stale_siblings(self.path, MANIFEST)
         self._closed = True
         return self.path
@@ -173,14 +186,6 @@ class StoreWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._closed = True
 
-    def __enter__(self) -> "StoreWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _non_finite_field(value: Any, where: str = "") -> str | None:
