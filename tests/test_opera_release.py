@@ -53,7 +53,7 @@ def test_opera_split_is_kept_as_train_and_test_stores(release: Path, tmp_path: P
         manifest = json.loads((out / split / MANIFEST).read_text())
         assert manifest["split"] == split and manifest["import_report"]["balanced"]
     # OPeRA's train and test share users: counted and said
-    assert report.users_in_both_splits == 1 and any("share 1 users" in n for n in report.notes)
+    assert report.users_in_both_splits == 1 and any("share 1 user(s)" in n for n in report.notes)
     with pytest.raises(DataError, match="split"):
         open_store(out)  # a split folder needs split=...
     assert report.input_files == sorted(report.input_files) and all("/action/" in f for f in report.input_files)

@@ -210,7 +210,7 @@ def _finish_report(report: ImportReport, split_mode: bool, split_users: dict[str
         shared = (split_users["train"] & split_users["test"]) - {""}
         report.users_in_both_splits = len(shared)
         if shared and report.split_by == "source":
-            report.notes.append(f"OPeRA's train and test share {len(shared)} users; use split_by='user' "
+            report.notes.append(f"OPeRA's train and test share {len(shared)} user(s); use split_by='user' "
                                 "(--split-by user) for user-disjoint splits")
 
 

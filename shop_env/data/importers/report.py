@@ -70,7 +70,7 @@ class ImportReport:
                      + (f"  (e.g. {', '.join(self.target_not_on_page_examples)})" if self.targets_not_on_page else ""))
         lines.append(f"reordered sessions: {self.reordered_sessions}  single-step sessions: "
                      f"{self.single_step_sessions}  sessions without terminate: {self.sessions_without_terminate}")
-        lines.append(f"users with persona: {self.users_loaded} (without survey: {self.users_without_survey})  "
+        lines.append(f"users loaded: {self.users_loaded} (without survey: {self.users_without_survey})  "
                      f"sessions without persona: {self.sessions_without_persona}"
                      + ("" if self.users_in_both_splits is None
                         else f"  users in both train and test: {self.users_in_both_splits}"))
