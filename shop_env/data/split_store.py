@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from shop_env.data.atomic import remove_stale_siblings, swap_into_place
+from shop_env.data.atomic import AtomicWriter, remove_stale_siblings, swap_into_place
 from shop_env.data.model import Session
-from shop_env.data.store import MANIFEST, AtomicWriter, StoreWriter
+from shop_env.data.store import MANIFEST, StoreWriter
 
 
 class SplitStoreWriter(AtomicWriter):

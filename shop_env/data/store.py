@@ -46,11 +46,11 @@ import tempfile
 import threading
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from shop_env.data.atomic import fallback_dir, remove_stale_siblings, swap_into_place
+from shop_env.data.atomic import AtomicWriter, fallback_dir, remove_stale_siblings, swap_into_place
 from shop_env.data.hashing import stable_hash, unit_interval
 from shop_env.data.model import Session
 from shop_env.errors import DataError
@@ -66,7 +66,6 @@ INDEX_DTYPE = np.dtype([
     ("session_hash", "<u8"), ("user_hash", "<u8"),
 ])
 SPLITS = ("train", "test", "all")
-_W = TypeVar("_W", bound="AtomicWriter")
 
 
 def _encode_page(html: str, codec: str) -> str:
@@ -79,25 +78,6 @@ def _decode_page(data: str, codec: str) -> str:
     if codec == "zlib":
         return zlib.decompress(base64.b64decode(data)).decode("utf-8")
     return data
-
-
-class AtomicWriter:
-    """Context-manager protocol of the store writers: ``close()`` on success, ``abort()`` on an exception."""
-
-    def close(self) -> Path:
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self: _W) -> _W:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class StoreWriter(AtomicWriter):
