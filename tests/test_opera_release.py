@@ -257,3 +257,21 @@ def test_one_big_row_group_imports_the_same(tmp_path: Path) -> None:
         one, two = open_store(tmp_path / "o1", split=split), open_store(tmp_path / "o2", split=split)
         assert [s.to_record()["steps"] for s in one] == [s.to_record()["steps"] for s in two]
         assert [s.persona for s in one] == [s.persona for s in two]
+
+
+def test_structural_split_problems_are_located_errors(release: Path, tmp_path: Path) -> None:
+    train = release / "action" / "train-00000-of-00001.parquet"
+    test = release / "action" / "test-00000-of-00001.parquet"
+    rows = [row for _, _, row in iter_file_rows(train)]
+    write_table(rows[:1], release / "action" / "test-00001-of-00002.parquet")  # a train session in test
+    with pytest.raises(DataError, match="both train and test") as e:
+        import_opera(release, tmp_path / "o")
+    # the first row of the other split is named, and where the session was first seen
+    assert (e.value.path, e.value.row, e.value.field) == (str(train), 1, "session_id")
+    assert "test-00001-of-00002.parquet:1" in str(e.value)
+    (release / "action" / "test-00001-of-00002.parquet").unlink()
+    write_table(rows[:1], release / "action" / "extra.parquet")  # neither train nor test
+    with pytest.raises(DataError, match="train or test") as e:
+        import_opera(release, tmp_path / "o")
+    assert e.value.path.endswith("extra.parquet")
+    assert not (tmp_path / "o").exists() and test.exists()

@@ -339,9 +339,11 @@ def target_on_page(name: str, page: str) -> bool:
 def _split_of_session(sid: str, items: list[Item]) -> str:
     splits = {it.key[_SPLIT] for it in items}
     if len(splits) > 1:
-        it = next(it for it in items if it.key[_SPLIT] != items[0].key[_SPLIT])
-        raise DataError(f"session {sid!r} has rows in both train and test files", path=it.key[_FILE],
-                        row=it.key[_ROW], field="session_id")
+        first = min(items, key=lambda it: it.seq)
+        it = min((it for it in items if it.key[_SPLIT] != first.key[_SPLIT]), key=lambda it: it.seq)
+        raise DataError(f"session {sid!r} has rows in both train and test files (first seen at "
+                        f"{first.key[_FILE]}:{first.key[_ROW]})", path=it.key[_FILE], row=it.key[_ROW],
+                        field="session_id")
     return splits.pop()
 
 
