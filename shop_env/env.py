@@ -143,7 +143,8 @@ class UnicodeText(gym.spaces.Text):
 
 
 class PageElements(Sequence[Element]):
-    """The named elements of one page, read from its HTML on first use (then cached).
+    """The named elements of one page (any tag: ``named_elements(..., any_tag=True)``), read from
+    its HTML on first use (then cached).
 
     A read-only sequence of :class:`~shop_env.html.Element` (``len``, iteration, indexing,
     ``==`` with lists and tuples); ``list(...)`` gives a plain list. Reading the elements is
@@ -161,7 +162,7 @@ class PageElements(Sequence[Element]):
     def items(self) -> tuple[Element, ...]:
         """The elements, in document order (parsed now if not yet)."""
         if self._items is None:
-            self._items = tuple(named_elements(self._html))
+            self._items = tuple(named_elements(self._html, any_tag=True))
             self._html = ""
         return self._items
 

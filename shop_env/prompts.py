@@ -27,7 +27,6 @@ one-shot form.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -76,7 +75,8 @@ class Prompt:
 
     ``dropped_pages``: 0-based step indices whose pages were dropped for the budget
     (pages that a ``latest_step`` prompt never shows are not listed). ``target_kept`` is
-    False only when cutting the current page removed the gold element's ``name="..."``.
+    True only when the gold element's ``name="..."`` is in the current page as served (a cut
+    removed it, or the recorded page never had it: False); always True for terminate.
     """
 
     messages: list[dict[str, str]]
@@ -191,16 +191,61 @@ def _fit(render: Callable[[_Plan], tuple[Any, str]], budget: _Budget, html: str,
     return result, plan, size, False
 
 
+PERSONA_BUDGET_SHARE = 0.25
+"""Most of the context budget a persona may take; a longer one is cut (at a line end), so the
+persona never crowds the current page (and its gold target) out of the prompt."""
+_PERSONA_CUT = "(... persona cut to fit the context budget)"
+
+
+def _persona_lines(value: Any, indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for key, v in value.items():
+        if _blank(v):
+            continue
+        if isinstance(v, dict):
+            lines.append(f"{indent}{key}:")
+            lines += _persona_lines(v, indent + "  ")
+        elif isinstance(v, (list, tuple)):
+            lines.append(f"{indent}{key}: " + ", ".join(str(x) for x in v if not _blank(x)))
+        else:
+            lines.append(f"{indent}{key}: " + " ".join(str(v).split()))
+    return lines
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, (str, list, tuple, dict)) and not v)
+
+
 def _persona_text(persona: Any) -> str:
+    """A persona as readable ``key: value`` lines (nested sections indented); text as is."""
     if isinstance(persona, str):
         return persona.strip()
-    return json.dumps(persona, ensure_ascii=False, sort_keys=True)
+    if isinstance(persona, dict):
+        return "\n".join(_persona_lines(persona))
+    return str(persona).strip()
 
 
-def _persona_header(session: Session, include: bool) -> str:
-    if include and session.persona:
-        return f"Shopper persona:\n{_persona_text(session.persona)}\n\n"
-    return ""
+def _persona_cap(budget: "_Budget | None") -> int | None:
+    """Characters the persona may take under ``budget`` (None: no limit)."""
+    if budget is None or budget.limit is None:
+        return None
+    chars = budget.limit * CHARS_PER_TOKEN if budget.tokens else budget.limit
+    if budget.char_limit is not None:
+        chars = min(chars, budget.char_limit)
+    return int(chars * PERSONA_BUDGET_SHARE)
+
+
+def _persona_header(session: Session, include: bool, budget: "_Budget | None" = None) -> str:
+    """The persona block of the prompt, at most ``PERSONA_BUDGET_SHARE`` of the budget."""
+    if not include or not session.persona:
+        return ""
+    text = _persona_text(session.persona)
+    cap = _persona_cap(budget)
+    if cap is not None and len(text) > cap:
+        keep = max(0, cap - len(_PERSONA_CUT) - 1)
+        head = text[:keep]
+        text = (head[:head.rfind("\n")] if "\n" in head else head) + "\n" + _PERSONA_CUT
+    return f"Shopper persona:\n{text}\n\n" if text.strip() else ""
 
 
 def _page_header(i: int, url: str | None, current: bool) -> str:
@@ -223,11 +268,9 @@ def _target(session: Session, i: int) -> str:
 
 
 def _target_kept(session: Session, k: int, cur_html: str, cut: bool) -> bool:
+    """True when the gold target's ``name="..."`` is in the current page as served (or there is no target)."""
     gold = session.steps[k].action
-    if not cut or not gold.name:
-        return True
-    needle = f'name="{gold.name}"'
-    return needle in cur_html or needle not in session.steps[k].page_html
+    return not gold.name or f'name="{gold.name}"' in cur_html
 
 
 class PromptBuilder:
@@ -256,7 +299,7 @@ class PromptBuilder:
         self._blocks = []
         self.budget.clear()
         intro = "Session so far (oldest first):\n" if self.context == "whole_session" else "Actions so far:\n"
-        self._header = _persona_header(session, self.include_persona) + intro
+        self._header = _persona_header(session, self.include_persona, self.budget) + intro
 
     def _block(self, i: int) -> tuple[str, str, str]:
         while len(self._blocks) <= i:

@@ -1,8 +1,15 @@
-"""A small OPeRA-shaped fixture, built in code in the real ``filtered_action`` column schema.
+"""OPeRA-shaped fixtures, built in code in the real column schema and folder layout.
 
-All 16 action columns are strings, as in the published dataset card. Session ids follow
-OPeRA's ``<user uuid>_<start>_<end>`` pattern. The user file's survey columns are
-illustrative (the importer keeps whatever columns it finds besides ``user_id``).
+All 16 ``filtered_action`` columns are strings, as in the published dataset card. Session
+ids follow OPeRA's ``<user uuid>_<start>_<end>`` pattern. The user table has OPeRA's
+columns (``user_id``, ``survey`` as a JSON string, ``raw_survey``, the transcripts).
+
+:func:`opera_rows` is one small action file with odd rows; :func:`write_opera_release`
+writes a whole download (both variants: ``OPeRA_filtered`` / ``OPeRA_full`` with action
+shards ``action/{train,test}-00000-of-00001.parquet``, ``user/`` and ``session/`` tables
+per split, ``images/``), with long pages, empty rationales, purchase clicks, a target
+missing from its page, a user in both splits, and the full variant's scroll / navigation /
+tab_activate rows without terminate.
 
 Odd rows on purpose (each maps to one documented behaviour of the importer):
 a click without semantic_id, an input with empty input_text, an unknown action_type
@@ -82,12 +89,32 @@ def opera_rows() -> list[dict[str, Any]]:
     ]
 
 
+SURVEY_1 = {"Demographic Information": {"Age": "25-34", "Gender": "Female", "Household income": ""},
+            "Shopping Preference": {"Frequency": "Weekly", "Priorities": ["price", "reviews"]},
+            "Personality": {"Openness": 4, "Conscientiousness": 5},
+            "Self Description": "Budget-minded home cook who reads reviews."}
+SURVEY_2 = {"Demographic Information": {"Age": "45-54", "Gender": "Male"},
+            "Shopping Preference": {"Frequency": "Monthly"}, "Self Description": None}
+TRANSCRIPT = "Interviewer: How do you shop online?\nParticipant: " + "I compare prices and read reviews. " * 320
+
+
 def user_rows() -> list[dict[str, Any]]:
+    """OPeRA's user table columns; the transcript is long (11k characters), as in the dataset."""
     return [
-        {"user_id": USER_1, "age": "25-34", "gender": "female", "shopping_frequency": "weekly",
-         "persona": "Budget-minded home cook who reads reviews."},
-        {"user_id": USER_2, "age": "45-54", "gender": "male", "shopping_frequency": "monthly", "persona": None},
+        {"user_id": USER_1, "survey": json.dumps(SURVEY_1), "raw_survey": json.dumps({"q1": "a"}),
+         "interview_transcript": TRANSCRIPT, "interview_transcript_processed": TRANSCRIPT[:2000]},
+        {"user_id": USER_2, "survey": json.dumps(SURVEY_2), "raw_survey": None,
+         "interview_transcript": None, "interview_transcript_processed": None},
     ]
+
+
+# What the importer makes of SURVEY_1 / SURVEY_2: the survey's keys, missing values dropped.
+PERSONA_1 = {"Demographic Information": {"Age": "25-34", "Gender": "Female"},
+             "Shopping Preference": {"Frequency": "Weekly", "Priorities": ["price", "reviews"]},
+             "Personality": {"Openness": 4, "Conscientiousness": 5},
+             "Self Description": "Budget-minded home cook who reads reviews."}
+PERSONA_2 = {"Demographic Information": {"Age": "45-54", "Gender": "Male"},
+             "Shopping Preference": {"Frequency": "Monthly"}}
 
 
 # What the importer must report for opera_rows() with default options.
@@ -96,7 +123,8 @@ EXPECTED = {
     "steps_written": 8,
     "sessions_written": 3,
     "skipped": {"click_without_name": 1, "duplicate_action_id": 1, "input_without_text": 1,
-                "unknown_action_type": 1},
+                "action_type_not_modelled": 1},
+    "dropped_action_types": {"scroll": 1},
     "reordered_sessions": 1,
     "single_step_sessions": 1,
 }
@@ -111,7 +139,8 @@ EXPECTED_ACTIONS = {
 }
 
 
-def write_table(rows: list[dict[str, Any]], path: Path, *, all_strings: bool = True) -> Path:
+def write_table(rows: list[dict[str, Any]], path: Path, *, all_strings: bool = True, row_group_size: int = 4,
+                use_dictionary: bool = True) -> Path:
     """Write rows as Parquet (string columns, like the dataset), JSON Lines or JSON, by suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
@@ -120,7 +149,8 @@ def write_table(rows: list[dict[str, Any]], path: Path, *, all_strings: bool = T
         cols = list(dict.fromkeys(k for r in rows for k in r))
         schema = pa.schema([(c, pa.string()) for c in cols]) if all_strings else None
         table = pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows], schema=schema)
-        pq.write_table(table, path, row_group_size=4)  # several row groups: exercises batching
+        # several row groups by default: exercises batching
+        pq.write_table(table, path, row_group_size=row_group_size, use_dictionary=use_dictionary)
     elif path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     else:
@@ -134,4 +164,126 @@ def write_opera_layout(root: Path, fmt: str = "parquet") -> Path:
     write_table(opera_rows(), base / "action" / f"train-00000-of-00001.{fmt}")
     write_table(user_rows(), base / "user" / "train" / f"train.{fmt}")
     (base / "images").mkdir(parents=True, exist_ok=True)
+    return base
+
+
+# ---- a whole download, both variants -------------------------------------------------------
+USER_3 = "0c0ffee0-1111-4222-8333-444455556666"
+USER_IDS = (USER_1, USER_2, USER_3)
+
+
+def opera_page(title: str, *names: str, filler: int = 0) -> str:
+    """A page as OPeRA serves it: the nav bar first, product titles as named ``div``s without a role."""
+    items = []
+    for n in names:
+        leaf = n.rsplit(".", 1)[-1]
+        if leaf == "search_input":
+            items.append(f'<input name="{n}" type="text" aria-label="Search"/>')
+        elif leaf in ("product_title", "customer_reviews"):
+            items.append(f'<div name="{n}">{n.split(".")[-2].replace("_", " ")}</div>')
+        else:
+            items.append(f'<span name="{n}" role="button">{leaf.replace("_", " ")}</span>')
+    more = "".join(f'<div class="s-result"><span>Unrelated product {i} with a long description '
+                   f'{"lorem ipsum " * 20}</span></div>' for i in range(filler))
+    return (f'<div name="nav_bar" role="navigation"><input name="nav_bar.search_input" type="text"/>'
+            f'</div><main><h1>{title}</h1>{"".join(items)}{more}</main>')
+
+
+def _release_sessions() -> dict[str, list[dict[str, Any]]]:
+    """split -> filtered_action rows. Train: a purchase (add to cart) and a leave; test: a purchase
+    (buy now) on a long page, and a leave whose click target is missing from its page."""
+    def sid(user: str, day: int) -> str:
+        return f"{user}_2025-04-{day:02d}T10:00:00.000000Z_2025-04-{day:02d}T10:05:00.000000Z"
+
+    def ts(day: int, sec: int) -> str:
+        return f"2025-04-{day:02d}T10:{sec // 60:02d}:{sec % 60:02d}.000Z"
+
+    home = opera_page("Amazon")
+    results = opera_page("Results", "search_results.tiger_rice_cooker.product_title",
+                         "search_results.zojirushi_cooker.product_title", "refinements.customer_reviews")
+    product = opera_page("Tiger rice cooker", "buybox.add_to_cart", "buybox.buy_now")
+    long_product = opera_page("Zojirushi cooker", "buybox.add_to_cart", "buybox.buy_now", filler=250)
+
+    def rows(s: str, day: int, steps: list[tuple]) -> list[dict[str, Any]]:
+        out = []
+        for k, (atype, name, text, ctype, html, why) in enumerate(steps):
+            out.append(_row(s, f"{s[:8]}-{day}-{k}", ts(day, 10 * k), atype, semantic_id=name, click_type=ctype,
+                            input_text=text, html=html, rationale=why))
+        return out
+
+    t1, t2, s1, s2 = sid(USER_1, 1), sid(USER_2, 2), sid(USER_1, 20), sid(USER_3, 21)
+    train = rows(t1, 1, [("input", "nav_bar.search_input", "rice cooker", None, home, "I need a rice cooker."),
+                         ("click", "search_results.tiger_rice_cooker.product_title", None, "product_link", results, ""),
+                         ("click", "buybox.add_to_cart", None, "purchase", product, "Good price."),
+                         ("terminate", None, None, None, product, "")]) + \
+        rows(t2, 2, [("input", "nav_bar.search_input", "cooker", None, home, None),
+                     ("click", "refinements.customer_reviews", None, "filter", results, ""),
+                     ("terminate", None, None, None, results, "Nothing I like.")])
+    test = rows(s1, 20, [("input", "nav_bar.search_input", "zojirushi", None, home, ""),
+                         ("click", "search_results.zojirushi_cooker.product_title", None, "product_link", results,
+                          "Looks sturdy."),
+                         ("click", "buybox.buy_now", None, "purchase", long_product, "Buying it now."),
+                         ("terminate", None, None, None, long_product, None)]) + \
+        rows(s2, 21, [("input", "nav_bar.search_input", "rice", None, home, "Just browsing."),
+                      ("click", "search_results.gone_product.product_title", None, "product_link", results, ""),
+                      ("terminate", None, None, None, results, "")])
+    return {"train": train, "test": test}
+
+
+# Expected sessions per split, for the filtered variant.
+RELEASE_SESSIONS = {"train": 2, "test": 2}
+RELEASE_STEPS = {"train": 7, "test": 7}
+PURCHASE_SESSIONS = {"train": 1, "test": 1}
+
+
+def _full_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The full variant of the same sessions: extra columns, scroll / navigation / tab_activate rows
+    around the actions, and no terminate rows."""
+    out = []
+    for r in rows:
+        if r["action_type"] == "terminate":
+            continue
+        base = {**r, "navigation_type": None, "simplified_html_new_page": None, "scroll_detail": None,
+                "target": None, "image_new_page": None}
+        scroll = {**base, "action_id": r["action_id"] + "-s", "action_type": "scroll", "semantic_id": None,
+                  "click_type": None, "input_text": None, "scroll_detail": json.dumps({"dy": 400})}
+        out += [scroll, base]
+        if r["action_type"] == "click":
+            nav = {**base, "action_id": r["action_id"] + "-n", "action_type": "navigation", "semantic_id": None,
+                   "click_type": None, "navigation_type": "link", "timestamp": r["timestamp"][:-4] + "500Z"}
+            out.append(nav)
+    out.append({**out[-1], "action_id": out[-1]["action_id"] + "-t", "action_type": "tab_activate"})
+    return out
+
+
+FULL_DROPPED = {"train": {"scroll": 5, "navigation": 3, "tab_activate": 1},
+                "test": {"scroll": 5, "navigation": 3, "tab_activate": 1}}
+
+
+def session_rows(split_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OPeRA's per-session table (not read by the importer)."""
+    counts: dict[str, int] = {}
+    for r in split_rows:
+        counts[r["session_id"]] = counts.get(r["session_id"], 0) + 1
+    return [{"session_id": s, "user_id": s.split("_", 1)[0], "action_count": str(n)} for s, n in counts.items()]
+
+
+def release_user_rows(split: str) -> list[dict[str, Any]]:
+    third = {"user_id": USER_3, "survey": None, "raw_survey": None, "interview_transcript": None,
+             "interview_transcript_processed": None}
+    u1, u2 = user_rows()
+    return [u1, u2] if split == "train" else [u1, third]
+
+
+def write_opera_release(root: Path, variant: str = "filtered", *, row_group_size: int = 4) -> Path:
+    """A download in the Hub's layout under ``root``; returns ``root/OPeRA_<variant>``."""
+    base = root / f"OPeRA_{variant}"
+    for split, rows in _release_sessions().items():
+        if variant == "full":
+            rows = _full_rows(rows)
+        write_table(rows, base / "action" / f"{split}-00000-of-00001.parquet", row_group_size=row_group_size)
+        write_table(release_user_rows(split), base / "user" / split / f"{split}.parquet")
+        write_table(session_rows(rows), base / "session" / split / f"{split}.parquet")
+    (base / "images").mkdir(parents=True, exist_ok=True)
+    (base / "images" / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     return base

@@ -184,7 +184,7 @@ def test_elements_are_lazy_and_read_once_per_page(store_path, monkeypatch):
     import shop_env.env as env_mod
     calls = []
     real = env_mod.named_elements
-    monkeypatch.setattr(env_mod, "named_elements", lambda html: calls.append(html) or real(html))
+    monkeypatch.setattr(env_mod, "named_elements", lambda html, **kw: calls.append(html) or real(html, **kw))
     env = ShopSessionEnv(store_path, split="all")
     store = env.store
     i = max(range(len(store)), key=store.n_steps)

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.opera_fixture import (EXPECTED, EXPECTED_ACTIONS, OPERA_COLUMNS_FIXTURE, SESSION_A, SESSION_B, SESSION_C,
-                           USER_1, opera_rows, page, user_rows, write_opera_layout, write_table)
+                           USER_1, PERSONA_1, PERSONA_2, opera_rows, page, user_rows, write_opera_layout,
+                                 write_table)
 from shop_env.cli import main as cli_main
 from shop_env.data import import_opera, open_store
 from shop_env.data.importers.opera import OPERA_COLUMNS, timestamp_key
@@ -44,7 +45,7 @@ def test_import_parquet_layout_accounts_for_every_row(tmp_path: Path) -> None:
     assert report.skip_examples == {"click_without_name": [f"{action_file}:5"],
                                     "duplicate_action_id": [f"{action_file}:6"],
                                     "input_without_text": [f"{action_file}:7"],
-                                    "unknown_action_type": [f"{action_file}:8"]}
+                                    "action_type_not_modelled": [f"{action_file}:8"]}
     assert actions_by_session(tmp_path / "out") == EXPECTED_ACTIONS
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
     assert manifest["source"] == "opera" and manifest["synthetic"] is False
@@ -56,7 +57,7 @@ def test_steps_keep_page_url_rationale_metadata_and_persona(tmp_path: Path) -> N
     store = open_store(tmp_path / "out")
     a = store[store.index_of(SESSION_A)]
     assert a.user_id == USER_1 and a.source == "opera"
-    assert a.persona == {k: v for k, v in user_rows()[0].items() if k != "user_id"}
+    assert a.persona == PERSONA_1  # the parsed survey, nothing else
     rows = {r["action_id"]: r for r in opera_rows()}
     for step, action_id in zip(a.steps, ["a-01", "a-02", "a-04", "a-05"]):
         row = rows[action_id]
@@ -66,7 +67,7 @@ def test_steps_keep_page_url_rationale_metadata_and_persona(tmp_path: Path) -> N
                     "page_meta", "products", "image"):
             assert step.metadata[col] == row[col], col
     b = store[store.index_of(SESSION_B)]
-    assert b.persona == {"age": "45-54", "gender": "male", "shopping_frequency": "monthly"}
+    assert b.persona == PERSONA_2
     ts = [timestamp_key(s.timestamp) for s in b.steps]
     assert ts == sorted(ts)  # reordered by time
 
@@ -84,7 +85,7 @@ def test_iterable_of_rows_as_from_datasets(tmp_path: Path) -> None:
     write_table(user_rows(), tmp_path / "users.parquet")
     report = import_opera(iter(opera_rows()), tmp_path / "out", users=tmp_path / "users.parquet")
     assert report.balanced and report.steps_written == EXPECTED["steps_written"]
-    assert report.skip_examples["unknown_action_type"] == ["<rows>:8"]
+    assert report.skip_examples["action_type_not_modelled"] == ["<rows>:8"]
     assert actions_by_session(tmp_path / "out") == EXPECTED_ACTIONS
 
 
@@ -231,7 +232,9 @@ def _reference(rows: list[dict]) -> tuple[Counter, dict[str, list[str]]]:
     for seq, r in enumerate(rows):
         t = (r["action_type"] or "").strip().lower()
         name, text = (r["semantic_id"] or "").strip(), (r["input_text"] or "").strip()
-        if t not in ("click", "input", "terminate"):
+        if t in ("scroll", "navigation", "tab_activate"):
+            skipped["action_type_not_modelled"] += 1
+        elif t not in ("click", "input", "terminate"):
             skipped["unknown_action_type"] += 1
         elif t == "click" and not name:
             skipped["click_without_name"] += 1

@@ -53,7 +53,7 @@ def test_latest_step_shows_only_current_page_and_full_history():
 
 def test_persona_on_off_and_absent():
     s = make_session("c", 2, persona={"age": 31, "likes": "deals"})
-    assert '{"age": 31, "likes": "deals"}' in build_prompt(s, 1).text
+    assert "Shopper persona:\nage: 31\nlikes: deals\n" in build_prompt(s, 1).text  # key: value lines
     assert "persona" not in build_prompt(s, 1, include_persona=False).messages[1]["content"]
     s.persona = None
     assert "persona" not in build_prompt(s, 1).messages[1]["content"]

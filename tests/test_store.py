@@ -361,3 +361,37 @@ def test_atomic_outputs_are_world_readable_and_dead_writers_temp_dirs_are_cleare
     assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
     report = write_text_atomic(tmp_path / "report.json", "{}")
     assert stat.S_IMODE(report.stat().st_mode) == 0o644 and report.read_text() == "{}"
+
+
+# -- strict JSON and the split-folder writer ---------------------------------------------------
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_writer_refuses_non_finite_numbers_naming_session_and_field(tmp_path: Path, bad: float) -> None:
+    good = Session("ok", [Step("<a name='x'>x</a>", Action("click", "x"))])
+    bad_session = Session("bad", [Step("<a name='x'>x</a>", Action("click", "x"))], persona={"age": {"n": bad}})
+    with pytest.raises(DataError) as e:
+        write_store(tmp_path / "s", [good, bad_session])
+    assert e.value.field == "persona.age.n" and e.value.row == 2 and "'bad'" in str(e.value)
+    assert not (tmp_path / "s").exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_split_store_writer_writes_the_sample_layout_atomically(tmp_path: Path) -> None:
+    from shop_env.data.split_store import SplitStoreWriter
+    sessions = {sp: [Session(f"{sp}{i}", [Step("<a name='x'>x</a>", Action("click", "x"))], user_id=f"u{i}")
+                     for i in range(n)] for sp, n in (("train", 3), ("test", 2))}
+    out = tmp_path / "out"
+    (out / "old").mkdir(parents=True)  # a previous folder is replaced as a whole
+    with SplitStoreWriter(out, source="t") as w:
+        for sp, ss in sessions.items():
+            for s in ss:
+                w.write(s, sp)
+        with pytest.raises(ValueError):
+            w.write(sessions["test"][0], "dev")
+    assert sorted(p.name for p in out.iterdir()) == ["test", "train"]
+    for sp, ss in sessions.items():
+        assert [s.session_id for s in open_store(out, split=sp)] == [s.session_id for s in ss]
+    with pytest.raises(RuntimeError):
+        with SplitStoreWriter(out, source="t") as w:
+            w.write(sessions["train"][0], "train")
+            raise RuntimeError("killed")
+    assert len(open_store(out, split="train")) == 3  # the failed writer left the old folder as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # and no temporary folder

@@ -13,13 +13,24 @@ def register(subparsers: Any) -> None:
     sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
 
-    imp = sub.add_parser("import-opera", help="import OPeRA parquet/JSON/JSONL rows into a store")
+    imp = sub.add_parser("import-opera", help="import OPeRA parquet/JSON/JSONL rows into a store",
+                         description="Import an OPeRA download. With train and test action files, OUT/train "
+                         "and OUT/test stores are written (OPeRA's own split); a single split gives one store.")
     imp.add_argument("src", nargs="+", metavar="SRC",
                      help="OPeRA_filtered / OPeRA_full folder, or action files (.parquet, .jsonl, .json)")
     imp.add_argument("out", metavar="OUT", help="new store directory (written atomically)")
-    imp.add_argument("--users", nargs="+", help="user parquet/JSON files with personas (default: the "
+    imp.add_argument("--users", nargs="+", help="OPeRA's user table files (user_id + survey; default: the "
                      "folder's user/ files)")
-    imp.add_argument("--strict", action="store_true", help="fail on the first odd row instead of skipping it")
+    imp.add_argument("--persona-fields", nargs="+", default=[], metavar="COLUMN",
+                     help="user columns to add to the persona besides the parsed survey (e.g. "
+                     "interview_transcript_processed)")
+    imp.add_argument("--split-by", choices=("source", "user", "none"), default="source",
+                     help="source: keep OPeRA's train/test split (default; it shares users); user: "
+                     "seeded user-disjoint regrouping; none: one store")
+    imp.add_argument("--test-fraction", type=float, default=0.2, help="with --split-by user")
+    imp.add_argument("--seed", type=int, default=0, help="with --split-by user")
+    imp.add_argument("--strict", action="store_true",
+                     help="fail on the first odd row, and on a target that is not on its page")
     imp.add_argument("--min-steps", type=int, default=1, help="drop sessions with fewer steps (counted)")
     imp.add_argument("--input-name-fallback", help="name for input rows without semantic_id (else skipped)")
     imp.add_argument("--assume-grouped", action="store_true",
@@ -60,7 +71,9 @@ def register(subparsers: Any) -> None:
 def _cmd_import_opera(args: argparse.Namespace) -> int:
     from shop_env.data.importers.opera import import_opera
     src = args.src[0] if len(args.src) == 1 else args.src
-    report = import_opera(src, args.out, users=args.users, strict=args.strict, min_steps=args.min_steps,
+    report = import_opera(src, args.out, users=args.users, persona_fields=args.persona_fields,
+                          split_by=args.split_by, test_fraction=args.test_fraction, seed=args.seed,
+                          strict=args.strict, min_steps=args.min_steps,
                           input_name_fallback=args.input_name_fallback, assume_grouped=args.assume_grouped,
                           page_codec=args.page_codec)
     print(report.summary())

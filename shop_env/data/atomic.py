@@ -13,7 +13,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
+
+_W = TypeVar("_W", bound="AtomicWriter")
 
 
 def fsync_dir(path: Path) -> None:
@@ -71,6 +73,38 @@ def fallback_dir(path: Path, marker: str) -> Path | None:
         return None
     candidates = sorted(e for e in path.parent.glob(f".{path.name}.old-*") if (e / marker).exists())
     return candidates[-1] if candidates else None
+
+
+class AtomicWriter:
+    """Context-manager protocol of the store writers: ``close()`` on success, ``abort()`` on an exception."""
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def swap_into_place(tmp: Path, path: Path) -> None:
+    """Move the finished folder ``tmp`` to ``path``: an existing ``path`` goes aside to
+    ``.<name>.old-<pid>`` first and is removed after the new one is in (see the module doc)."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,13 @@ readable); a truncated data or index file, or an index that disagrees with the m
 raises ``DataError`` at open. A session with no steps is stored as given: it holds no
 global steps (``step_location`` skips it) and ``shop-r1 data validate`` reports it.
 
+Lines are strict JSON: the writer refuses NaN and Infinity (``DataError`` naming the
+session and the field), so any JSON reader accepts ``sessions.jsonl``.
+
+Split layout: a folder with ``train/`` and ``test/`` stores (like ``data/sample``), opened
+with ``open_store(path, split="train")``; ``shop_env.data.split_store.SplitStoreWriter``
+writes one atomically.
+
 Pages may be stored compressed (``page_codec="zlib"``): the step's ``page`` field then
 holds base64 of the zlib-compressed UTF-8 HTML and is inflated on read. Lines stay JSON.
 
@@ -43,7 +50,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from shop_env.data.atomic import fallback_dir, fsync_dir, remove_stale_siblings
+from shop_env.data.atomic import AtomicWriter, fallback_dir, remove_stale_siblings, swap_into_place
 from shop_env.data.hashing import stable_hash, unit_interval
 from shop_env.data.model import Session
 from shop_env.errors import DataError
@@ -73,7 +80,7 @@ def _decode_page(data: str, codec: str) -> str:
     return data
 
 
-class StoreWriter:
+class StoreWriter(AtomicWriter):
     """Streams sessions into a new store; use as a context manager.
 
     Memory stays O(1) in the number of sessions: each session is serialised and written
@@ -113,7 +120,13 @@ class StoreWriter:
         if codec != "none":
             for step in rec["steps"]:
                 step["page"] = _encode_page(step["page"], codec)
-        line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            text = json.dumps(rec, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            raise DataError(f"session {session.session_id!r} holds NaN or Infinity, which is not JSON",
+                            path=self.path / DATA_FILE, row=self._n_sessions + 1,
+                            field=_non_finite_field(rec)) from None
+        line = (text + "\n").encode("utf-8")
         self._data.write(line)
         row = np.array([(self._offset, len(line), len(session.steps), stable_hash(session.session_id),
                          stable_hash(session.user_id))], dtype=INDEX_DTYPE)
@@ -140,14 +153,7 @@ class StoreWriter:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self._tmp, self.path)
         remove_stale_siblings(self.path, MANIFEST)
         self._closed = True
         return self.path
@@ -160,14 +166,18 @@ class StoreWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._closed = True
 
-    def __enter__(self) -> "StoreWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+
+def _non_finite_field(value: Any, where: str = "") -> str | None:
+    """Dotted path of the first NaN/Infinity inside a record (None if there is none)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return where or None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite_field(v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k)
+        if found:
+            return found
+    return None
 
 
 def write_store(path: str | os.PathLike, sessions: Iterable[Session], **kwargs: Any) -> Path:

@@ -5,8 +5,10 @@ extra bytes), and session ids are unique. Per session (one line of ``sessions.js
 line is valid JSON of a session, the index's step count and id hash match it, and it has at
 least one step. Per step: the recorded action is complete (``Action.validate_recorded``),
 the page is a non-empty string, and a click / type_and_submit target is a named element of
-the page (``shop_env.html.named_elements``; a name that appears on the page only on a
-non-interactive element is a warning, a name absent from the page an error). Memory stays
+the page, of any tag, as the environment offers elements
+(``shop_env.html.named_elements(..., any_tag=True)``; a name the reader cannot find as an
+element but that appears in the page text is a warning, a name absent from the page an
+error). Memory stays
 bounded: one session is read at a time.
 """
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _named_elements() -> Callable[[str], Any] | None:
         from shop_env.html import named_elements
     except ImportError:
         return None
-    return named_elements
+    return lambda page: named_elements(page, any_tag=True)
 
 
 def validate_store(path: str | os.PathLike, *, check_targets: bool = True, max_problems: int = 1000
@@ -179,6 +181,7 @@ def _check_step(rec: Any, where: str, data: str, line: int, report: ValidationRe
         return
     if f'name="{target}"' in step.page_html or f"name='{target}'" in step.page_html:
         report.add(Problem(data, line, f"{where}.action.name",
-                           f"target {target!r} is on the page but not an interactive element", "warning"))
+                           f"target {target!r} is in the page text but not a readable named element",
+                           "warning"))
     else:
         report.add(Problem(data, line, f"{where}.action.name", f"target {target!r} is not a named element of the page"))

@@ -169,7 +169,7 @@ def render_markdown(r: Report) -> str:
         f"- steps matched before the first miss (`until_mismatch`): {um['mean_steps_matched']:.2f} on average "
         f"({pct(um['mean_fraction_matched'])} of a session; {pct(um['fully_matched_sessions'])} of "
         f"{um['sessions']} sessions fully matched)",
-        f"- session outcome (purchase vs leave, at the final step): purchase F1 {pct(oc['purchase_f1'])}, "
+        f"- session outcome (purchase vs leave, over the whole session): purchase F1 {pct(oc['purchase_f1'])}, "
         f"macro-F1 {pct(oc['macro_f1'])}, accuracy {pct(oc['accuracy'])} "
         f"(humans purchase {pct(oc['gold_purchase_rate'])}, policy {pct(oc['pred_purchase_rate'])})",
         f"- action-type distribution vs humans: total variation {td['total_variation']:.3f}, "

@@ -125,7 +125,6 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
         score = score_output(output, gold_step.action)
         pred = score.action.to_dict() if score.action is not None else None
         parse_error, exact, type_match = score.parsed.error, score.exact_match, score.type_match
-    last = step_index == len(session.steps) - 1
     return {
         "session_id": session.session_id,
         "session_index": session_index,
@@ -139,11 +138,12 @@ def make_record(*, session: Session, session_index: int, step_index: int, output
         "exact": exact,
         "type_match": type_match,
         "reward": float(reward),
-        "gold_outcome": _outcome(gold, gold_step.metadata) if last else None,
-        # a prediction naming the recorded element inherits its recorded click_type, so the
+        # per step; session_metrics reads the session's outcome over all of its steps. A
+        # prediction naming the recorded element inherits its recorded click_type, so the
         # oracle's outcome always equals the human's
+        "gold_outcome": _outcome(gold, gold_step.metadata),
         "pred_outcome": _outcome(pred, gold_step.metadata if pred and pred.get("name") == gold.get("name")
-                                 else None) if last else None,
+                                 else None),
     }
 
 

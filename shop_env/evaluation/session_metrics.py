@@ -9,10 +9,18 @@ All functions take the runner's per-step records (dicts with ``session_id``,
   number of leading exact matches of a full teacher-forced run equals what an
   "until the first mismatch" rollout would count.
 - **Session outcome** (purchase vs leave, as OPeRA reports): **Decision**: the outcome is
-  read at the session's final recorded step. The human *purchased* if that step's action
-  is a purchase click (see :func:`is_purchase`), else *left*; the policy's predicted
-  outcome is the same test applied to its output at that step. We report the F1 of the
-  purchase class, macro-F1 over {purchase, leave} and accuracy.
+  read over the *whole* session, not at its last step (OPeRA's filtered sessions end with
+  terminate, its full sessions on an arbitrary last event). The human *purchased* if any
+  recorded step is a purchase click (:func:`is_purchase`), else *left*; the policy's
+  predicted outcome is *purchase* if its output at any step of the session is a purchase
+  click. We report the F1 of the purchase class, macro-F1 over {purchase, leave} and accuracy.
+- **What counts as a purchase click** (the definition, tested on both OPeRA variants): a
+  click whose recorded OPeRA ``click_type`` is in :data:`PURCHASE_CLICK_TYPES`. OPeRA labels
+  add-to-cart, buy-now and checkout clicks alike as ``purchase``, so "purchased" here means
+  *committed to buying in this session* (put in cart, bought now, or checked out), not a
+  placed order. Without a ``click_type`` (other data, or a policy naming an element that was
+  not the recorded one) the element name decides: a dotted segment in
+  :data:`PURCHASE_SEGMENTS` (``buy_now``, ``place_order``, ...; ``add_to_cart`` alone is not).
 - **Action-type distribution distance**: total variation and Jensen-Shannon divergence
   (base 2, in [0, 1]) between the policy's and the humans' distributions over
   {click, type_and_submit, terminate, invalid}.
@@ -97,9 +105,15 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / denom if denom else 0.0
 
 
+def session_outcome(records: Sequence[Mapping[str, Any]], key: str) -> str:
+    """``purchase`` if any record's per-step ``key`` (``gold_outcome`` / ``pred_outcome``) is one, else ``leave``."""
+    return PURCHASE if any(r.get(key) == PURCHASE for r in records) else LEAVE
+
+
 def session_outcomes(sessions: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Purchase-vs-leave agreement at each session's final step (see module docstring)."""
-    pairs = [(recs[-1]["gold_outcome"], recs[-1]["pred_outcome"]) for recs in sessions.values()]
+    """Purchase-vs-leave agreement over each whole session (see module docstring)."""
+    pairs = [(session_outcome(recs, "gold_outcome"), session_outcome(recs, "pred_outcome"))
+             for recs in sessions.values()]
     counts = Counter(pairs)
     per_class = {}
     for c in (PURCHASE, LEAVE):

@@ -124,11 +124,14 @@ def _inner(page: str, tag: str, start: int) -> str:
     return page[start:start + 4 * TEXT_MAX]
 
 
-def named_elements(simplified_html: str) -> list[Element]:
+def named_elements(simplified_html: str, *, any_tag: bool = False) -> list[Element]:
     """List the interactive elements of an already simplified page, in document order.
 
     Reads ``name`` attributes only; named elements that are not interactive (for example a
-    recipe container such as ``<div name="search_results">``) are skipped. Text: the
+    recipe container such as ``<div name="search_results">``) are skipped, unless
+    ``any_tag``: then every named element is a candidate, of kind ``click`` when its tag and
+    role say nothing else (recorded pages such as OPeRA's name click targets on plain
+    ``div``/``span`` elements; the environment offers elements this way). Text: the
     element's text with one space at each tag boundary, whitespace collapsed; for inputs,
     their value, placeholder or aria-label; empty text falls back to aria-label, value,
     placeholder, alt, title, then an inner image's alt. Fast: regular expressions over the
@@ -147,7 +150,7 @@ def named_elements(simplified_html: str) -> list[Element]:
         if not name:
             continue
         tag = m.group(1).lower()
-        kind = element_kind(tag, attrs.get("type"), attrs.get("role"))
+        kind = element_kind(tag, attrs.get("type"), attrs.get("role")) or ("click" if any_tag else None)
         if kind is None:
             continue
         if tag == "input":

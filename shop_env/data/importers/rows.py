@@ -2,8 +2,14 @@
 
 Every row comes with where it came from, ``(file, row)``, so importers can name the exact
 place of bad data. Parquet is read by record batch (``ParquetFile.iter_batches``), JSON
-Lines line by line, so memory stays bounded by one batch, not by the file. A ``.json`` file
-must hold one JSON array of row objects and is loaded whole: use JSON Lines for big logs.
+Lines line by line, so memory stays bounded by one batch, not by the file or its row-group
+size: the file is opened with a small read buffer and no pre-buffering, so pyarrow reads a
+column chunk page by page instead of loading a whole row group (OPeRA pages reach 600k
+characters; one row group of 1,000 such rows is 0.6 GB). A ``.json`` file must hold one
+JSON array of row objects and is loaded whole: use JSON Lines for big logs.
+
+Missing values: :func:`is_missing` treats ``None``, float NaN (what pandas puts in empty
+cells), pandas' ``NA``/``NaT`` and blank strings alike.
 """
 from __future__ import annotations
 
@@ -16,6 +22,18 @@ from shop_env.errors import DataError
 
 ROW_FILE_SUFFIXES = (".parquet", ".jsonl", ".json")
 ITERABLE_LABEL = "<rows>"
+PARQUET_BUFFER_BYTES = 1 << 20
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN, pandas NA/NaT and strings that are empty after stripping."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, float):
+        return value != value
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def find_row_files(path: Path) -> list[Path]:
@@ -37,23 +55,27 @@ def parquet_columns(path: Path) -> list[str]:
         raise DataError(f"cannot read Parquet file (corrupt or truncated?): {e}", path=path) from None
 
 
-def iter_file_rows(path: Path, *, required: Sequence[str] = (), batch_size: int = 256
-                   ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def iter_file_rows(path: Path, *, required: Sequence[str] = (), batch_size: int = 64,
+                   columns: Sequence[str] | None = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """Yield ``(file, row_number, row)`` for every row of one file; row numbers start at 1.
 
     ``required`` columns must exist (checked on the Parquet schema up front, and on each
     JSON row); a missing one is a ``DataError`` naming the file, row and field.
+    ``columns``: read only these columns (absent ones are left out; JSON rows are trimmed).
     """
     suffix = path.suffix.lower()
     label = os.fspath(path)
     if suffix == ".parquet":
-        yield from _iter_parquet(path, label, required, batch_size)
-    elif suffix == ".jsonl":
-        yield from _iter_jsonl(path, label, required)
+        yield from _iter_parquet(path, label, required, batch_size, columns)
+        return
+    if suffix == ".jsonl":
+        rows = _iter_jsonl(path, label, required)
     elif suffix == ".json":
-        yield from _iter_json(path, label, required)
+        rows = _iter_json(path, label, required)
     else:
         raise DataError(f"unsupported file type {suffix!r} (expected one of {ROW_FILE_SUFFIXES})", path=path)
+    for _, n, row in rows:
+        yield label, n, (row if columns is None else {k: row[k] for k in columns if k in row})
 
 
 def iter_mapping_rows(rows: Iterable[Mapping[str, Any]], *, required: Sequence[str] = ()
@@ -72,15 +94,24 @@ def _check_row(row: Any, label: str, n: int, required: Sequence[str]) -> dict[st
     return dict(row)
 
 
-def _iter_parquet(path: Path, label: str, required: Sequence[str], batch_size: int
-                  ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def _iter_parquet(path: Path, label: str, required: Sequence[str], batch_size: int,
+                  columns: Sequence[str] | None) -> Iterator[tuple[str, int, dict[str, Any]]]:
     import pyarrow.parquet as pq
     names = parquet_columns(path)
     for col in required:
         if col not in names:
             raise DataError(f"required column is missing (columns: {names})", path=path, field=col)
+    wanted = None if columns is None else [c for c in columns if c in names]
+    reader = pq.ParquetFile(path, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
+    batches = reader.iter_batches(batch_size=batch_size, columns=wanted, use_threads=False)
+    try:
+        yield from _parquet_rows(path, label, batches)
+    finally:
+        reader.close()
+
+
+def _parquet_rows(path: Path, label: str, batches: Iterator[Any]) -> Iterator[tuple[str, int, dict[str, Any]]]:
     n = 0
-    batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size)
     while True:
         try:
             batch = next(batches)
