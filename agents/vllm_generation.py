@@ -43,7 +43,7 @@ class VLLMGenerator:
     def sample(self, prompts: Sequence[torch.Tensor], num_samples: int, *, seed: int) -> SampleBatch:
         """``num_samples`` continuations per prompt, rows grouped by prompt (no self-certainty)."""
         params = self._vllm.SamplingParams(n=num_samples, temperature=self.temperature, top_p=self.top_p,
-                                           max_tokens=self.max_new_tokens, seed=seed, stop_token_ids=self.stop_ids,
+                                           max_tokens=self.max_new_tokens, seed=seed % (2**31), stop_token_ids=self.stop_ids,
                                            logprobs=0, skip_special_tokens=False)
         outs = self.llm.generate([{"prompt_token_ids": p.tolist()} for p in prompts], params, use_tqdm=False)
         rows, finished = [], []

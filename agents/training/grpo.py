@@ -33,7 +33,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Union
+from typing import Literal, Union
 
 import torch
 from tqdm.auto import tqdm
@@ -41,19 +41,15 @@ from tqdm.auto import tqdm
 from agents.llm import LLMAgent, Rollout
 from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss,
                                          row_chunks, update)
-from agents.training.utils import (LoraSettings, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
+from shop_env.reward import RewardConfig
+from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
-
-if TYPE_CHECKING:
-    from shop_env.reward import RewardConfig
 
 __all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
 
 #: A reward preset name, a dict of ``RewardConfig`` fields (optionally with ``"preset"``), or a ``RewardConfig``.
-RewardSpec = Union[str, dict[str, Union[str, float, bool]], "RewardConfig"]
-#: LoRA settings: ``None``/``False`` (none), ``True`` (defaults), a dict of fields, or ``LoraSettings``.
-LoraSpec = Union[None, bool, dict[str, Union[int, float, str, list[str]]], LoraSettings]
+RewardSpec = Union[str, dict[str, Union[str, float, bool]], RewardConfig]
 
 
 @dataclass
@@ -364,7 +360,7 @@ def _rollout(agent: LLMAgent, vllm, model, prompts, step_seed: int, config: GRPO
     from agents.sampling import unpad_rows
 
     rows = unpad_rows(*agent.encode_prompts(prompts))
-    batch = vllm.sample(rows, G, seed=step_seed % (2**31))
+    batch = vllm.sample(rows, G, seed=step_seed)
     chunks = row_chunks(rows, batch.mask, G, config.micro_batch_size)
     was_training = model.training
     model.eval()

@@ -22,7 +22,7 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -41,6 +41,10 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
+
+
+#: LoRA settings: ``None``/``False`` (none), ``True`` (defaults), a dict of fields, or :class:`LoraSettings`.
+LoraSpec = Union[None, bool, dict[str, Union[int, float, str, list[str]]], LoraSettings]
 
 
 def coerce_lora(value: LoraSettings | dict | bool | None) -> LoraSettings | None:
