@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=32768)
     ap.add_argument("--new-tokens", type=int, default=256)
     ap.add_argument("--micro-batch", type=int, default=1, help="sequences per forward/backward")
-    ap.add_argument("--generation-rows", type=int, default=64, help="rows decoded at once")
+    ap.add_argument("--generation-rows", type=int, default=8, help="rows decoded at once (8: one group)")
     ap.add_argument("--vocab", type=int, default=151936)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights (autocast is bf16)")
     ap.add_argument("--tiny", action="store_true", help="CPU smoke run: a small model, 2 x 4 x 256 tokens")

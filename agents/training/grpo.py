@@ -109,9 +109,10 @@ class GRPOConfig:
             Nucleus sampling mass (1.0 = off).
         max_new_tokens (`int`, *optional*, defaults to `256`):
             Maximum completion length in tokens (*ours*).
-        generation_rows (`int` or `None`, *optional*, defaults to `64`):
+        generation_rows (`int` or `None`, *optional*, defaults to `None`):
             Rows (samples) decoded at once by the HF sampler; each prompt is prefilled once whatever
-            this is. `None` = all rows of a step (*ours*).
+            this is. `None` = `num_generations` (one group at a time: the KV cache of 8 rows of a
+            32k-token prompt is ~10 GB for Qwen2.5-3B in bf16, of 64 rows ~77 GB) (*ours*).
         generation_backend (`"hf"` or `"vllm"`, *optional*, defaults to `"hf"`):
             `"hf"`: our KV-cached sampler on the training model (records self-certainty while
             sampling). `"vllm"`: a colocated vLLM engine (GPU; `pip install 'shop-r1[vllm]'`),
@@ -189,7 +190,7 @@ class GRPOConfig:
     clip_eps: float = 0.2
     num_iterations: int = 1
     micro_batch_size: int = 8
-    generation_rows: int | None = 64
+    generation_rows: int | None = None
     generation_backend: Literal["hf", "vllm"] = "hf"
     vllm_gpu_memory_utilization: float = 0.3
     scale_rewards: bool = True
@@ -293,7 +294,8 @@ def train_grpo(config: GRPOConfig) -> Path:
     start = restore_trainer(ckpt, optimizer, scheduler)["step"] if ckpt else 0
     model, optimizer = runtime.prepare(model, optimizer)
     agent = LLMAgent(runtime.unwrap(model), tokenizer, temperature=config.temperature, top_p=config.top_p,
-                     max_new_tokens=config.max_new_tokens, seed=config.seed, max_rows=config.generation_rows)
+                     max_new_tokens=config.max_new_tokens, seed=config.seed,
+                     max_rows=config.generation_rows or config.num_generations)
     vllm = _vllm_generator(config, agent, ckpt) if config.generation_backend == "vllm" else None
     log = MetricLog(out, tensorboard=config.tensorboard, enabled=runtime.is_main)
     log.truncate_after(start)
