@@ -202,19 +202,11 @@ def test_kl_is_exactly_zero_at_the_first_step(sft_model, tmp_path, dtype):
     assert kl[0] == 0.0 and max(kl[1:]) > 0.0  # once updated, the policy has moved away
 
 
-def test_step_uses_no_square_attention_masks(sft_model, tmp_path, monkeypatch):
+def test_step_uses_no_square_attention_masks(sft_model, tmp_path, sdpa_masks):
     """Generation and loss forwards never build an [N, 1, Q, K] mask with Q > 1 (dense padding masks)."""
-    shapes = []
-    real_sdpa = torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, k, v, attn_mask=None, **kw):
-        shapes.append((q.shape[-2], None if attn_mask is None else tuple(attn_mask.shape)))
-        return real_sdpa(q, k, v, attn_mask=attn_mask, **kw)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     train_grpo(rl_config(sft_model, tmp_path / "m", max_steps=1, action_types=None, max_step_index=None,
                          save_every=0, generation_rows=5, micro_batch_size=3, max_new_tokens=12))
-    assert shapes and all(m is None or m[-2] == 1 for _, m in shapes), sorted(set(shapes), key=str)
+    assert sdpa_masks and all(m is None or m[-2] == 1 for m in sdpa_masks), sorted(set(sdpa_masks), key=str)
 
 
 class _HFAsVLLM:
@@ -344,7 +336,7 @@ def test_paper_rl_settings_checkpoint_and_use_micro_batch_1():
         assert cfg.gradient_checkpointing and cfg.micro_batch_size == 1, setting.name
 
 
-def test_qwen2_sampling_and_loss_build_no_square_masks_and_match_one_prompt_at_a_time(monkeypatch):
+def test_qwen2_sampling_and_loss_build_no_square_masks_and_match_one_prompt_at_a_time(sdpa_masks):
     """On a Qwen2 (GQA) model: rows of two prompts of different lengths decoded together
     (left-padded merged caches) give the same greedy tokens as each prompt alone, and neither
     sampling nor the loss forward hands SDPA a mask with more than one query row."""
@@ -360,22 +352,15 @@ def test_qwen2_sampling_and_loss_build_no_square_masks_and_match_one_prompt_at_a
     prompts = [torch.randint(0, 256, (n,)) for n in (37, 90)]
     kw = dict(max_new_tokens=6, stop_ids=[-1], pad_id=0, temperature=0.0)
     alone = [sample_prompts(model, [p], 1, **kw).tokens for p in prompts]
-    shapes = []
-    real_sdpa = torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, k, v, attn_mask=None, **kwargs):
-        shapes.append((q.shape[-2], None if attn_mask is None else tuple(attn_mask.shape)))
-        return real_sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    sdpa_masks.clear()
     together = sample_prompts(model, prompts, 3, max_rows=4, **kw)  # chunk 2 mixes both prompts
     assert torch.equal(together.tokens[:3], alone[0].expand(3, -1))
     assert torch.equal(together.tokens[3:], alone[1].expand(3, -1))
-    assert any(m is not None and m[-2] == 1 for _, m in shapes)  # the mixed chunk's padding mask: one query row
-    assert all(m is None or m[-2] == 1 for _, m in shapes), sorted(set(shapes), key=str)
-    shapes.clear()
+    assert any(m is not None and m[-2] == 1 for m in sdpa_masks)  # the mixed chunk's padding mask: one query row
+    assert all(m is None or m[-2] == 1 for m in sdpa_masks), sorted(set(sdpa_masks), key=str)
+    sdpa_masks.clear()
     model.train()
     for chunk in row_chunks(prompts, together.mask, 3, 2):
         logp, _, _ = completion_forward(model, chunk, together.tokens, 1.0)
         logp.sum().backward()
-    assert shapes and all(m is None for _, m in shapes)  # the loss forward: SDPA's causal kernel, no mask
+    assert sdpa_masks and all(m is None for m in sdpa_masks)  # the loss forward: SDPA's causal kernel, no mask

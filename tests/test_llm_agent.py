@@ -130,19 +130,12 @@ def test_greedy_matches_hf_generate(agent):
     assert torch.equal(new, batch.tokens[:, :new.shape[1]])
 
 
-def test_prefill_once_per_prompt_and_no_square_masks(agent, monkeypatch):
+def test_prefill_once_per_prompt_and_no_square_masks(agent, sdpa_masks):
     """Each prompt's P tokens go through the model once however many samples it gets, and no
     attention call sees a mask with more than one query row (no dense [N, 1, P, P] padding mask)."""
     long_prompt = [{"role": "user", "content": "word " * 200}]
     rows = [r[m.bool()] for r, m in zip(*agent.encode_prompts([long_prompt, "short"]))]
-    seen, masks = [], []
-    real_sdpa = torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, k, v, attn_mask=None, **kw):
-        masks.append(None if attn_mask is None else tuple(attn_mask.shape))
-        return real_sdpa(q, k, v, attn_mask=attn_mask, **kw)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    seen = []
     hook = agent.model.register_forward_pre_hook(lambda mod, args, kw: seen.append(tuple(kw["input_ids"].shape)),
                                                  with_kwargs=True)
     try:
@@ -154,7 +147,7 @@ def test_prefill_once_per_prompt_and_no_square_masks(agent, monkeypatch):
     prefills = [s for s in seen if s[1] > 1]
     assert prefills == [(1, rows[0].shape[0]), (1, rows[1].shape[0])]  # once each, batch 1
     assert all(s[1] == 1 and s[0] <= 5 for s in seen if s[1] == 1)  # decoding in chunks of <= 5 rows
-    assert masks and all(m is None or m[-2] == 1 for m in masks)
+    assert sdpa_masks and all(m is None or m[-2] == 1 for m in sdpa_masks)
 
 
 def test_top_p_keeps_the_smallest_nucleus():
