@@ -41,10 +41,10 @@ from tqdm.auto import tqdm
 from agents.llm import LLMAgent, Rollout
 from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss,
                                          row_chunks, update)
-from shop_env.reward import RewardConfig
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
+from shop_env.reward import RewardConfig
 
 __all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
 
@@ -268,6 +268,8 @@ def train_grpo(config: GRPOConfig) -> Path:
     from shop_env.paths import sample_data_dir
     from shop_env.prompts import build_prompt
 
+    if config.generation_backend not in ("hf", "vllm"):
+        raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
