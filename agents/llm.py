@@ -2,8 +2,9 @@
 
 * Prompts: the tokenizer's chat template when it has one, else a plain
   ``### System / ### User / ### Assistant`` template (:func:`render_chat`).
-* Sampling: our own KV-cached loop (:mod:`agents.sampling`), temperature 0.6 by default
-  (the paper's RL setting), top-p, ``max_new_tokens``, seeded.
+* Sampling: our own KV-cached loop (:mod:`agents.sampling`): each prompt is prefilled
+  once and its cache shared by its samples, at most ``max_rows`` rows decode together;
+  temperature 0.6 by default (the paper's RL setting), top-p, ``max_new_tokens``, seeded.
 * Per sample: text, token ids, per-token log-probabilities (tempered sampling
   distribution), and the self-certainty of the rationale span, computed from the raw
   (untempered) logits of the generating forward pass (see :mod:`agents.self_certainty`
@@ -19,10 +20,10 @@ from typing import Any, Sequence
 
 import torch
 
-from agents.sampling import SampleBatch, sample_tokens
+from agents.sampling import SampleBatch, sample_prompts, unpad_rows
 from agents.self_certainty import rationale_token_mask
 
-__all__ = ["Generation", "LLMAgent", "render_chat", "chat_segments", "resolve_device", "encode_chat"]
+__all__ = ["Generation", "Rollout", "LLMAgent", "render_chat", "chat_segments", "resolve_device", "encode_chat"]
 
 PLAIN_HEADERS = {"system": "### System:\n", "user": "### User:\n", "assistant": "### Assistant:\n"}
 Messages = Sequence[dict[str, str]]
@@ -104,12 +105,22 @@ class Generation:
     prompt_index: int
 
 
+@dataclass
+class Rollout:
+    """What :meth:`LLMAgent.sample` drew: row ``i`` of ``batch`` continues ``prompts[i // num_samples]``."""
+
+    prompts: list[torch.Tensor]  # unpadded prompt token ids, one 1-D tensor per prompt
+    batch: SampleBatch
+    generations: list[Generation]
+    num_samples: int
+
+
 class LLMAgent:
     """A Hugging Face causal LM + tokenizer as a batched, seeded shop-r1 policy."""
 
     def __init__(self, model, tokenizer, *, temperature: float = 0.6, top_p: float = 1.0,
                  max_new_tokens: int = 256, seed: int = 0, max_prompt_tokens: int | None = None,
-                 batch_size: int | None = None, name: str | None = None) -> None:
+                 batch_size: int | None = None, max_rows: int | None = None, name: str | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.temperature = temperature
@@ -117,6 +128,7 @@ class LLMAgent:
         self.max_new_tokens = max_new_tokens
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
+        self.max_rows = max_rows  # rows decoded at once (None: all rows of a call)
         self.name = name or f"llm:{getattr(model.config, '_name_or_path', '') or type(model).__name__}"
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if self.pad_id is None:
@@ -175,35 +187,36 @@ class LLMAgent:
     # -- sampling -----------------------------------------------------------------------
     def sample(self, prompts: Sequence[Messages | str], num_samples: int = 1, *,
                generator: torch.Generator | None = None, temperature: float | None = None,
-               with_self_certainty: bool = True) -> tuple[torch.Tensor, torch.Tensor, SampleBatch, list[Generation]]:
+               with_self_certainty: bool = True) -> Rollout:
         """Sample ``num_samples`` continuations per prompt (rows grouped by prompt).
 
-        Returns ``(prompt_ids, prompt_mask, batch, generations)`` with the prompts repeated
-        ``num_samples`` times, for trainers that need the tensors as well.
+        Each prompt is prefilled once; its samples share that prefill's KV cache.
         """
         if not prompts:
             raise ValueError("no prompts")
-        ids, mask = self.encode_prompts(prompts)
-        ids, mask = ids.repeat_interleave(num_samples, 0), mask.repeat_interleave(num_samples, 0)
+        rows = unpad_rows(*self.encode_prompts(prompts))
         was_training = self.model.training
         self.model.eval()
         try:
-            batch = sample_tokens(self.model, ids, mask, max_new_tokens=self.max_new_tokens,
-                                  stop_ids=self.stop_ids, pad_id=self.pad_id,
-                                  temperature=self.temperature if temperature is None else temperature,
-                                  top_p=self.top_p, generator=generator or self.generator,
-                                  with_self_certainty=with_self_certainty)
+            batch = sample_prompts(self.model, rows, num_samples, max_new_tokens=self.max_new_tokens,
+                                   stop_ids=self.stop_ids, pad_id=self.pad_id,
+                                   temperature=self.temperature if temperature is None else temperature,
+                                   top_p=self.top_p, generator=generator or self.generator,
+                                   with_self_certainty=with_self_certainty, max_rows=self.max_rows)
         finally:
             self.model.train(was_training)
-        gens = [self._to_generation(batch, i, i // num_samples) for i in range(ids.shape[0])]
-        return ids, mask, batch, gens
+        return Rollout(rows, batch, self.generations(batch, num_samples), num_samples)
+
+    def generations(self, batch: SampleBatch, num_samples: int) -> list[Generation]:
+        """One :class:`Generation` per row of ``batch`` (rows grouped by prompt, ``num_samples`` each)."""
+        return [self._to_generation(batch, i, i // num_samples) for i in range(batch.tokens.shape[0])]
 
     def generate(self, prompts: Sequence[Messages | str], num_samples: int = 1, **kwargs: Any) -> list[list[Generation]]:
         """``num_samples`` :class:`Generation` s per prompt, in micro-batches of ``batch_size`` prompts."""
         step = self.batch_size or len(prompts)
         out: list[list[Generation]] = []
         for start in range(0, len(prompts), step):
-            _, _, _, gens = self.sample(prompts[start:start + step], num_samples, **kwargs)
+            gens = self.sample(prompts[start:start + step], num_samples, **kwargs).generations
             for j in range(0, len(gens), num_samples):
                 group = gens[j:j + num_samples]
                 for g in group:

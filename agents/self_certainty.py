@@ -12,7 +12,10 @@ span's tokens; Shop-R1 uses the tokens of the rationale string only.
 the temperature-scaled ones used for sampling: it measures the policy's own confidence,
 and it must not change when only the sampling temperature changes. ``LLMAgent`` therefore
 feeds the untempered logits of each generation step here (the same forward pass that
-produced the token; no second pass).
+produced the token; no second pass). Samplers that return no logits (vLLM) get the value
+from the trainer's forward pass over the sampled tokens before its update
+(:func:`agents.training.grpo_update.forward_self_certainty`), which with one update per
+batch is the same policy and the same value.
 
 All arithmetic is done in float32 whatever the input dtype (bf16 logits lose too much in
 ``logsumexp - mean``).

@@ -184,3 +184,183 @@ def test_bad_config_is_reported(sft_model, tmp_path):
     with pytest.raises(ValueError, match="no RL examples"):
         train_grpo(rl_config(sft_model, tmp_path / "y", action_types=["nothing"]))
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+# --- memory layout, reference dtype, self-certainty from the training forward, safe resume ------------
+
+def _metrics(out):
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("dtype", ["auto", "bfloat16"])
+def test_kl_is_exactly_zero_at_the_first_step(sft_model, tmp_path, dtype):
+    """The reference model is loaded in the policy's dtype, so before any update KL == 0 exactly."""
+    cfg = rl_config(sft_model, tmp_path / dtype, max_steps=3, beta=0.5, dtype=dtype, save_every=0,
+                    micro_batch_size=1, action_types=None, max_step_index=None)
+    train_grpo(cfg)
+    kl = [d["train/kl"] for d in _metrics(tmp_path / dtype)]
+    assert kl[0] == 0.0 and max(kl[1:]) > 0.0  # once updated, the policy has moved away
+
+
+def test_step_uses_no_square_attention_masks(sft_model, tmp_path, sdpa_masks):
+    """Generation and loss forwards never build an [N, 1, Q, K] mask with Q > 1 (dense padding masks)."""
+    train_grpo(rl_config(sft_model, tmp_path / "m", max_steps=1, action_types=None, max_step_index=None,
+                         save_every=0, generation_rows=5, micro_batch_size=3, max_new_tokens=12))
+    assert sdpa_masks and all(m is None or m[-2] == 1 for m in sdpa_masks), sorted(set(sdpa_masks), key=str)
+
+
+class _HFAsVLLM:
+    """Stands in for agents.vllm_generation.VLLMGenerator: samples with the HF loop and returns no
+    self-certainty, as vLLM does, so the trainer must compute it from its own forward pass."""
+
+    def __init__(self, model, agent):
+        self.model, self.agent, self.loads = model, agent, 0
+
+    def sample(self, prompts, num_samples, *, seed):
+        from agents.sampling import sample_prompts
+
+        a = self.agent
+        batch = sample_prompts(self.model, prompts, num_samples, max_new_tokens=a.max_new_tokens,
+                               stop_ids=a.stop_ids, pad_id=a.pad_id, temperature=a.temperature, top_p=a.top_p,
+                               generator=torch.Generator().manual_seed(seed), with_self_certainty=False,
+                               max_rows=a.max_rows)
+        assert float(batch.token_self_certainty.abs().sum()) == 0.0
+        return batch
+
+    def load_weights(self, model):
+        self.loads += 1
+
+
+def test_self_certainty_from_the_training_forward_equals_sampling_time(sft_model, tmp_path, monkeypatch):
+    """The vLLM path's bonus (training model's forward, before the update) equals what the HF sampler
+    recorded while sampling: per token, per sample, and in the logged step-1 reward."""
+    from agents.training.grpo_update import forward_self_certainty, row_chunks
+
+    agent = LLMAgent.from_pretrained(str(sft_model[0]), device="cpu", max_new_tokens=24, seed=0, max_rows=5)
+    store = open_store(sft_model[1])
+    prompts = [build_prompt(store[i], 1, context="latest_step").messages for i in range(2)]
+    rollout = agent.sample(prompts, 4, generator=torch.Generator().manual_seed(1))
+    batch = rollout.batch
+    chunks = row_chunks(rollout.prompts, batch.mask, 4, 3)
+    agent.model.train()  # the trainer's model is in training mode
+    sc, lp = forward_self_certainty(agent.model, chunks, batch.tokens, batch.mask, agent.temperature)
+    m = batch.mask.bool()
+    torch.testing.assert_close(sc[m], batch.token_self_certainty[m], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(lp[m], batch.logprobs[m], atol=1e-4, rtol=1e-4)
+    recomputed = agent.generations(type(batch)(batch.tokens, batch.mask, batch.logprobs, sc, batch.finished), 4)
+    for a, b in zip(rollout.generations, recomputed):
+        assert a.text == b.text and b.self_certainty == pytest.approx(a.self_certainty, abs=1e-4)
+    assert any(g.self_certainty > 0 for g in recomputed)
+
+    # Through the trainer: one run with the HF sampler, one with the vLLM path (HF stand-in).
+    engines = []
+
+    def fake_engine(config, agent, ckpt):
+        engines.append(_HFAsVLLM(agent.model, agent))
+        return engines[-1]
+
+    kw = dict(max_steps=2, save_every=0, max_new_tokens=24, action_types=None, max_step_index=None)
+    train_grpo(rl_config(sft_model, tmp_path / "hf", **kw))
+    monkeypatch.setattr(grpo, "_vllm_generator", fake_engine)
+    train_grpo(rl_config(sft_model, tmp_path / "vllm", generation_backend="vllm", **kw))
+    hf, vl = _metrics(tmp_path / "hf"), _metrics(tmp_path / "vllm")
+    assert engines and engines[0].loads == 2  # weights pushed after every optimizer step
+    assert vl[0]["reward/self_certainty"] > 0
+    for key in ("reward/self_certainty", "reward/reward", "train/loss"):
+        assert vl[0][key] == pytest.approx(hf[0][key], abs=1e-5), key
+
+
+def test_vllm_backend_without_vllm_names_the_install_command(sft_model, tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vllm is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(ImportError, match=r"pip install 'shop-r1\[vllm\]'"):
+        train_grpo(rl_config(sft_model, tmp_path / "v", generation_backend="vllm", max_steps=1))
+
+
+class _Planted:
+    """Unpickling this runs ``open(path, "w")``: what a malicious trainer.pt could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_resume_refuses_a_pickle_that_runs_code(sft_model, tmp_path):
+    out = tmp_path / "run"
+    train_grpo(rl_config(sft_model, out, max_steps=1, save_every=1, num_generations=4, prompts_per_step=1))
+    ckpt = out / "checkpoint-000001"
+    blob = torch.load(ckpt / "trainer.pt", weights_only=True)  # what we write is weights-only loadable
+    assert set(blob) == {"optimizer", "scheduler", "rng"}
+    marker = tmp_path / "pwned"
+    torch.save({**blob, "optimizer": _Planted(marker)}, ckpt / "trainer.pt")
+    with pytest.raises(ValueError, match="refusing to load") as err:
+        train_grpo(rl_config(sft_model, out, max_steps=2, save_every=1, num_generations=4, prompts_per_step=1))
+    assert "trainer.pt" in str(err.value)
+    assert not marker.exists()
+
+
+def test_configs_are_typed_and_documented_field_by_field():
+    """Every field of GRPOConfig/SFTConfig has a type without Any and a TRL-style doc entry whose
+    stated default is the real default."""
+    import ast
+    import dataclasses
+    import re
+    import typing
+
+    from agents.training.sft import SFTConfig
+
+    for cls in (GRPOConfig, SFTConfig):
+        hints = typing.get_type_hints(cls)
+        doc = cls.__doc__
+        for f in dataclasses.fields(cls):
+            assert hints[f.name] is not typing.Any and "Any" not in str(hints[f.name]), (cls.__name__, f.name)
+            assert f"\n        {f.name} (`" in doc, f"{cls.__name__}.{f.name} is not documented"
+            if f.default is not dataclasses.MISSING:
+                stated = re.search(rf"\n        {f.name} \(.*defaults to `(.+?)`\):", doc).group(1)
+                assert ast.literal_eval(stated) == f.default, (cls.__name__, f.name, stated)
+
+
+def test_paper_rl_settings_checkpoint_and_use_micro_batch_1():
+    from agents.training.settings import grpo_config, list_settings, load_setting
+
+    with_rl = [load_setting(n) for n in list_settings() if load_setting(n).rl is not None]
+    assert len(with_rl) >= 6
+    for setting in with_rl:
+        cfg = grpo_config(setting, model="m")
+        assert cfg.gradient_checkpointing and cfg.micro_batch_size == 1, setting.name
+
+
+def test_qwen2_sampling_and_loss_build_no_square_masks_and_match_one_prompt_at_a_time(sdpa_masks):
+    """On a Qwen2 (GQA) model: rows of two prompts of different lengths decoded together
+    (left-padded merged caches) give the same greedy tokens as each prompt alone, and neither
+    sampling nor the loss forward hands SDPA a mask with more than one query row."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from agents.sampling import sample_prompts
+    from agents.training.grpo_update import completion_forward, row_chunks
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(Qwen2Config(
+        vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, attn_implementation="sdpa")).eval()
+    prompts = [torch.randint(0, 256, (n,)) for n in (37, 90)]
+    kw = dict(max_new_tokens=6, stop_ids=[-1], pad_id=0, temperature=0.0)
+    alone = [sample_prompts(model, [p], 1, **kw).tokens for p in prompts]
+    sdpa_masks.clear()
+    together = sample_prompts(model, prompts, 3, max_rows=4, **kw)  # chunk 2 mixes both prompts
+    assert torch.equal(together.tokens[:3], alone[0].expand(3, -1))
+    assert torch.equal(together.tokens[3:], alone[1].expand(3, -1))
+    assert any(m is not None and m[-2] == 1 for m in sdpa_masks)  # the mixed chunk's padding mask: one query row
+    assert all(m is None or m[-2] == 1 for m in sdpa_masks), sorted(set(sdpa_masks), key=str)
+    sdpa_masks.clear()
+    model.train()
+    for chunk in row_chunks(prompts, together.mask, 3, 2):
+        logp, _, _ = completion_forward(model, chunk, together.tokens, 1.0)
+        logp.sum().backward()
+    assert sdpa_masks and all(m is None for m in sdpa_masks)  # the loss forward: SDPA's causal kernel, no mask

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agents.llm import LLMAgent, encode_chat, render_chat
-from agents.sampling import SampleBatch, sample_tokens, top_p_filter
+from agents.sampling import SampleBatch, sample_prompts, sample_tokens, top_p_filter
 from agents.self_certainty import rationale_char_span, self_certainty, token_self_certainty
 from agents.training.tiny import build_tiny_model
 from tests.tiny_data import cached_easy_model
@@ -30,14 +30,15 @@ def agent(model_dir):
 MSGS = [{"role": "system", "content": "You are a shopper."}, {"role": "user", "content": "<html>page</html>"}]
 
 
-def full_logits(agent, prompt_ids, prompt_mask, batch):
-    ids = torch.cat([prompt_ids, batch.tokens], 1)
-    attn = torch.cat([prompt_mask, batch.mask], 1)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
-    with torch.no_grad():
-        logits = agent.model(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float()
-    P = prompt_ids.shape[1]
-    return logits[:, P - 1:-1]
+def full_logits(agent, rollout):
+    """Raw next-token logits ``[N, T, V]`` of each row from one plain forward of prompt + tokens."""
+    out = []
+    for i, row in enumerate(rollout.batch.tokens):
+        prompt = rollout.prompts[i // rollout.num_samples]
+        with torch.no_grad():
+            logits = agent.model(input_ids=torch.cat([prompt, row])[None]).logits.float()
+        out.append(logits[0, prompt.shape[0] - 1:-1])
+    return torch.stack(out)
 
 
 def test_defaults_and_templates(agent):
@@ -57,9 +58,12 @@ def test_logprobs_and_self_certainty_equal_a_separate_full_forward(agent):
     """The values recorded during sampling are what a second full pass would compute."""
     prompts = [MSGS, "a much longer user message so that left padding is exercised here"]
     gen = torch.Generator().manual_seed(0)
-    pids, pmask, batch, gens = agent.sample(prompts, 3, generator=gen)
-    assert pids.shape[0] == 6 and [g.prompt_index for g in gens] == [0, 0, 0, 1, 1, 1]
-    z = full_logits(agent, pids, pmask, batch)
+    agent.max_rows = 4  # chunks that split a group and mix two prompts (left-padded caches)
+    rollout = agent.sample(prompts, 3, generator=gen)
+    batch, gens = rollout.batch, rollout.generations
+    assert len(rollout.prompts) == 2 and [g.prompt_index for g in gens] == [0, 0, 0, 1, 1, 1]
+    assert rollout.prompts[0].shape != rollout.prompts[1].shape
+    z = full_logits(agent, rollout)
     m = batch.mask.bool()
     want_lp = torch.log_softmax(z / agent.temperature, -1).gather(-1, batch.tokens[..., None]).squeeze(-1)
     torch.testing.assert_close(batch.logprobs[m], want_lp[m], atol=1e-4, rtol=1e-4)
@@ -124,6 +128,26 @@ def test_greedy_matches_hf_generate(agent):
                                pad_token_id=agent.pad_id, eos_token_id=agent.stop_ids)
     new = ref[:, ids.shape[1]:]
     assert torch.equal(new, batch.tokens[:, :new.shape[1]])
+
+
+def test_prefill_once_per_prompt_and_no_square_masks(agent, sdpa_masks):
+    """Each prompt's P tokens go through the model once however many samples it gets, and no
+    attention call sees a mask with more than one query row (no dense [N, 1, P, P] padding mask)."""
+    long_prompt = [{"role": "user", "content": "word " * 200}]
+    rows = [r[m.bool()] for r, m in zip(*agent.encode_prompts([long_prompt, "short"]))]
+    seen = []
+    hook = agent.model.register_forward_pre_hook(lambda mod, args, kw: seen.append(tuple(kw["input_ids"].shape)),
+                                                 with_kwargs=True)
+    try:
+        batch = sample_prompts(agent.model, rows, 8, max_new_tokens=6, stop_ids=[-1], pad_id=agent.pad_id,
+                               max_rows=5, generator=torch.Generator().manual_seed(0))
+    finally:
+        hook.remove()
+    assert batch.tokens.shape == (16, 6)
+    prefills = [s for s in seen if s[1] > 1]
+    assert prefills == [(1, rows[0].shape[0]), (1, rows[1].shape[0])]  # once each, batch 1
+    assert all(s[1] == 1 and s[0] <= 5 for s in seen if s[1] == 1)  # decoding in chunks of <= 5 rows
+    assert sdpa_masks and all(m is None or m[-2] == 1 for m in sdpa_masks)
 
 
 def test_top_p_keeps_the_smallest_nucleus():

@@ -17,6 +17,12 @@ frozen starting policy; token losses are averaged per sequence, then over sequen
 loss use the temperature-scaled logits (the distribution that was sampled), as TRL and
 verl do. Self-certainty uses the raw logits (see :mod:`agents.self_certainty`).
 
+Memory grows linearly with the prompt length: each prompt is prefilled once and its KV
+cache shared by its ``num_generations`` samples, at most ``generation_rows`` rows decode at
+once, and the loss runs one prompt's rows at a time without padding masks
+(:mod:`agents.training.grpo_update`). ``generation_backend="vllm"`` samples with vLLM on a
+GPU instead; the self-certainty then comes from the trainer's own forward pass.
+
 Data order and sampling seeds are pure functions of ``(seed, step)``, and checkpoints store
 optimizer, scheduler and RNG states, so a resumed run continues at the same step with the
 same prompts and samples as an uninterrupted one.
@@ -27,32 +33,150 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, Union
 
 import torch
 from tqdm.auto import tqdm
 
-from agents.llm import LLMAgent
-from agents.sampling import forward_params
-from agents.training.utils import (MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
+from agents.llm import LLMAgent, Rollout
+from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss,
+                                         row_chunks, update)
+from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
+from shop_env.reward import RewardConfig
 
 __all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
+
+#: A reward preset name, a dict of ``RewardConfig`` fields (optionally with ``"preset"``), or a ``RewardConfig``.
+RewardSpec = Union[str, dict[str, Union[str, float, bool]], RewardConfig]
 
 
 @dataclass
 class GRPOConfig:
-    """GRPO settings. Defaults follow the paper (lr 1e-7, T=0.6, beta 1e-3, alpha 5e-3, 500 steps;
-    global batch 64 = 8 prompts x 8 samples)."""
+    r"""Settings of :func:`train_grpo`. Defaults follow the paper (arXiv 2507.17842, section 4.1 and
+    appendix; SPEC "Training recipe" 2) unless marked *ours*.
+
+    Parameters:
+        > Model and data
+
+        model (`str`):
+            Directory (or hub name already in the local cache) of the starting policy, usually the
+            SFT output. Also the frozen reference policy of the KL term.
+        out (`str`, *optional*, defaults to `"outputs/grpo"`):
+            Output directory: checkpoints, `metrics.jsonl`, `history.jsonl`, TensorBoard `tb/`, `final/`.
+        data (`str` or `None`, *optional*, defaults to `None`):
+            Session store directory; `None` uses the embedded sample.
+        split (`str`, *optional*, defaults to `"train"`):
+            Store split to train on (`"train"`, `"test"` or `"all"`).
+        context (`str`, *optional*, defaults to `"whole_session"`):
+            Prompt context mode of `shop_env.prompts.build_prompt` (paper: the whole session so far).
+        max_chars (`int` or `None`, *optional*, defaults to `None`):
+            Character budget of a prompt (the oldest pages go first); `None` = no character budget.
+        max_prompt_tokens (`int` or `None`, *optional*, defaults to `None`):
+            Token budget of a prompt, counted with the tokenizer (paper: 32,000); `None` = no budget.
+        action_types (`list[str]` or `None`, *optional*, defaults to `None`):
+            Keep only steps whose gold action type is listed (*ours*, for curricula and tests).
+        max_step_index (`int` or `None`, *optional*, defaults to `None`):
+            Keep only steps with index <= this (*ours*).
+        limit_examples (`int` or `None`, *optional*, defaults to `None`):
+            Use at most this many (session, step) examples (*ours*).
+
+        > Reward
+
+        reward (`str`, `dict` or `RewardConfig`, *optional*, defaults to `"shop_r1"`):
+            Reward preset name (`shop_r1`, `binary`, `no_format`, `no_rationale`, `no_dars`,
+            `binary_action`), a dict of `RewardConfig` fields (with an optional `"preset"`), or a
+            `RewardConfig` (paper Table 1, Eq. 1-3).
+        alpha (`float` or `None`, *optional*, defaults to `None`):
+            Weight of the self-certainty bonus; `None` = the reward's (0.005, or 0 with the rationale
+            reward off; paper Eq. 4).
+        beta (`float` or `None`, *optional*, defaults to `None`):
+            Weight of the k3 KL penalty against the starting policy; `None` = the reward's `kl_beta`
+            (0.001; paper Eq. 4).
+        scale_rewards (`bool`, *optional*, defaults to `True`):
+            Divide group-centred rewards by the group's standard deviation (GRPO); `False` only centres.
+
+        > Sampling
+
+        num_generations (`int`, *optional*, defaults to `8`):
+            Samples per prompt (the GRPO group size; paper: 8).
+        prompts_per_step (`int`, *optional*, defaults to `8`):
+            Prompts per optimizer step and process; the paper's batch of 64 = 8 prompts x 8 samples.
+        temperature (`float`, *optional*, defaults to `0.6`):
+            Sampling temperature (paper: 0.6); the loss uses the same tempered distribution.
+        top_p (`float`, *optional*, defaults to `1.0`):
+            Nucleus sampling mass (1.0 = off).
+        max_new_tokens (`int`, *optional*, defaults to `256`):
+            Maximum completion length in tokens (*ours*).
+        generation_rows (`int` or `None`, *optional*, defaults to `None`):
+            Rows (samples) decoded at once by the HF sampler; each prompt is prefilled once whatever
+            this is. `None` = `num_generations` (one group at a time: the KV cache of 8 rows of a
+            32k-token prompt is ~10 GB for Qwen2.5-3B in bf16, of 64 rows ~77 GB) (*ours*).
+        generation_backend (`"hf"` or `"vllm"`, *optional*, defaults to `"hf"`):
+            `"hf"`: our KV-cached sampler on the training model (records self-certainty while
+            sampling). `"vllm"`: a colocated vLLM engine (GPU; `pip install 'shop-r1[vllm]'`),
+            self-certainty from the trainer's forward pass, weights pushed after each step (*ours*).
+        vllm_gpu_memory_utilization (`float`, *optional*, defaults to `0.3`):
+            Fraction of GPU memory vLLM may take (with `generation_backend="vllm"`).
+
+        > Optimisation
+
+        max_steps (`int`, *optional*, defaults to `500`):
+            Optimizer steps (paper: 500).
+        lr (`float`, *optional*, defaults to `1e-7`):
+            AdamW learning rate (paper: 1e-7).
+        lr_schedule (`str`, *optional*, defaults to `"constant"`):
+            `constant`, `linear` or `cosine` after warm-up.
+        warmup_steps (`int`, *optional*, defaults to `0`):
+            Linear warm-up steps.
+        weight_decay (`float`, *optional*, defaults to `0.0`):
+            AdamW weight decay.
+        max_grad_norm (`float`, *optional*, defaults to `1.0`):
+            Gradient clipping norm.
+        clip_eps (`float`, *optional*, defaults to `0.2`):
+            PPO ratio clipping range `[1 - eps, 1 + eps]`.
+        num_iterations (`int`, *optional*, defaults to `1`):
+            Optimizer steps per batch of samples (1 = on-policy; then the ratio is 1 and the
+            self-certainty of the training forward equals the sampling-time value).
+        micro_batch_size (`int`, *optional*, defaults to `8`):
+            Sequences per forward/backward; a micro-batch never spans two prompts, so values above
+            `num_generations` act as `num_generations`. Paper configs: 1.
+        loss_type (`str`, *optional*, defaults to `"sequence_mean"`):
+            `sequence_mean` (mean over each sequence's tokens, then over sequences) or `token_mean`.
+        gradient_checkpointing (`bool`, *optional*, defaults to `False`):
+            Recompute activations in the backward pass (memory for time). Paper configs: on.
+        lora (`bool`, `dict`, `LoraSettings` or `None`, *optional*, defaults to `None`):
+            LoRA adapter instead of full fine-tuning (*ours*; the paper fine-tunes fully).
+
+        > Runtime and logging
+
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the data order and of each step's sampling.
+        device (`str`, *optional*, defaults to `"auto"`):
+            `auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...
+        dtype (`str`, *optional*, defaults to `"auto"`):
+            Training weights' dtype (`auto` = float32; or a torch dtype name). The reference model
+            uses the same dtype, so the KL is exactly 0 at the first step.
+        save_every (`int`, *optional*, defaults to `50`):
+            Checkpoint every this many steps (and at the end); 0 = only `final/`.
+        save_total_limit (`int`, *optional*, defaults to `2`):
+            Checkpoints kept.
+        resume (`bool`, *optional*, defaults to `True`):
+            Continue from `out`'s latest checkpoint when there is one.
+        tensorboard (`bool`, *optional*, defaults to `True`):
+            Write TensorBoard scalars to `out/tb`.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a tqdm progress bar.
+    """
 
     model: str
     out: str = "outputs/grpo"
-    data: str | None = None             # session store dir; None = the embedded sample
+    data: str | None = None
     split: str = "train"
-    reward: Any = "shop_r1"             # RewardConfig preset name, dict of fields, or RewardConfig
-    alpha: float | None = None          # None = reward.rationale_weight (0.005, or 0 when off)
-    beta: float | None = None           # None = reward.kl_beta (0.001)
+    reward: RewardSpec = "shop_r1"
+    alpha: float | None = None
+    beta: float | None = None
     num_generations: int = 8
     prompts_per_step: int = 8
     max_steps: int = 500
@@ -60,20 +184,23 @@ class GRPOConfig:
     temperature: float = 0.6
     top_p: float = 1.0
     max_new_tokens: int = 256
-    max_prompt_tokens: int | None = None  # prompt budget (counted with the tokenizer)
+    max_prompt_tokens: int | None = None
     context: str = "whole_session"
     max_chars: int | None = None
     clip_eps: float = 0.2
-    num_iterations: int = 1             # policy updates per batch of samples
-    micro_batch_size: int = 8           # sequences per forward/backward
+    num_iterations: int = 1
+    micro_batch_size: int = 8
+    generation_rows: int | None = None
+    generation_backend: Literal["hf", "vllm"] = "hf"
+    vllm_gpu_memory_utilization: float = 0.3
     scale_rewards: bool = True
-    loss_type: str = "sequence_mean"    # or "token_mean"
+    loss_type: str = "sequence_mean"
     lr_schedule: str = "constant"
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    action_types: list[str] | None = None  # keep only steps whose gold type is listed
-    max_step_index: int | None = None      # keep only steps with index <= this
+    action_types: list[str] | None = None
+    max_step_index: int | None = None
     limit_examples: int | None = None
     seed: int = 0
     save_every: int = 50
@@ -81,7 +208,7 @@ class GRPOConfig:
     device: str = "auto"
     dtype: str = "auto"
     gradient_checkpointing: bool = False
-    lora: Any = None
+    lora: LoraSpec = None
     resume: bool = True
     tensorboard: bool = True
     progress: bool = True
@@ -102,51 +229,6 @@ def reward_config(value):
     raise TypeError(f"reward must be a preset name, a dict or a RewardConfig, got {type(value).__name__}")
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
-    """``(r - group mean) / (group std + eps)`` for rewards ``[N]`` laid out in groups of ``group_size``."""
-    if rewards.numel() % group_size:
-        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
-    g = rewards.float().view(-1, group_size)
-    centred = g - g.mean(dim=1, keepdim=True)
-    if scale:
-        centred = centred / (g.std(dim=1, unbiased=False, keepdim=True) + eps)
-    return centred.view(-1)
-
-
-def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimate of KL(pi || ref): ``exp(ref - logp) - (ref - logp) - 1`` (>= 0)."""
-    d = ref_logp - logp
-    return torch.exp(d) - d - 1
-
-
-def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
-                advantages: torch.Tensor, mask: torch.Tensor, *, clip_eps: float, beta: float,
-                loss_type: str = "sequence_mean") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped GRPO loss (summed over sequences, not yet divided by their number) and stats.
-
-    ``logp``/``old_logp``/``ref_logp``/``mask``: ``[N, T]``; ``advantages``: ``[N]``. With
-    ``loss_type="sequence_mean"`` the return is ``sum_i mean_t(loss_it)``; with
-    ``"token_mean"`` it is ``sum_{i,t} loss_it`` (the caller divides by the count).
-    """
-    m = mask.float()
-    ratio = torch.exp(logp - old_logp)
-    adv = advantages[:, None]
-    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
-    per_token = -surrogate
-    kl = k3_kl(logp, ref_logp) if ref_logp is not None else torch.zeros_like(logp)
-    if ref_logp is not None and beta:
-        per_token = per_token + beta * kl
-    if loss_type == "sequence_mean":
-        loss = ((per_token * m).sum(1) / m.sum(1).clamp(min=1)).sum()
-    elif loss_type == "token_mean":
-        loss = (per_token * m).sum()
-    else:
-        raise ValueError(f"loss_type must be sequence_mean or token_mean, got {loss_type!r}")
-    clipped = ((ratio - 1).abs() > clip_eps).float()
-    stats = {"kl_sum": (kl.detach() * m).sum(), "clip_sum": (clipped * m).sum(), "tokens": m.sum()}
-    return loss, stats
-
-
 def rl_examples(store, config: GRPOConfig) -> list[tuple[int, int]]:
     """``(session index, step index)`` pairs to train on, after the config's filters."""
     pairs: list[tuple[int, int]] = []
@@ -162,21 +244,6 @@ def rl_examples(store, config: GRPOConfig) -> list[tuple[int, int]]:
     if not pairs:
         raise ValueError(f"no RL examples in {store.path} after filters")
     return pairs
-
-
-def _completion_logps(model, prompt_ids, prompt_mask, tokens, comp_mask, temperature: float, with_entropy=False):
-    """Log-probs ``[n, T]`` of ``tokens`` under ``model`` (tempered), optionally entropies."""
-    ids = torch.cat([prompt_ids, tokens], dim=1)
-    attn = torch.cat([prompt_mask, comp_mask], dim=1)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
-    T = tokens.shape[1]
-    extra = {"logits_to_keep": T + 1} if "logits_to_keep" in forward_params(model) else {}
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, **extra).logits
-    z = logits[:, -(T + 1):-1].float() / max(temperature, 1e-6)
-    logp_all = torch.log_softmax(z, dim=-1)
-    logp = logp_all.gather(-1, tokens[..., None]).squeeze(-1)
-    ent = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
-    return logp, ent
 
 
 def _score(gens, golds, rcfg, alpha: float):
@@ -201,6 +268,8 @@ def train_grpo(config: GRPOConfig) -> Path:
     from shop_env.paths import sample_data_dir
     from shop_env.prompts import build_prompt
 
+    if config.generation_backend not in ("hf", "vllm"):
+        raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
@@ -218,7 +287,8 @@ def train_grpo(config: GRPOConfig) -> Path:
         model, tokenizer = load_for_training(config.model, runtime, adapter_dir=ckpt / "model", **load_kw)
     else:
         model, tokenizer = load_for_training(ckpt / "model" if ckpt else config.model, runtime, lora=lora, **load_kw)
-    ref = load_frozen(config.model, runtime.device) if beta and lora is None else None
+    policy_dtype = next(model.parameters()).dtype
+    ref = load_frozen(config.model, runtime.device, dtype=policy_dtype) if beta and lora is None else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -226,7 +296,9 @@ def train_grpo(config: GRPOConfig) -> Path:
     start = restore_trainer(ckpt, optimizer, scheduler)["step"] if ckpt else 0
     model, optimizer = runtime.prepare(model, optimizer)
     agent = LLMAgent(runtime.unwrap(model), tokenizer, temperature=config.temperature, top_p=config.top_p,
-                     max_new_tokens=config.max_new_tokens, seed=config.seed)
+                     max_new_tokens=config.max_new_tokens, seed=config.seed,
+                     max_rows=config.generation_rows or config.num_generations)
+    vllm = _vllm_generator(config, agent, ckpt) if config.generation_backend == "vllm" else None
     log = MetricLog(out, tensorboard=config.tensorboard, enabled=runtime.is_main)
     log.truncate_after(start)
     per_rank = config.prompts_per_step
@@ -245,14 +317,17 @@ def train_grpo(config: GRPOConfig) -> Path:
                              tokenizer=tokenizer if config.max_prompt_tokens else None)
             prompts.append(p.messages)
             golds += [session.steps[k].action] * G
-        gen = torch.Generator(device=runtime.device).manual_seed(derived_seed(config.seed, step, runtime.rank))
-        with runtime.autocast():
-            prompt_ids, prompt_mask, batch, gens = agent.sample(prompts, G, generator=gen)
-        scored = _score(gens, golds, rcfg, alpha)
+        step_seed = derived_seed(config.seed, step, runtime.rank)
+        rollout, chunks, old_logps = _rollout(agent, vllm, model, prompts, step_seed, config, runtime)
+        batch = rollout.batch
+        scored = _score(rollout.generations, golds, rcfg, alpha)
         rewards = torch.tensor([r["reward"] for r in scored], device=runtime.device)
         adv = group_advantages(rewards, G, config.scale_rewards)
-        stats = _update(model, ref, optimizer, params, prompt_ids, prompt_mask, batch, adv, beta, config, runtime)
+        stats = update(model, ref, optimizer, params, chunks, batch.tokens, batch.mask, adv, beta=beta,
+                       config=config, runtime=runtime, old_logps=old_logps)
         scheduler.step()
+        if vllm is not None:
+            vllm.load_weights(runtime.unwrap(model))
         seconds = time.perf_counter() - t0
         n_completion = float(batch.mask.sum())
 
@@ -274,48 +349,44 @@ def train_grpo(config: GRPOConfig) -> Path:
     return finish_training(runtime, out, model, tokenizer, bar, log)
 
 
-def _update(model, ref, optimizer, params, prompt_ids, prompt_mask, batch, adv, beta, config, runtime) -> dict[str, float]:
-    """``num_iterations`` optimizer steps on one batch of samples; returns averaged stats."""
-    n, mb = prompt_ids.shape[0], config.micro_batch_size
-    chunks = [slice(i, min(n, i + mb)) for i in range(0, n, mb)]
-    tokens, cmask = batch.tokens, batch.mask
-    with torch.no_grad(), runtime.autocast():
-        ref_lp = None
-        if ref is not None or (beta and hasattr(runtime.unwrap(model), "disable_adapter")):
-            ref_lp = torch.cat([_ref_logps(model, ref, runtime, prompt_ids[c], prompt_mask[c], tokens[c], cmask[c],
-                                           config.temperature) for c in chunks])
-        old_lp = None
-        if config.num_iterations > 1:
-            old_lp = torch.cat([_completion_logps(model, prompt_ids[c], prompt_mask[c], tokens[c], cmask[c],
-                                                  config.temperature)[0] for c in chunks])
-    denom = float(cmask.sum()) if config.loss_type == "token_mean" else float(n)
-    totals = {"loss": 0.0, "kl_sum": 0.0, "clip_sum": 0.0, "tokens": 0.0, "entropy_sum": 0.0, "grad_norm": 0.0}
-    for _ in range(config.num_iterations):
-        for c in chunks:
-            with runtime.autocast():
-                lp, ent = _completion_logps(model, prompt_ids[c], prompt_mask[c], tokens[c], cmask[c],
-                                            config.temperature, with_entropy=True)
-                old = lp.detach() if old_lp is None else old_lp[c]
-                loss, st = policy_loss(lp, old, None if ref_lp is None else ref_lp[c], adv[c], cmask[c],
-                                       clip_eps=config.clip_eps, beta=beta, loss_type=config.loss_type)
-            runtime.backward(loss / denom)
-            totals["loss"] += float(loss.detach()) / denom
-            totals["entropy_sum"] += float((ent.detach() * cmask[c]).sum())
-            for k in ("kl_sum", "clip_sum", "tokens"):
-                totals[k] += float(st[k])
-        totals["grad_norm"] += float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    it, tok = config.num_iterations, max(totals["tokens"], 1.0)
-    return {"loss": totals["loss"] / it, "kl": totals["kl_sum"] / tok, "entropy": totals["entropy_sum"] / tok,
-            "clip_fraction": totals["clip_sum"] / tok, "grad_norm": totals["grad_norm"] / it}
+def _rollout(agent: LLMAgent, vllm, model, prompts, step_seed: int, config: GRPOConfig, runtime):
+    """Sample ``num_generations`` outputs per prompt; return ``(rollout, loss chunks, old log-probs)``.
+
+    With vLLM the tokens come without logits: the training model scores them (no autograd,
+    before the update) for the self-certainty bonus and the old log-probabilities.
+    """
+    G = config.num_generations
+    if vllm is None:
+        gen = torch.Generator(device=runtime.device).manual_seed(step_seed)
+        with runtime.autocast():
+            rollout = agent.sample(prompts, G, generator=gen)
+        return rollout, row_chunks(rollout.prompts, rollout.batch.mask, G, config.micro_batch_size), None
+    from agents.sampling import unpad_rows
+
+    rows = unpad_rows(*agent.encode_prompts(prompts))
+    batch = vllm.sample(rows, G, seed=step_seed)
+    chunks = row_chunks(rows, batch.mask, G, config.micro_batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with runtime.autocast():
+            batch.token_self_certainty, old_logps = forward_self_certainty(model, chunks, batch.tokens, batch.mask,
+                                                                           config.temperature)
+    finally:
+        model.train(was_training)
+    return Rollout(rows, batch, agent.generations(batch, G), G), chunks, old_logps
 
 
-def _ref_logps(model, ref, runtime, prompt_ids, prompt_mask, tokens, cmask, temperature):
-    if ref is not None:
-        return _completion_logps(ref, prompt_ids, prompt_mask, tokens, cmask, temperature)[0]
-    with runtime.unwrap(model).disable_adapter():  # LoRA: the base weights are the reference
-        return _completion_logps(model, prompt_ids, prompt_mask, tokens, cmask, temperature)[0]
+def _vllm_generator(config: GRPOConfig, agent: LLMAgent, ckpt: Path | None):
+    from agents.vllm_generation import VLLMGenerator
+
+    if config.lora is not None:
+        raise ValueError("generation_backend='vllm' needs full fine-tuning (lora=None)")
+    engine = VLLMGenerator(ckpt / "model" if ckpt else config.model, temperature=config.temperature,
+                           top_p=config.top_p, max_new_tokens=config.max_new_tokens, stop_ids=agent.stop_ids,
+                           pad_id=agent.pad_id, seed=config.seed,
+                           gpu_memory_utilization=config.vllm_gpu_memory_utilization)
+    return engine
 
 
 def _history(out: Path, start: int):

@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from agents.llm import encode_chat
-from agents.training.utils import (MetricLog, Runtime, coerce_lora, indices_for,
+from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, indices_for,
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
@@ -36,34 +36,106 @@ __all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", 
 
 @dataclass
 class SFTConfig:
-    """SFT settings. Defaults follow the paper (4 epochs, lr 2e-5)."""
+    r"""Settings of :func:`train_sft`. Defaults follow the paper (arXiv 2507.17842, section 4.1; SPEC
+    "Training recipe" 1) unless marked *ours*.
+
+    Parameters:
+        > Model and data
+
+        model (`str`):
+            Directory (or hub name already in the local cache) of the model to fine-tune (paper:
+            Qwen-2.5-3B-Instruct).
+        out (`str`, *optional*, defaults to `"outputs/sft"`):
+            Output directory: checkpoints, `metrics.jsonl`, TensorBoard `tb/`, `final/`.
+        data (`str` or `None`, *optional*, defaults to `None`):
+            Session store directory; `None` uses the embedded sample.
+        split (`str`, *optional*, defaults to `"train"`):
+            Store split to train on (`"train"`, `"test"` or `"all"`).
+        context (`str`, *optional*, defaults to `"whole_session"`):
+            Prompt context mode (paper: the whole session so far); `latest_step` trains one example per step.
+        sft_format (`str`, *optional*, defaults to `"multi_turn"`):
+            `multi_turn` (a session as one conversation) or `per_step` (one example per step whose
+            prompt is the RL/evaluation prompt) (*ours*).
+        max_length (`int`, *optional*, defaults to `4096`):
+            Tokens per training sequence; what exceeds it after the prompt budget is cut at the end.
+        max_chars (`int` or `None`, *optional*, defaults to `None`):
+            Character budget of a conversation (the oldest pages go first); `None` = none.
+        prompt_tokens (`int` or `None`, *optional*, defaults to `None`):
+            Token budget for the prompt builder; `None` = `max_length - 64`.
+        limit_sessions (`int` or `None`, *optional*, defaults to `None`):
+            Use at most this many sessions (*ours*).
+
+        > Optimisation
+
+        epochs (`float`, *optional*, defaults to `4.0`):
+            Passes over the data (paper: 4).
+        max_steps (`int` or `None`, *optional*, defaults to `None`):
+            Optimizer steps; overrides `epochs` when set.
+        lr (`float`, *optional*, defaults to `2e-05`):
+            AdamW peak learning rate (paper: 2e-5).
+        batch_size (`int`, *optional*, defaults to `1`):
+            Conversations per micro-batch.
+        grad_accum (`int`, *optional*, defaults to `8`):
+            Micro-batches per optimizer step (the loss is averaged over all assistant tokens of the step).
+        lr_schedule (`str`, *optional*, defaults to `"cosine"`):
+            `cosine`, `linear` or `constant` after warm-up.
+        warmup_ratio (`float`, *optional*, defaults to `0.03`):
+            Fraction of the steps used for linear warm-up.
+        weight_decay (`float`, *optional*, defaults to `0.0`):
+            AdamW weight decay.
+        max_grad_norm (`float`, *optional*, defaults to `1.0`):
+            Gradient clipping norm.
+        gradient_checkpointing (`bool`, *optional*, defaults to `False`):
+            Recompute activations in the backward pass (memory for time).
+        lora (`bool`, `dict`, `LoraSettings` or `None`, *optional*, defaults to `None`):
+            LoRA adapter instead of full fine-tuning (*ours*; the paper fine-tunes fully).
+
+        > Runtime and logging
+
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the data order and initialisation of any new weights.
+        save_every (`int`, *optional*, defaults to `0`):
+            Checkpoint every this many optimizer steps; 0 = only at the end.
+        save_total_limit (`int`, *optional*, defaults to `2`):
+            Checkpoints kept.
+        device (`str`, *optional*, defaults to `"auto"`):
+            `auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...
+        dtype (`str`, *optional*, defaults to `"auto"`):
+            Training weights' dtype (`auto` = float32; or a torch dtype name).
+        resume (`bool`, *optional*, defaults to `True`):
+            Continue from `out`'s latest checkpoint when there is one.
+        tensorboard (`bool`, *optional*, defaults to `True`):
+            Write TensorBoard scalars to `out/tb`.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a tqdm progress bar.
+    """
 
     model: str
     out: str = "outputs/sft"
-    data: str | None = None          # session store dir; None = the embedded sample
+    data: str | None = None
     split: str = "train"
     epochs: float = 4.0
-    max_steps: int | None = None     # optimizer steps; overrides epochs
+    max_steps: int | None = None
     lr: float = 2e-5
-    batch_size: int = 1              # conversations per micro-batch
-    grad_accum: int = 8              # micro-batches per optimizer step
-    max_length: int = 4096           # tokens per conversation (cut at the end)
+    batch_size: int = 1
+    grad_accum: int = 8
+    max_length: int = 4096
     lr_schedule: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     context: str = "whole_session"
-    sft_format: str = "multi_turn"  # or "per_step": one example per step, prompt = build_prompt(...)
-    max_chars: int | None = None     # conversation budget for build_sft_messages (drops old pages)
-    prompt_tokens: int | None = None  # token budget for build_sft_messages; None = max_length - 64
+    sft_format: str = "multi_turn"
+    max_chars: int | None = None
+    prompt_tokens: int | None = None
     limit_sessions: int | None = None
     seed: int = 0
-    save_every: int = 0              # 0 = only at the end
+    save_every: int = 0
     save_total_limit: int = 2
     device: str = "auto"
     dtype: str = "auto"
     gradient_checkpointing: bool = False
-    lora: Any = None                 # None | True | dict | LoraSettings
+    lora: LoraSpec = None
     resume: bool = True
     tensorboard: bool = True
     progress: bool = True

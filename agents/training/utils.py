@@ -22,7 +22,7 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -41,6 +41,10 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
+
+
+#: LoRA settings: ``None``/``False`` (none), ``True`` (defaults), a dict of fields, or :class:`LoraSettings`.
+LoraSpec = Union[None, bool, dict[str, Union[int, float, str, list[str]]], LoraSettings]
 
 
 def coerce_lora(value: LoraSettings | dict | bool | None) -> LoraSettings | None:
@@ -203,11 +207,13 @@ def load_for_training(path: str | os.PathLike, runtime: Runtime, *, lora: LoraSe
     return model, tokenizer
 
 
-def load_frozen(path: str | os.PathLike, device: torch.device):
-    """A frozen copy of the model at ``path`` (the reference policy)."""
+def load_frozen(path: str | os.PathLike, device: torch.device, dtype: torch.dtype = torch.float32):
+    """A frozen copy of the model at ``path`` (the reference policy), in ``dtype``.
+
+    Pass the policy's dtype: a reference in another dtype makes the KL non-zero before any update.
+    """
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     model.eval()
     model.requires_grad_(False)
@@ -222,10 +228,7 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
     with atomic_directory(out / name) as tmp:
         model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                            "torch": torch.get_rng_state(),
-                            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                    tmp / "trainer.pt")
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=2, default=str))
     write_text_atomic(out / LATEST, name)
@@ -263,17 +266,47 @@ def latest_checkpoint(out: Path) -> Path | None:
     return ckpt if (ckpt / "trainer_state.json").exists() else None
 
 
-def restore_trainer(ckpt: Path, optimizer, scheduler) -> dict[str, Any]:
-    """Load optimizer, scheduler and RNG states from ``ckpt``; return its trainer_state.json."""
-    blob = torch.load(ckpt / "trainer.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    rng = blob["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch (and CUDA) RNG states as tensors and plain containers only,
+    so that ``torch.load(..., weights_only=True)`` can read them back."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(rng: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = rng["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     torch.set_rng_state(rng["torch"])
     if rng.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def restore_trainer(ckpt: Path, optimizer, scheduler) -> dict[str, Any]:
+    """Load optimizer, scheduler and RNG states from ``ckpt``; return its trainer_state.json.
+
+    ``trainer.pt`` is read with ``weights_only=True``: tensors and plain containers only, so a
+    file planted in the output directory cannot run code.
+    """
+    import pickle
+
+    from shop_env.errors import DataError
+
+    path = ckpt / "trainer.pt"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"refusing to load: not a plain tensor/state file ({first})", path=path) from None
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    set_rng_state(blob["rng"])
     return json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
 
 
