@@ -1,7 +1,7 @@
 """GRPO for Shop-R1 (SPEC "Reward" Eq. 4 and "Training recipe" 2).
 
 Each step takes ``prompts_per_step`` (context, next action) pairs from the session store
-(prompts from ``shop_env.prompts.build_prompt``), samples ``num_generations`` outputs per
+(prompts from :func:`rl_prompts`, the environment's prompt builder), samples ``num_generations`` outputs per
 prompt with :class:`agents.llm.LLMAgent`, and scores each with::
 
     r = compute_reward(text, gold).total + alpha * self_certainty(rationale)
@@ -38,7 +38,7 @@ from agents.training.utils import (MetricLog, Runtime, coerce_lora, derived_seed
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
-__all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
+__all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples", "rl_prompts"]
 
 
 @dataclass
@@ -60,9 +60,10 @@ class GRPOConfig:
     temperature: float = 0.6
     top_p: float = 1.0
     max_new_tokens: int = 256
-    max_prompt_tokens: int | None = None  # prompt budget (counted with the tokenizer)
+    max_prompt_tokens: int | None = None  # prompt budget in tokens (as the env's max_tokens, with this tokenizer)
     context: str = "whole_session"
-    max_chars: int | None = None
+    max_chars: int | None = None        # prompt budget in characters (as the env's max_chars)
+    include_persona: bool = True
     clip_eps: float = 0.2
     num_iterations: int = 1             # policy updates per batch of samples
     micro_batch_size: int = 8           # sequences per forward/backward
@@ -164,6 +165,25 @@ def rl_examples(store, config: GRPOConfig) -> list[tuple[int, int]]:
     return pairs
 
 
+def rl_prompts(store, picked: list[tuple[int, int]], config: GRPOConfig, tokenizer) -> tuple[list, list]:
+    """``(messages, gold actions)`` of ``(session, step)`` pairs: the environment's prompts for the same settings.
+
+    Over-long prompts are fitted by :class:`shop_env.prompts.PromptBuilder` (system prompt,
+    persona, history and current page kept, oldest pages dropped first), never cut from the left.
+    """
+    from shop_env.prompts import PromptBuilder
+
+    builder = PromptBuilder(context=config.context, max_chars=config.max_chars, max_tokens=config.max_prompt_tokens,
+                            tokenizer=tokenizer if config.max_prompt_tokens else None,
+                            include_persona=config.include_persona)
+    messages, golds = [], []
+    for s, k in picked:
+        session = store[s]
+        messages.append(builder.build(session, k).messages)
+        golds.append(session.steps[k].action)
+    return messages, golds
+
+
 def _completion_logps(model, prompt_ids, prompt_mask, tokens, comp_mask, temperature: float, with_entropy=False):
     """Log-probs ``[n, T]`` of ``tokens`` under ``model`` (tempered), optionally entropies."""
     ids = torch.cat([prompt_ids, tokens], dim=1)
@@ -199,8 +219,6 @@ def train_grpo(config: GRPOConfig) -> Path:
     """Run GRPO; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
-    from shop_env.prompts import build_prompt
-
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
@@ -237,14 +255,8 @@ def train_grpo(config: GRPOConfig) -> Path:
         t0 = time.perf_counter()
         first = (step - 1) * per_rank * runtime.world_size + runtime.rank * per_rank
         picked = [examples[i] for i in indices_for(first, per_rank, len(examples), config.seed)]
-        prompts, golds = [], []
-        for s, k in picked:
-            session = store[s]
-            p = build_prompt(session, k, context=config.context, max_chars=config.max_chars,
-                             max_tokens=config.max_prompt_tokens,
-                             tokenizer=tokenizer if config.max_prompt_tokens else None)
-            prompts.append(p.messages)
-            golds += [session.steps[k].action] * G
+        prompts, gold_actions = rl_prompts(store, picked, config, tokenizer)
+        golds = [g for g in gold_actions for _ in range(G)]
         gen = torch.Generator(device=runtime.device).manual_seed(derived_seed(config.seed, step, runtime.rank))
         with runtime.autocast():
             prompt_ids, prompt_mask, batch, gens = agent.sample(prompts, G, generator=gen)
