@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ReproduceSettings", "FULL", "QUICK", "ROWS", "assert_disjoint", "pooled_table", "run_reproduce",
+__all__ = ["ReproduceSettings", "FULL", "DEMO", "QUICK", "ROWS", "assert_disjoint", "pooled_table", "run_reproduce",
            "format_table"]
 
 ROWS = ("zero_shot", "sft", "sft_rl_binary", "shop_r1", "rule")
@@ -66,6 +66,8 @@ class ReproduceSettings:
 
 
 FULL = ReproduceSettings()
+DEMO = ReproduceSettings(train_sessions=1000, sft_steps=150, rl_steps=6, eval_sessions=40)
+"""``make demo``'s size: one seed in a few minutes (the table is noisier than ``make reproduce``'s)."""
 QUICK = ReproduceSettings(train_sessions=60, val_sessions=4, vocab_size=1024, hidden_size=32, num_layers=1,
                           tokenizer_texts=400, sft_steps=3, sft_batch=2, sft_lr=1e-2, sft_warmup=0.0,
                           rl_steps=1, rl_lr=1e-5, num_generations=2, prompts_per_step=2, max_new_tokens=24,

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 # Module name -> registers one or more sub-commands on the top-level parser.
-COMMAND_MODULES = ("data", "simplify", "train", "evaluate", "demo")
+COMMAND_MODULES = ("data", "simplify", "train", "evaluate", "demo", "reproduce")
 
 DESCRIPTION = """\
 shop-r1: replay recorded human shopping sessions as an RL environment and train LLMs to
