@@ -38,7 +38,7 @@ pass ``--set prompts_per_step=64/N`` to keep the global 64.
 
 **Presets** (:data:`PRESETS`, ``shop-r1 train sft|rl --preset NAME``) replace a setting's
 sizes for other hardware and keep its method (reward, stages). ``cpu``: the latest-step
-context with a 2,600-character prompt budget, small batches and a few hundred steps,
+context with a 2,600-character prompt budget, small batches, 100 SFT and 10 RL steps,
 sized for the tiny model of ``shop-r1 train tiny-model`` on a 2-core, 24 GB machine.
 """
 from __future__ import annotations
@@ -63,9 +63,9 @@ _CPU_PROMPT = {"context": "latest_step", "max_chars": 2600, "max_prompt_tokens":
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "sft": {**_CPU_PROMPT, "max_length": 4096, "batch_size": 8, "grad_accum": 1, "lr": 2e-3,
-                "warmup_ratio": 0.03, "max_steps": 300},
+                "warmup_ratio": 0.03, "max_steps": 100},
         "rl": {**_CPU_PROMPT, "prompts_per_step": 4, "num_generations": 4, "micro_batch_size": 16,
-               "max_new_tokens": 96, "lr": 2e-5, "max_steps": 20},
+               "max_new_tokens": 96, "lr": 5e-5, "max_steps": 10},
     },
 }
 """Hardware presets: per stage, the config fields they replace (applied before ``--set``)."""
