@@ -100,3 +100,16 @@ def test_budgets_bind_in_these_settings(store, tok):
     assert dropped
     dropped = [m for m in _env_messages(store, SETTINGS[3], tok).values() if "page omitted" in m[1]["content"]]
     assert dropped
+
+
+def test_an_over_long_prompt_is_refused_never_cut_from_the_left():
+    from agents.llm import LLMAgent
+    from tests.tiny_data import cached_easy_model
+
+    agent = LLMAgent.from_pretrained(str(cached_easy_model()[0]), device="cpu", max_new_tokens=2)
+    ids, _ = agent.encode_prompts(["a short prompt"])
+    agent.max_prompt_tokens = ids.shape[1] - 1
+    with pytest.raises(ValueError, match="PromptBuilder"):
+        agent.encode_prompts(["a short prompt"])
+    agent.max_prompt_tokens = ids.shape[1]
+    assert agent.encode_prompts(["a short prompt"])[0].tolist() == ids.tolist()
