@@ -11,7 +11,7 @@ TABLE_HEADER = "| policy | Exact match | Type acc. | Type F1 | steps | data |"
 def _check_common(out, text: str, policies: list[str]) -> None:
     assert "SYNTHETIC data, TINY model" in text
     assert "import-opera" in text and "llm:runs/shop_r1 " in text  # the real-data command
-    table = text[text.index(TABLE_HEADER):]
+    table = text[text.index(TABLE_HEADER):].split("\n\n")[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0][2:] for r in rows] == policies
     replay = next(r for r in rows if r.startswith("| replay |"))
