@@ -43,8 +43,8 @@ def test_every_paper_setting_is_bundled_and_maps_correctly():
 def test_cpu_preset_replaces_sizes_and_keeps_the_method():
     s = load_setting("sft_rl_binary")
     sft, rl = sft_config(s, "cpu", model="m"), grpo_config(s, "cpu", model="m", lr=1e-4)
-    assert (sft.context, sft.max_chars, sft.max_prompt_tokens, sft.max_length) == ("latest_step", 2600, None, 4096)
-    assert (rl.context, rl.max_chars, rl.max_prompt_tokens) == ("latest_step", 2600, None)
+    assert (sft.context, sft.max_chars, sft.max_prompt_tokens, sft.max_length) == ("latest_step", 6000, None, 4096)
+    assert (rl.context, rl.max_chars, rl.max_prompt_tokens) == ("latest_step", 6000, None)
     assert rl.reward == "binary" and rl.lr == 1e-4  # the setting's reward; explicit overrides win
     assert rl.prompts_per_step * rl.num_generations <= 16
     with pytest.raises(ValueError, match="unknown preset 'gpu9'"):

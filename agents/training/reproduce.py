@@ -46,17 +46,17 @@ class ReproduceSettings:
     train_sessions: int = 4000       # synthetic training sessions (train population)
     val_sessions: int = 100          # validation sessions (train population, after the training ones)
     context: str = "latest_step"
-    max_chars: int = 2600            # prompt budget (system prompt included) for SFT, RL and evaluation
+    max_chars: int = 6000            # prompt budget (system prompt included) for SFT, RL and evaluation; at 2600 no click target is visible
     vocab_size: int = 2048
     hidden_size: int = 128
     num_layers: int = 3
     tokenizer_texts: int = 6000      # prompt/target texts that train the tokenizer
-    sft_steps: int = 120
-    sft_batch: int = 8
+    sft_steps: int = 1500
+    sft_batch: int = 1               # many small steps: a tiny model learns faster from updates than from batch size
     sft_lr: float = 2e-3
     sft_warmup: float = 0.03
-    rl_steps: int = 10
-    rl_lr: float = 5e-5
+    rl_steps: int = 15
+    rl_lr: float = 1e-4
     num_generations: int = 8
     prompts_per_step: int = 4
     temperature: float = 0.6
@@ -66,7 +66,7 @@ class ReproduceSettings:
 
 
 FULL = ReproduceSettings()
-DEMO = ReproduceSettings(train_sessions=1000, sft_steps=60, rl_steps=4, eval_sessions=30)
+DEMO = ReproduceSettings(train_sessions=1000, rl_steps=4, eval_sessions=40)
 """``make demo``'s size: one seed in a few minutes (the table is noisier than ``make reproduce``'s)."""
 QUICK = ReproduceSettings(train_sessions=60, val_sessions=4, vocab_size=1024, hidden_size=32, num_layers=1,
                           tokenizer_texts=400, sft_steps=3, sft_batch=2, sft_lr=1e-2, sft_warmup=0.0,

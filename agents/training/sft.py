@@ -51,7 +51,7 @@ class SFTConfig:
     epochs: float = 4.0
     max_steps: int | None = None     # optimizer steps; overrides epochs
     lr: float = 2e-5
-    batch_size: int = 1              # conversations per micro-batch
+    batch_size: int = 1              # examples (steps) per micro-batch
     grad_accum: int = 8              # micro-batches per optimizer step
     max_length: int = 4096           # tokens per example (prompt + target); longer ones are skipped
     lr_schedule: str = "cosine"

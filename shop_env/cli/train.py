@@ -17,7 +17,7 @@ paper's batch of 64 counts prompts); rank 0 logs and checkpoints.
 
 Without ``--preset`` a setting runs at the paper's sizes (32k-token prompts, 64 prompts x
 8 samples per RL step: a GPU job). ``--preset cpu`` keeps the setting's method and makes
-it fit a 2-core, 24 GB CPU in minutes (latest-step context, 2,600-character prompts,
+it fit a 2-core, 24 GB CPU in minutes (latest-step context, 6,000-character prompts,
 small batches; sized for the tiny model). ``--set key=value`` overrides any
 SFTConfig/GRPOConfig field after the preset (value parsed as JSON when it can be).
 An ``--out`` that holds a run with other settings is refused.
