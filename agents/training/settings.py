@@ -39,7 +39,7 @@ pass ``--set prompts_per_step=64/N`` to keep the global 64.
 **Presets** (:data:`PRESETS`, ``shop-r1 train sft|rl --preset NAME``) replace a setting's
 sizes for other hardware and keep its method (reward, stages). ``cpu``: the latest-step
 context with a 6,000-character prompt budget (at 2,600 no click target of the sample is visible),
-small batches, 300 SFT and 10 RL steps,
+small batches, 100 SFT and 10 RL steps,
 sized for the tiny model of ``shop-r1 train tiny-model`` on a 2-core, 24 GB machine.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ _CPU_PROMPT = {"context": "latest_step", "max_chars": 6000, "max_prompt_tokens":
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "sft": {**_CPU_PROMPT, "max_length": 4096, "batch_size": 1, "grad_accum": 1, "lr": 2e-3,
-                "warmup_ratio": 0.03, "max_steps": 300},
+                "warmup_ratio": 0.03, "max_steps": 100},
         "rl": {**_CPU_PROMPT, "prompts_per_step": 2, "num_generations": 4, "micro_batch_size": 8,
                "max_new_tokens": 96, "lr": 1e-4, "max_steps": 10},
     },
