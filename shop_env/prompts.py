@@ -21,6 +21,9 @@ one "omitted" line; ``Prompt.fits`` is False if even that is not enough. ``max_t
 without a tokenizer is enforced as ``max_tokens * CHARS_PER_TOKEN`` characters (an
 estimate); with a tokenizer the final text is counted exactly (``Prompt.n_tokens``).
 
+This is the one prompt layout: the environment, SFT (``agents.training.sft.build_sft_examples``),
+GRPO and evaluation all build prompts here, so a model is trained and evaluated on the same text.
+
 :class:`PromptBuilder` caches per-session work (page blocks and their sizes), so the
 environment pays only for joining strings at each step; :func:`build_prompt` is the
 one-shot form.
