@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow fuzz bench clean
+.PHONY: setup demo test test-slow reproduce fuzz bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+# Table 2 for a small model over 3 seeds (synthetic training data, the sample's test split).
+reproduce: setup
+	$(VENV)/bin/shop-r1 reproduce --out outputs/reproduce --seeds 3
 
 FUZZ_MINUTES ?= 5
 fuzz: setup

@@ -173,7 +173,9 @@ class LLMAgent:
             messages = [{"role": "user", "content": p}] if isinstance(p, str) else p
             ids = self.tokenizer(render_chat(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
             if self.max_prompt_tokens is not None and len(ids) > self.max_prompt_tokens:
-                ids = ids[-self.max_prompt_tokens:]  # keep the end: the current page and the question
+                # Never cut from the left (that removes the system prompt): budget the prompt upstream.
+                raise ValueError(f"prompt of {len(ids)} tokens exceeds max_prompt_tokens={self.max_prompt_tokens}; "
+                                 "budget it with shop_env.prompts.PromptBuilder (env/eval max_tokens)")
             rows.append(ids)
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)

@@ -21,6 +21,9 @@ one "omitted" line; ``Prompt.fits`` is False if even that is not enough. ``max_t
 without a tokenizer is enforced as ``max_tokens * CHARS_PER_TOKEN`` characters (an
 estimate); with a tokenizer the final text is counted exactly (``Prompt.n_tokens``).
 
+This is the one prompt layout: the environment, SFT (``agents.training.sft.build_sft_examples``),
+GRPO and evaluation all build prompts here, so a model is trained and evaluated on the same text.
+
 :class:`PromptBuilder` caches per-session work (page blocks and their sizes), so the
 environment pays only for joining strings at each step; :func:`build_prompt` is the
 one-shot form.
@@ -30,11 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from shop_env.actions import format_model_output
 from shop_env.data.model import Session
 
 __all__ = ["CONTEXT_MODES", "CHARS_PER_TOKEN", "SYSTEM_PROMPT", "Prompt", "PromptBuilder",
-           "build_prompt", "build_sft_messages", "build_sft_examples", "count_tokens"]
+           "build_prompt", "count_tokens"]
 
 CONTEXT_MODES: tuple[str, ...] = ("whole_session", "latest_step")
 CHARS_PER_TOKEN = 3
@@ -262,11 +264,6 @@ def _cut_html(html: str, keep: int) -> str:
     return head[:end + 1] if end > 0 else head
 
 
-def _target(session: Session, i: int) -> str:
-    step = session.steps[i]
-    return format_model_output(step.rationale or "", step.action)
-
-
 def _target_kept(session: Session, k: int, cur_html: str, cut: bool) -> bool:
     """True when the gold target's ``name="..."`` is in the current page as served (or there is no target)."""
     gold = session.steps[k].action
@@ -364,63 +361,3 @@ def build_prompt(session: Session, step_index: int, *, context: str = "whole_ses
     """The prompt asking for action ``step_index`` (0-based) of ``session``; see the module doc."""
     return PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
                          include_persona=include_persona).build(session, step_index)
-
-
-def build_sft_messages(session: Session, *, context: str = "whole_session", max_chars: int | None = None,
-                       max_tokens: int | None = None, tokenizer: Any = None, include_persona: bool = True,
-                       step_index: int | None = None) -> list[dict[str, str]]:
-    """A chat for SFT whose assistant turns are ``format_model_output(rationale, action)``.
-
-    ``whole_session``: a multi-turn conversation up to step ``step_index`` (default: the
-    last): the system turn, then per step a user turn with that step's page (the first
-    also holds the persona) and the assistant's target. Over budget (measured on the turn
-    contents joined by blank lines) the oldest pages become placeholders first; the last
-    page is cut only if nothing else helps. Assistant turns are never dropped. A missing
-    rationale becomes ``""``.
-
-    ``latest_step``: one conversation would show earlier pages to later turns, so the
-    example is single-turn: the :func:`build_prompt` messages for ``step_index`` plus the
-    target. :func:`build_sft_examples` gives one per step.
-    """
-    if context not in CONTEXT_MODES:
-        raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
-    n = len(session.steps)
-    k = n - 1 if step_index is None else step_index
-    if not 0 <= k < n:
-        raise IndexError(f"step_index {k} out of range for session {session.session_id!r} with {n} steps")
-    if context == "latest_step":
-        p = build_prompt(session, k, context=context, max_chars=max_chars, max_tokens=max_tokens,
-                         tokenizer=tokenizer, include_persona=include_persona)
-        return [*p.messages, {"role": "assistant", "content": _target(session, k)}]
-    persona = _persona_header(session, include_persona)
-    steps = session.steps
-    heads = [(persona if i == 0 else "") + _page_header(i, steps[i].url, current=False) for i in range(k + 1)]
-    tail = "\n" + _INSTRUCTION
-    targets = [_target(session, i) for i in range(k + 1)]
-
-    def render(plan: _Plan) -> tuple[list[dict[str, str]], str]:
-        keep_from, _, cur, cut = plan
-        msgs = [{"role": "system", "content": SYSTEM_PROMPT}]
-        for i in range(k + 1):
-            if i < keep_from:
-                body = _OMITTED
-            elif i == k:
-                body = cur + (_PAGE_CUT if cut else "\n")
-            else:
-                body = steps[i].page_html + "\n"
-            msgs.append({"role": "user", "content": heads[i] + body + tail})
-            msgs.append({"role": "assistant", "content": targets[i]})
-        return msgs, _SEP.join(m["content"] for m in msgs)
-
-    b = _Budget(max_chars, max_tokens, tokenizer)
-    extras = ([b.cost(heads[i] + steps[i].page_html + "\n" + tail) - b.cost(heads[i] + _OMITTED + tail)
-               for i in range(k)] if b.limit is not None else [])
-    msgs, _, _, _ = _fit(render, b, steps[k].page_html, extras, n_fold=0)
-    return msgs
-
-
-def build_sft_examples(session: Session, **kwargs: Any) -> list[list[dict[str, str]]]:
-    """SFT chats for a whole session: one conversation (``whole_session``) or one per step (``latest_step``)."""
-    if kwargs.get("context", "whole_session") == "latest_step":
-        return [build_sft_messages(session, step_index=i, **kwargs) for i in range(len(session.steps))]
-    return [build_sft_messages(session, **kwargs)]

@@ -201,7 +201,9 @@ def test_unknown_split_names_are_named(store_path):
 
 
 def test_train_with_an_unknown_split_names_it(tmp_path, capsys):
-    code = main(["train", "sft", "--model", str(tmp_path / "none"), "--split", "tset", "--out", str(tmp_path / "o")])
+    from tests.tiny_data import cached_easy_model
+    model, _ = cached_easy_model()
+    code = main(["train", "sft", "--model", str(model), "--split", "tset", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code != 0 and "unknown split 'tset'" in err and "not a session store" not in err
     assert "Traceback" not in err

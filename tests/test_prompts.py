@@ -1,4 +1,4 @@
-"""Prompt builder: context modes, persona, budget truncation (oldest pages first), SFT chats."""
+"""Prompt builder: context modes, persona, budget truncation (oldest pages first)."""
 from __future__ import annotations
 
 import random
@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shop_env.actions import Action, format_model_output, parse_model_output
+from shop_env.actions import Action
 from shop_env.data.model import Session, Step
-from shop_env.prompts import (CHARS_PER_TOKEN, SYSTEM_PROMPT, PromptBuilder, build_prompt, build_sft_examples,
-                              build_sft_messages, count_tokens)
+from shop_env.prompts import CHARS_PER_TOKEN, SYSTEM_PROMPT, PromptBuilder, build_prompt, count_tokens
 from tests._env_sessions import SEARCH, make_session, page, train_tokenizer
 
 OMITTED = "(page omitted to fit the context budget)\n"
@@ -192,42 +191,6 @@ def test_tokenizer_use_is_bounded(tok):
     for i in range(6):
         block = f"[Page {i + 1}] {s.steps[i].url}\n{s.steps[i].page_html}\n"
         assert counting.calls.count(block) <= 1
-
-
-def test_sft_whole_session_chat_round_trips_the_targets():
-    s = make_session("sft", 4, persona="Careful buyer.")
-    s.steps[2].rationale = None
-    msgs = build_sft_messages(s)
-    assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 4
-    for i in range(4):
-        user, asst = msgs[1 + 2 * i]["content"], msgs[2 + 2 * i]["content"]
-        assert s.steps[i].page_html in user
-        assert asst == format_model_output(s.steps[i].rationale or "", s.steps[i].action)
-        parsed = parse_model_output(asst)
-        assert parsed.ok and parsed.action == s.steps[i].action
-    assert "Careful buyer." in msgs[1]["content"] and "Careful buyer." not in msgs[3]["content"]
-    assert build_sft_messages(s, step_index=1) == msgs[:5]
-
-
-def test_sft_budget_keeps_every_assistant_turn_and_drops_oldest_pages():
-    s = make_session("sftb", 5, filler=8)
-    full = build_sft_messages(s)
-    size = len("\n\n".join(m["content"] for m in full))
-    msgs = build_sft_messages(s, max_chars=size - 200)
-    assert len("\n\n".join(m["content"] for m in msgs)) <= size - 200
-    assert [m["content"] for m in msgs if m["role"] == "assistant"] == \
-        [m["content"] for m in full if m["role"] == "assistant"]
-    assert OMITTED in msgs[1]["content"] and s.steps[4].page_html in msgs[-2]["content"]
-
-
-def test_sft_latest_step_is_one_example_per_step_matching_the_env_prompt():
-    s = make_session("lat", 3)
-    examples = build_sft_examples(s, context="latest_step")
-    assert len(examples) == 3
-    for k, ex in enumerate(examples):
-        assert ex[:2] == build_prompt(s, k, context="latest_step").messages
-        assert ex[2] == {"role": "assistant", "content": format_model_output(s.steps[k].rationale, s.steps[k].action)}
-    assert len(build_sft_examples(s)) == 1
 
 
 def test_search_input_name_is_on_every_test_page():  # guards the fixtures the env tests rely on

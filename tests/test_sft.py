@@ -1,4 +1,5 @@
-"""SFT: assistant-only label mask, loss falls on a fixed batch, accumulation, checkpoints and resume."""
+"""SFT: one example per step on the env's prompt, target-only labels, no target without its page,
+loss falls on a fixed batch, accumulation, checkpoints and resume."""
 from __future__ import annotations
 
 import json
@@ -7,11 +8,12 @@ import pytest
 import torch
 
 from agents.llm import LLMAgent
-from agents.training.sft import SFTConfig, collate, sft_loss, tokenize_session, train_sft
+from agents.training.sft import (SFTConfig, build_sft_examples, collate, sft_index, sft_loss, tokenize_example,
+                                 train_sft)
 from tests.tiny_data import cached_easy_model
 from shop_env.actions import format_model_output
 from shop_env.data.store import open_store
-from shop_env.prompts import build_sft_messages
+from shop_env.prompts import build_prompt
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -30,25 +32,49 @@ def tok(easy):
 
 
 @pytest.mark.parametrize("template", ["chat", "plain"])
-def test_labels_cover_exactly_the_assistant_turns(easy, tok, template):
+def test_labels_cover_exactly_the_target(easy, tok, template):
     if template == "plain":
         tok.chat_template = None
     session = easy[2][0]
-    messages = build_sft_messages(session)
-    ids, labels = tokenize_session(tok, messages, max_length=10_000)
-    assert len(ids) == len(labels)
-    labelled = tok.decode([t for t in labels if t != -100])
-    targets = [format_model_output(s.rationale or "", s.action) for s in session.steps]
-    assert labelled == "".join(t + tok.eos_token for t in targets)
-    assert [m["content"] for m in messages if m["role"] == "assistant"] == targets
-    # Everything else (system, pages, headers) is context, and every context token is unlabelled.
-    context = tok.decode([t for t, lab in zip(ids, labels) if lab == -100])
-    for m in messages:
-        if m["role"] != "assistant":
-            assert m["content"] in context
-    # Truncation cuts the end and keeps ids/labels aligned.
-    short_ids, short_labels = tokenize_session(tok, messages, max_length=50)
-    assert short_ids == ids[:50] and short_labels == labels[:50]
+    examples = build_sft_examples(session)
+    assert [e.step_index for e in examples] == list(range(len(session.steps)))
+    for e in examples:
+        step = session.steps[e.step_index]
+        assert e.target == format_model_output(step.rationale or "", step.action)
+        assert e.messages == build_prompt(session, e.step_index).messages
+        ids, labels = tokenize_example(tok, e, max_length=10_000)
+        assert len(ids) == len(labels)
+        assert tok.decode([t for t in labels if t != -100]) == e.target + tok.eos_token
+        context = tok.decode([t for t, lab in zip(ids, labels) if lab == -100])
+        assert all(m["content"] in context for m in e.messages)
+        # Too long for max_length: skipped, never cut.
+        assert tokenize_example(tok, e, max_length=len(ids) - 1) is None
+        assert tokenize_example(tok, e, max_length=len(ids)) == (ids, labels)
+
+
+def test_no_example_whose_target_was_cut_from_its_page():
+    from shop_env.actions import Action
+    from shop_env.data.model import Session, Step
+    from tests._env_sessions import page
+
+    target = "buybox.purchase_form.buy_now"
+    late = page(1, ["a.b"], filler=50) + f'<a name="{target}">Buy now</a>'  # target at the end: cut first
+    early = f'<a name="{target}">Buy now</a>' + page(1, ["a.b"], filler=50)
+    for html, trained in ((late, False), (early, True)):
+        s = Session("cut", [Step(page(0, ["x.y"]), Action("click", "x.y")), Step(html, Action("click", target))])
+        budget = len(build_prompt(s, 1, context="latest_step").text) - 40
+        p = build_prompt(s, 1, context="latest_step", max_chars=budget)
+        assert p.current_page_cut and p.target_kept == trained
+        examples = build_sft_examples(s, context="latest_step", max_chars=budget)
+        assert [e.step_index for e in examples] == ([0, 1] if trained else [0])
+        for e in examples:  # every trained target's element is in its prompt
+            assert f'name="{s.steps[e.step_index].action.name}"' in e.messages[1]["content"]
+
+
+def test_sft_index_covers_every_step(easy):
+    store = easy[2]
+    cfg = SFTConfig(model="m", limit_sessions=3)
+    assert sft_index(store, cfg) == [(s, k) for s in range(3) for k in range(store.n_steps(s))]
 
 
 def test_collate_pads_right_and_masks_labels():
@@ -59,7 +85,7 @@ def test_collate_pads_right_and_masks_labels():
 
 
 def _rows(easy, tok, n=2):
-    return [tokenize_session(tok, build_sft_messages(easy[2][i]), 10_000) for i in range(n)]
+    return [tokenize_example(tok, e, 10_000) for i in range(n) for e in build_sft_examples(easy[2][i])]
 
 
 def test_loss_falls_on_a_fixed_batch(easy, tok):
@@ -120,23 +146,3 @@ def test_epochs_set_the_number_of_steps(easy, tmp_path):
                         context="latest_step", max_length=256))
     # latest_step: one example per step -> 64 examples; a quarter epoch at 4 per step = 4 steps.
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
-
-
-def test_per_step_format_is_the_rl_prompt_plus_target(easy, tok):
-    from agents.llm import encode_chat
-    from agents.training.sft import sft_example, sft_examples
-    from shop_env.prompts import build_prompt
-
-    store = easy[2]
-    cfg = SFTConfig(model="m", sft_format="per_step", limit_sessions=3)
-    pairs = sft_examples(store, cfg)
-    assert pairs == [(s, k) for s in range(3) for k in range(store.n_steps(s))]
-    s, k = pairs[1]
-    ids, labels = sft_example(store, (s, k), cfg, tok)
-    step = store[s].steps[k]
-    want = [*build_prompt(store[s], k).messages,
-            {"role": "assistant", "content": format_model_output(step.rationale or "", step.action)}]
-    assert ids == encode_chat(tok, want)[0]
-    assert tok.decode([t for t in labels if t != -100]) == want[-1]["content"] + tok.eos_token
-    with pytest.raises(ValueError, match="sft_format"):
-        sft_examples(store, SFTConfig(model="m", sft_format="nope"))

@@ -32,10 +32,23 @@ def test_every_paper_setting_is_bundled_and_maps_correctly():
         if has_sft:
             c = sft_config(s, model="m")
             assert (c.epochs, c.lr) == (4.0, 2e-5)
+            assert (c.max_prompt_tokens, c.max_length, c.batch_size) == (32000, 32768, 1)  # 32k context
         if preset:
             c = grpo_config(s, model="m")
             assert (c.lr, c.max_steps, c.num_generations, c.temperature) == (1e-7, 500, 8, 0.6)
-            assert c.num_generations * c.prompts_per_step == 64  # the paper's global batch
+            assert c.prompts_per_step == 64  # the paper's global batch counts prompts (as verl's train_batch_size)
+            assert (c.max_prompt_tokens, c.micro_batch_size, c.gradient_checkpointing) == (32000, 1, True)
+
+
+def test_cpu_preset_replaces_sizes_and_keeps_the_method():
+    s = load_setting("sft_rl_binary")
+    sft, rl = sft_config(s, "cpu", model="m"), grpo_config(s, "cpu", model="m", lr=1e-4)
+    assert (sft.context, sft.max_chars, sft.max_prompt_tokens, sft.max_length) == ("latest_step", 6000, None, 4096)
+    assert (rl.context, rl.max_chars, rl.max_prompt_tokens) == ("latest_step", 6000, None)
+    assert rl.reward == "binary" and rl.lr == 1e-4  # the setting's reward; explicit overrides win
+    assert rl.prompts_per_step * rl.num_generations <= 16
+    with pytest.raises(ValueError, match="unknown preset 'gpu9'"):
+        sft_config(s, "gpu9", model="m")
 
 
 def test_reward_presets_are_the_ablations():
@@ -79,6 +92,39 @@ def test_cli_builds_trains_and_reports_errors(tmp_path, capsys):
     assert "has no SFT stage" in capsys.readouterr().err
     assert main(["train", "settings"]) == 0
     assert "shop_r1" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_naming_it_and_nothing_written_is_lost(tmp_path, capsys):
+    from tests.tiny_data import cached_easy_model
+
+    model, store = cached_easy_model()
+    common = ["--data", str(store), "--split", "all", "--set", "progress=false", "--set", "tensorboard=false",
+              "--context", "latest_step"]
+    out = tmp_path / "sft"
+
+    def fails(argv, *needles):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        for n in needles:
+            assert n in err, err
+
+    not_a_model = tmp_path / "notes"
+    not_a_model.mkdir()
+    fails(["train", "sft", "--model", str(not_a_model), "--out", str(out), *common], str(not_a_model), "not a model")
+    fails(["train", "rl", "--model", "nope", "--out", str(out), *common], "'nope'", "not a model")
+    fails(["train", "sft", "--preset", "gpu9", "--model", str(model), "--out", str(out), *common], "gpu9")
+    fails(["train", "sft", "--model", str(model), "--out", str(out), "--set", "lr_typo=1", *common], "lr_typo")
+    assert not out.exists()  # nothing written by a refused command
+    assert main(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "1", *common]) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    fails(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "1", "--lr", "0.5", *common],
+          str(out), "other settings", "lr")
+    fails(["train", "rl", "--model", str(model), "--out", str(out), "--max-steps", "1", *common], "sft run")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # The same settings with more steps resume (allowed).
+    assert main(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "2", *common]) == 0
 
 
 @pytest.mark.slow

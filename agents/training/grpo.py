@@ -1,7 +1,7 @@
 """GRPO for Shop-R1 (SPEC "Reward" Eq. 4 and "Training recipe" 2).
 
 Each step takes ``prompts_per_step`` (context, next action) pairs from the session store
-(prompts from ``shop_env.prompts.build_prompt``), samples ``num_generations`` outputs per
+(prompts from :func:`rl_prompts`, the environment's prompt builder), samples ``num_generations`` outputs per
 prompt with :class:`agents.llm.LLMAgent`, and scores each with::
 
     r = compute_reward(text, gold).total + alpha * self_certainty(rationale)
@@ -46,7 +46,7 @@ from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, de
                                 finish_training, maybe_checkpoint, seed_everything)
 from shop_env.reward import RewardConfig
 
-__all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples"]
+__all__ = ["GRPOConfig", "train_grpo", "group_advantages", "k3_kl", "policy_loss", "rl_examples", "rl_prompts"]
 
 #: A reward preset name, a dict of ``RewardConfig`` fields (optionally with ``"preset"``), or a ``RewardConfig``.
 RewardSpec = Union[str, dict[str, Union[str, float, bool]], RewardConfig]
@@ -70,11 +70,13 @@ class GRPOConfig:
         split (`str`, *optional*, defaults to `"train"`):
             Store split to train on (`"train"`, `"test"` or `"all"`).
         context (`str`, *optional*, defaults to `"whole_session"`):
-            Prompt context mode of `shop_env.prompts.build_prompt` (paper: the whole session so far).
+            Prompt context mode of `shop_env.prompts.PromptBuilder` (paper: the whole session so far).
         max_chars (`int` or `None`, *optional*, defaults to `None`):
             Character budget of a prompt (the oldest pages go first); `None` = no character budget.
         max_prompt_tokens (`int` or `None`, *optional*, defaults to `None`):
             Token budget of a prompt, counted with the tokenizer (paper: 32,000); `None` = no budget.
+        include_persona (`bool`, *optional*, defaults to `True`):
+            Show the shopper's persona in the prompt, as the environment does.
         action_types (`list[str]` or `None`, *optional*, defaults to `None`):
             Keep only steps whose gold action type is listed (*ours*, for curricula and tests).
         max_step_index (`int` or `None`, *optional*, defaults to `None`):
@@ -102,7 +104,9 @@ class GRPOConfig:
         num_generations (`int`, *optional*, defaults to `8`):
             Samples per prompt (the GRPO group size; paper: 8).
         prompts_per_step (`int`, *optional*, defaults to `8`):
-            Prompts per optimizer step and process; the paper's batch of 64 = 8 prompts x 8 samples.
+            Prompts per optimizer step and process. The paper's global batch of 64 counts prompts
+            (as verl's `train_batch_size` does), so its settings use 64 prompts x 8 samples; see
+            `agents.training.settings` for the reasoning.
         temperature (`float`, *optional*, defaults to `0.6`):
             Sampling temperature (paper: 0.6); the loss uses the same tempered distribution.
         top_p (`float`, *optional*, defaults to `1.0`):
@@ -184,9 +188,10 @@ class GRPOConfig:
     temperature: float = 0.6
     top_p: float = 1.0
     max_new_tokens: int = 256
-    max_prompt_tokens: int | None = None
+    max_prompt_tokens: int | None = None  # prompt budget in tokens (as the env's max_tokens, with this tokenizer)
     context: str = "whole_session"
-    max_chars: int | None = None
+    max_chars: int | None = None        # prompt budget in characters (as the env's max_chars)
+    include_persona: bool = True
     clip_eps: float = 0.2
     num_iterations: int = 1
     micro_batch_size: int = 8
@@ -246,6 +251,25 @@ def rl_examples(store, config: GRPOConfig) -> list[tuple[int, int]]:
     return pairs
 
 
+def rl_prompts(store, picked: list[tuple[int, int]], config: GRPOConfig, tokenizer) -> tuple[list, list]:
+    """``(messages, gold actions)`` of ``(session, step)`` pairs: the environment's prompts for the same settings.
+
+    Over-long prompts are fitted by :class:`shop_env.prompts.PromptBuilder` (system prompt,
+    persona, history and current page kept, oldest pages dropped first), never cut from the left.
+    """
+    from shop_env.prompts import PromptBuilder
+
+    builder = PromptBuilder(context=config.context, max_chars=config.max_chars, max_tokens=config.max_prompt_tokens,
+                            tokenizer=tokenizer if config.max_prompt_tokens else None,
+                            include_persona=config.include_persona)
+    messages, golds = [], []
+    for s, k in picked:
+        session = store[s]
+        messages.append(builder.build(session, k).messages)
+        golds.append(session.steps[k].action)
+    return messages, golds
+
+
 def _score(gens, golds, rcfg, alpha: float):
     from shop_env.reward import score_output
 
@@ -266,7 +290,6 @@ def train_grpo(config: GRPOConfig) -> Path:
     """Run GRPO; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
-    from shop_env.prompts import build_prompt
 
     if config.generation_backend not in ("hf", "vllm"):
         raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
@@ -309,14 +332,8 @@ def train_grpo(config: GRPOConfig) -> Path:
         t0 = time.perf_counter()
         first = (step - 1) * per_rank * runtime.world_size + runtime.rank * per_rank
         picked = [examples[i] for i in indices_for(first, per_rank, len(examples), config.seed)]
-        prompts, golds = [], []
-        for s, k in picked:
-            session = store[s]
-            p = build_prompt(session, k, context=config.context, max_chars=config.max_chars,
-                             max_tokens=config.max_prompt_tokens,
-                             tokenizer=tokenizer if config.max_prompt_tokens else None)
-            prompts.append(p.messages)
-            golds += [session.steps[k].action] * G
+        prompts, gold_actions = rl_prompts(store, picked, config, tokenizer)
+        golds = [g for g in gold_actions for _ in range(G)]
         step_seed = derived_seed(config.seed, step, runtime.rank)
         rollout, chunks, old_logps = _rollout(agent, vllm, model, prompts, step_seed, config, runtime)
         batch = rollout.batch

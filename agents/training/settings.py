@@ -21,6 +21,26 @@ binary_action   yes   binary_action         ablation: binary action reward
 
 A setting file may be any JSON path with the same keys (``name``, ``description``,
 ``sft``, ``rl``, ``paper``); unknown keys are errors that name the file and the key.
+
+**Paper sizes.** SFT and RL both use the paper's 32k-token context: prompts are budgeted
+to ``max_prompt_tokens=32000`` by the prompt builder (oldest pages dropped first), SFT
+sequences are at most ``max_length=32768`` tokens (a longer example is skipped, never
+cut). Micro-batch 1 and gradient checkpointing keep one 32k sequence per forward pass.
+
+**Decision: the paper's "global batch 64" counts prompts.** The paper trained with verl,
+whose ``data.train_batch_size`` counts prompts; the group of ``rollout.n`` samples per
+prompt comes on top. So one RL step takes 64 prompts x 8 samples = 512 completions
+(``prompts_per_step=64``, ``num_generations=8``). Counting samples instead (8 prompts)
+would make each step's advantage estimate rest on 8 sessions and, at lr 1e-7 over 500
+steps, would see only 4,000 prompts of the paper's ~150k (context, action) pairs; 64
+prompts x 500 steps = 32,000. ``prompts_per_step`` is per process: under N processes
+pass ``--set prompts_per_step=64/N`` to keep the global 64.
+
+**Presets** (:data:`PRESETS`, ``shop-r1 train sft|rl --preset NAME``) replace a setting's
+sizes for other hardware and keep its method (reward, stages). ``cpu``: the latest-step
+context with a 6,000-character prompt budget (at 2,600 no click target of the sample is visible),
+small batches, 100 SFT and 10 RL steps,
+sized for the tiny model of ``shop-r1 train tiny-model`` on a 2-core, 24 GB machine.
 """
 from __future__ import annotations
 
@@ -33,9 +53,27 @@ from typing import Any
 from agents.training.utils import config_from_dict
 from shop_env.errors import DataError
 
-__all__ = ["Setting", "configs_dir", "list_settings", "load_setting", "sft_config", "grpo_config"]
+__all__ = ["PRESETS", "Setting", "check_run_dir", "configs_dir", "list_settings", "load_setting", "sft_config",
+           "grpo_config"]
 
 _KEYS = {"name", "description", "sft", "rl", "paper"}
+
+
+_CPU_PROMPT = {"context": "latest_step", "max_chars": 6000, "max_prompt_tokens": None,
+               "gradient_checkpointing": False}
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "sft": {**_CPU_PROMPT, "max_length": 4096, "batch_size": 1, "grad_accum": 1, "lr": 2e-3,
+                "warmup_ratio": 0.03, "max_steps": 100},
+        "rl": {**_CPU_PROMPT, "prompts_per_step": 2, "num_generations": 4, "micro_batch_size": 8,
+               "max_new_tokens": 96, "lr": 1e-4, "max_steps": 10},
+    },
+}
+"""Hardware presets: per stage, the config fields they replace (applied before ``--set``)."""
+
+# Fields a rerun into the same output folder may change (resuming, extending, logging).
+_RESUMABLE = {"out", "max_steps", "epochs", "progress", "tensorboard", "resume", "save_every", "save_total_limit",
+              "device"}
 
 
 def configs_dir() -> Path:
@@ -88,22 +126,45 @@ def load_setting(name_or_path: str | os.PathLike) -> Setting:
     return setting
 
 
-def sft_config(setting: Setting, **overrides: Any):
-    """The :class:`agents.training.sft.SFTConfig` of ``setting``'s SFT stage, with overrides (e.g. ``model``, ``out``)."""
+def _overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` without ``None`` values; an unknown key raises naming it (not the setting file)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    for key in overrides:
+        if key not in known:
+            raise ValueError(f"unknown {cls.__name__} option {key!r} (from --set or an override); "
+                             f"known: {', '.join(sorted(known))}")
+    return _set(overrides)
+
+
+def _preset(name: str | None, stage: str) -> dict[str, Any]:
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name][stage]
+
+
+def sft_config(setting: Setting, preset: str | None = None, **overrides: Any):
+    """The :class:`agents.training.sft.SFTConfig` of ``setting``'s SFT stage, then ``preset``, then
+    overrides (e.g. ``model``, ``out``; ``None`` values are ignored)."""
     from agents.training.sft import SFTConfig
 
     if setting.sft is None:
         raise ValueError(f"setting {setting.name!r} has no SFT stage")
-    return config_from_dict(SFTConfig, {**setting.sft, **_set(overrides)}, source=setting.source or setting.name)
+    return config_from_dict(SFTConfig, {**setting.sft, **_preset(preset, "sft"), **_overrides(SFTConfig, overrides)},
+                            source=setting.source or setting.name)
 
 
-def grpo_config(setting: Setting, **overrides: Any):
-    """The :class:`agents.training.grpo.GRPOConfig` of ``setting``'s RL stage, with overrides."""
+def grpo_config(setting: Setting, preset: str | None = None, **overrides: Any):
+    """The :class:`agents.training.grpo.GRPOConfig` of ``setting``'s RL stage, then ``preset``, then overrides."""
     from agents.training.grpo import GRPOConfig, reward_config
 
     if setting.rl is None:
         raise ValueError(f"setting {setting.name!r} has no RL stage")
-    cfg = config_from_dict(GRPOConfig, {**setting.rl, **_set(overrides)}, source=setting.source or setting.name)
+    cfg = config_from_dict(GRPOConfig, {**setting.rl, **_preset(preset, "rl"), **_overrides(GRPOConfig, overrides)},
+                           source=setting.source or setting.name)
     try:
         reward_config(cfg.reward)
     except (ValueError, TypeError) as e:
@@ -113,3 +174,32 @@ def grpo_config(setting: Setting, **overrides: Any):
 
 def _set(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v is not None}
+
+
+def check_run_dir(out: str | os.PathLike, config: Any, kind: str) -> None:
+    """Refuse an ``out`` that holds a run of another kind or with other settings; else record this one.
+
+    ``out/run_config.json`` keeps the first run's config; a rerun may change only what
+    resuming allows (steps, logging, device). Raises ``ValueError`` naming ``out`` and the
+    differing fields; writes nothing then.
+    """
+    from agents.training.utils import config_to_dict
+    from shop_env.evaluation.results import write_text_atomic
+
+    out = Path(out)
+    record = {"kind": kind, "config": config_to_dict(config)}
+    path = out / "run_config.json"
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old.get("kind") != kind:
+            raise ValueError(f"{out} holds a {old.get('kind')} run, not {kind}; pass another --out")
+        a, b = old.get("config", {}), record["config"]
+        diff = sorted(k for k in set(a) | set(b) if k not in _RESUMABLE and a.get(k) != b.get(k))
+        if diff:
+            raise ValueError(f"{out} holds a {kind} run with other settings ({', '.join(diff)}); "
+                             f"pass another --out, or the same settings to resume")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not empty and holds no {kind} run; pass another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True))

@@ -1,37 +1,43 @@
-"""Supervised cold start (SPEC "Training recipe" 1): whole sessions as multi-turn chats.
+"""Supervised cold start (SPEC "Training recipe" 1) on exactly the prompts the environment serves.
 
-Each recorded session becomes one conversation (``shop_env.prompts.build_sft_messages``):
-user turns carry the pages and the action history, assistant turns are the exact output
-format ``{"rationale": ..., "action": {...}}``. The loss is next-token cross-entropy on
-assistant tokens only (content plus the template's end-of-turn marker), averaged over all
-assistant tokens of an optimizer step, so gradient accumulation equals one big batch.
-Conversations over budget (``prompt_tokens``, default ``max_length - 64``) first lose their
-oldest pages (the prompt builder replaces them by placeholders); whatever still exceeds
-``max_length`` tokens is cut at the end.
+One layout everywhere: :func:`build_sft_examples` turns a session into one example per
+trained step, whose ``messages`` are exactly what :class:`shop_env.env.ShopSessionEnv`
+serves as ``info["messages"]`` at that step with the same settings (context mode, budget,
+tokenizer, persona; both are built by :class:`shop_env.prompts.PromptBuilder`) and whose
+``target`` is ``format_model_output(rationale, action)``. GRPO and evaluation use the same
+builder, so a model is fine-tuned, RL-trained and evaluated on one prompt layout.
 
-``sft_format="per_step"`` instead makes one example per step whose prompt is exactly the
-RL/evaluation prompt (``build_prompt``) — useful for small models, which do not carry what
-they learn from the multi-turn layout over to the single-turn evaluation prompt.
+**No target without its page.** A step whose gold element was cut from its own (current)
+page to fit the budget, or whose prompt does not fit at all, is not an example; neither is
+one whose prompt plus target exceeds ``max_length`` tokens (nothing is ever cut from a
+sequence). Skipped examples are counted (``train/skipped``).
 
-``train_sft(SFTConfig(...))`` returns the directory of the final model (``OUT/final``).
-Checkpoints every ``save_every`` optimizer steps; a rerun with the same ``out`` resumes.
+The loss is next-token cross-entropy on the target tokens only (content plus the
+template's end-of-turn marker), averaged over all target tokens of an optimizer step, so
+gradient accumulation equals one big batch. ``train_sft(SFTConfig(...))`` returns the
+directory of the final model (``OUT/final``); checkpoints every ``save_every`` optimizer
+steps; a rerun with the same ``out`` resumes.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from agents.llm import encode_chat
+from shop_env.actions import format_model_output
+from shop_env.data.model import Session
+from shop_env.prompts import PromptBuilder
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, indices_for,
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
-__all__ = ["SFTConfig", "train_sft", "tokenize_session", "collate", "sft_loss", "sft_examples", "sft_example"]
+__all__ = ["SFTConfig", "SFTExample", "build_sft_examples", "sft_example_at", "train_sft", "tokenize_example",
+           "collate", "sft_loss", "sft_index"]
 
 
 @dataclass
@@ -53,15 +59,16 @@ class SFTConfig:
             Store split to train on (`"train"`, `"test"` or `"all"`).
         context (`str`, *optional*, defaults to `"whole_session"`):
             Prompt context mode (paper: the whole session so far); `latest_step` trains one example per step.
-        sft_format (`str`, *optional*, defaults to `"multi_turn"`):
-            `multi_turn` (a session as one conversation) or `per_step` (one example per step whose
-            prompt is the RL/evaluation prompt) (*ours*).
         max_length (`int`, *optional*, defaults to `4096`):
-            Tokens per training sequence; what exceeds it after the prompt budget is cut at the end.
+            Tokens per example (prompt + target); a longer example is skipped, never cut.
         max_chars (`int` or `None`, *optional*, defaults to `None`):
-            Character budget of a conversation (the oldest pages go first); `None` = none.
-        prompt_tokens (`int` or `None`, *optional*, defaults to `None`):
-            Token budget for the prompt builder; `None` = `max_length - 64`.
+            Prompt budget in characters, as the environment's `max_chars` (the oldest pages go
+            first); `None` = none.
+        max_prompt_tokens (`int` or `None`, *optional*, defaults to `None`):
+            Prompt budget in tokens counted with this model's tokenizer, as the environment's
+            `max_tokens`; `None` = none (paper settings: 32,000).
+        include_persona (`bool`, *optional*, defaults to `True`):
+            Show the shopper's persona in the prompt, as the environment does.
         limit_sessions (`int` or `None`, *optional*, defaults to `None`):
             Use at most this many sessions (*ours*).
 
@@ -74,7 +81,7 @@ class SFTConfig:
         lr (`float`, *optional*, defaults to `2e-05`):
             AdamW peak learning rate (paper: 2e-5).
         batch_size (`int`, *optional*, defaults to `1`):
-            Conversations per micro-batch.
+            Examples (one trained step each) per micro-batch.
         grad_accum (`int`, *optional*, defaults to `8`):
             Micro-batches per optimizer step (the loss is averaged over all assistant tokens of the step).
         lr_schedule (`str`, *optional*, defaults to `"cosine"`):
@@ -117,17 +124,17 @@ class SFTConfig:
     epochs: float = 4.0
     max_steps: int | None = None
     lr: float = 2e-5
-    batch_size: int = 1
-    grad_accum: int = 8
-    max_length: int = 4096
+    batch_size: int = 1              # examples (steps) per micro-batch
+    grad_accum: int = 8              # micro-batches per optimizer step
+    max_length: int = 4096           # tokens per example (prompt + target); longer ones are skipped
     lr_schedule: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     context: str = "whole_session"
-    sft_format: str = "multi_turn"
-    max_chars: int | None = None
-    prompt_tokens: int | None = None
+    max_chars: int | None = None     # prompt budget in characters (as the env's max_chars)
+    max_prompt_tokens: int | None = None  # prompt budget in tokens (as the env's max_tokens, with this tokenizer)
+    include_persona: bool = True
     limit_sessions: int | None = None
     seed: int = 0
     save_every: int = 0
@@ -141,11 +148,48 @@ class SFTConfig:
     progress: bool = True
 
 
-def tokenize_session(tokenizer, messages: Sequence[dict[str, str]], max_length: int) -> tuple[list[int], list[int]]:
-    """``(input_ids, labels)`` for one conversation; labels are -100 off assistant tokens."""
-    ids, is_assistant = encode_chat(tokenizer, messages)
-    ids, is_assistant = ids[:max_length], is_assistant[:max_length]
-    return ids, [t if a else -100 for t, a in zip(ids, is_assistant)]
+@dataclass(frozen=True)
+class SFTExample:
+    """One trained step: the prompt the environment serves (``messages``) and the gold output (``target``)."""
+
+    session_id: str
+    step_index: int
+    messages: list[dict[str, str]]
+    target: str
+    dropped_pages: tuple[int, ...] = ()
+
+
+def sft_example_at(session: Session, step_index: int, builder: PromptBuilder) -> SFTExample | None:
+    """The example for one step, or None when its target is not in its prompt (page cut or no fit)."""
+    p = builder.build(session, step_index)
+    if not (p.fits and p.target_kept):
+        return None
+    step = session.steps[step_index]
+    return SFTExample(session.session_id, step_index, p.messages,
+                      format_model_output(step.rationale or "", step.action), tuple(p.dropped_pages))
+
+
+def build_sft_examples(session: Session, *, context: str = "whole_session", max_tokens: int | None = None,
+                       max_chars: int | None = None, tokenizer: Any = None,
+                       include_persona: bool = True) -> list[SFTExample]:
+    """One :class:`SFTExample` per trained step of ``session``, in step order.
+
+    ``messages`` equals the environment's ``info["messages"]`` at that step for a
+    ``ShopSessionEnv`` built with the same keyword arguments. Steps whose target is not in
+    their prompt (see the module doc) are left out.
+    """
+    builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
+                            include_persona=include_persona)
+    examples = (sft_example_at(session, k, builder) for k in range(len(session.steps)))
+    return [e for e in examples if e is not None]
+
+
+def tokenize_example(tokenizer, example: SFTExample, max_length: int) -> tuple[list[int], list[int]] | None:
+    """``(input_ids, labels)`` (labels -100 off the target), or None when longer than ``max_length``."""
+    ids, is_target = encode_chat(tokenizer, [*example.messages, {"role": "assistant", "content": example.target}])
+    if len(ids) > max_length:
+        return None
+    return ids, [t if a else -100 for t, a in zip(ids, is_target)]
 
 
 def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -169,40 +213,18 @@ def sft_loss(model, batch: dict[str, torch.Tensor], n_tokens: int) -> torch.Tens
                                              ignore_index=-100, reduction="sum") / max(1, n_tokens)
 
 
-def sft_examples(store, config: SFTConfig) -> list[tuple[int, int | None]]:
-    """``(session index, step index)`` per conversation: one per session for ``whole_session``
-    (step ``None`` = the whole session), one per step for ``latest_step`` or ``sft_format="per_step"``."""
+def sft_index(store, config: SFTConfig) -> list[tuple[int, int]]:
+    """``(session index, step index)`` of every step that may become an example."""
     n = len(store) if config.limit_sessions is None else min(len(store), config.limit_sessions)
     if n == 0:
         raise ValueError(f"no sessions in {store.path} (split {config.split!r})")
-    if config.sft_format not in ("multi_turn", "per_step"):
-        raise ValueError(f"sft_format must be 'multi_turn' or 'per_step', got {config.sft_format!r}")
-    if config.context == "latest_step" or config.sft_format == "per_step":
-        return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
-    return [(s, None) for s in range(n)]
+    return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
 
 
-def sft_example(store, pair: tuple[int, int | None], config: SFTConfig, tokenizer) -> tuple[list[int], list[int]]:
-    """``(input_ids, labels)`` of one :func:`sft_examples` entry.
-
-    Over-long conversations lose their oldest pages first (prompt builder, budget
-    ``prompt_tokens`` or ``max_length - 64``); what still exceeds ``max_length`` is cut at the end.
-    """
-    from shop_env.actions import format_model_output
-    from shop_env.prompts import build_prompt, build_sft_messages
-
-    s, k = pair
-    session = store[s]
-    budget = config.prompt_tokens if config.prompt_tokens is not None else max(1, config.max_length - 64)
-    if config.sft_format == "per_step":  # exactly the RL/evaluation prompt, plus the target
-        p = build_prompt(session, k, context=config.context, max_chars=config.max_chars,
-                         max_tokens=budget, tokenizer=tokenizer)
-        target = format_model_output(session.steps[k].rationale or "", session.steps[k].action)
-        messages = [*p.messages, {"role": "assistant", "content": target}]
-    else:
-        messages = build_sft_messages(session, context=config.context, max_chars=config.max_chars,
-                                      max_tokens=budget, tokenizer=tokenizer, step_index=k)
-    return tokenize_session(tokenizer, messages, config.max_length)
+def _builder(config: SFTConfig, tokenizer) -> PromptBuilder:
+    return PromptBuilder(context=config.context, max_chars=config.max_chars, max_tokens=config.max_prompt_tokens,
+                         tokenizer=tokenizer if config.max_prompt_tokens is not None else None,
+                         include_persona=config.include_persona)
 
 
 def train_sft(config: SFTConfig) -> Path:
@@ -215,10 +237,10 @@ def train_sft(config: SFTConfig) -> Path:
     seed_everything(config.seed)
     lora = coerce_lora(config.lora)
     store = open_store(config.data or sample_data_dir(), split=config.split)
-    examples = sft_examples(store, config)
-    n_sessions = len(examples)
+    examples = sft_index(store, config)
+    n_examples = len(examples)
     per_step = config.batch_size * config.grad_accum * runtime.world_size
-    total = config.max_steps or max(1, math.ceil(n_sessions * config.epochs / per_step))
+    total = config.max_steps or max(1, math.ceil(n_examples * config.epochs / per_step))
 
     ckpt = latest_checkpoint(out) if config.resume else None
     if ckpt is not None and lora is not None:
@@ -227,6 +249,7 @@ def train_sft(config: SFTConfig) -> Path:
     else:
         model, tokenizer = load_for_training(ckpt / "model" if ckpt else config.model, runtime, lora=lora,
                                              gradient_checkpointing=config.gradient_checkpointing, dtype=config.dtype)
+    builder = _builder(config, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -240,8 +263,10 @@ def train_sft(config: SFTConfig) -> Path:
     bar = tqdm(total=total, initial=start, desc="sft", disable=not (config.progress and runtime.is_main))
     for step in range(start + 1, total + 1):
         first = (step - 1) * per_step + runtime.rank * config.batch_size * config.grad_accum
-        idx = indices_for(first, config.batch_size * config.grad_accum, n_sessions, config.seed)
-        rows = [sft_example(store, examples[i], config, tokenizer) for i in idx]
+        idx = indices_for(first, config.batch_size * config.grad_accum, n_examples, config.seed)
+        picked = [sft_example_at(store[examples[i][0]], examples[i][1], builder) for i in idx]
+        rows = [r for r in (tokenize_example(tokenizer, e, config.max_length) for e in picked if e) if r]
+        skipped = len(idx) - len(rows)
         n_tokens = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
         loss_sum = 0.0
         for k in range(0, len(rows), config.batch_size):
@@ -251,11 +276,12 @@ def train_sft(config: SFTConfig) -> Path:
             runtime.backward(loss)
             loss_sum += float(loss.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
-        optimizer.step()
+        if rows:  # a step whose every example was skipped leaves the weights alone
+            optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         scalars = {"train/loss": runtime.mean(loss_sum), "train/grad_norm": grad_norm,
-                   "train/lr": scheduler.get_last_lr()[0], "train/assistant_tokens": float(n_tokens)}
+                   "train/lr": scheduler.get_last_lr()[0], "train/assistant_tokens": float(n_tokens), "train/skipped": float(skipped)}
         log.log(step, scalars)
         bar.update(1)
         bar.set_postfix(loss=f"{scalars['train/loss']:.4f}")

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 from shop_env.errors import DataError
 
 # Module name -> registers one or more sub-commands on the top-level parser.
-COMMAND_MODULES = ("data", "simplify", "train", "evaluate", "demo")
+COMMAND_MODULES = ("data", "simplify", "train", "evaluate", "demo", "reproduce")
 
 DESCRIPTION = """\
 shop-r1: replay recorded human shopping sessions as an RL environment and train LLMs to

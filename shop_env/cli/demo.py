@@ -1,18 +1,17 @@
 """``shop-r1 demo``: the whole pipeline on the embedded SYNTHETIC sample with a TINY model.
 
-Runs the baselines (random, majority, rule, replay oracle) on the test split, builds a
-tiny random-init language model, fine-tunes it (SFT, then a few GRPO steps with the
-Shop-R1 reward), evaluates the zero-shot, SFT and SFT+GRPO models, and prints one
-comparison table in the paper's Table 2 layout. Everything runs on CPU in minutes;
+Runs the baselines (random, majority, rule, replay oracle) on the test split and prints
+them in the paper's Table 2 layout; then runs ``shop-r1 reproduce`` at its demo size (one
+seed): a tiny random-init language model trained on synthetic sessions as zero-shot, SFT,
+SFT + binary-reward GRPO and Shop-R1, with the rule baseline, printed as the same Table 2
+that ``make reproduce`` prints over three seeds. Everything runs on CPU in minutes;
 ``--quick`` is a seconds-long smoke version (used by the tests).
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 BANNER = """\
@@ -36,47 +35,6 @@ To run the same pipeline on real data (OPeRA, CC-BY-4.0) with a real model (GPU 
   shop-r1 compare reports/*/report.json --paper"""
 
 
-@dataclass(frozen=True)
-class DemoSettings:
-    """Sizes of one demo run (``full`` for ``make demo``, ``quick`` for tests)."""
-
-    baseline_sessions: int | None   # test sessions for the baselines (None = all)
-    llm_sessions: int               # test sessions for each model evaluation
-    sft_steps: int
-    sft_batch: int                  # conversations per SFT step (small: many cheap steps learn faster)
-    sft_lr: float
-    sft_warmup: float               # fraction of SFT steps with linear warm-up (then cosine decay)
-    grpo_steps: int
-    grpo_lr: float
-    num_generations: int
-    prompts_per_step: int
-    max_new_tokens: int
-    max_chars: int                  # prompt budget (characters, system prompt included)
-    hidden_size: int
-    num_layers: int
-    vocab_size: int
-    eval_temperature: float         # 0 = greedy decoding when evaluating the tiny models
-
-
-# Both modes use the latest-step context: SFT then sees exactly the single-turn prompts the
-# environment serves (the whole-session SFT chat is multi-turn), and prompts stay short
-# enough for a CPU. The budget counts the system prompt (about 1,700 characters) and the
-# persona; 2,600 keeps the action history (at 2,200 a third of the prompts lose it) but
-# little of the page. Measured on the 2-core dev box (SFT model, greedy, all 336 test steps
-# unless noted): hidden 64 x 2 layers, lr 1e-2 without warm-up, default tokenizer, T=0.6:
-# 73% unparseable (30 sessions). With the compact tokenizer trained on these prompts (35%
-# fewer prompt tokens, half the target tokens), 3% warm-up and hidden 128 x 2 layers, 1500
-# steps (30 sessions): lr 1e-2 / 5e-3 / 3e-3 / 1e-3: 100% / 53% / 24% / 55% unparseable,
-# 2e-3: 10-34% (seed-dependent). 2e-3 with 3 layers x 1500 steps (seeds 0, 1, 2): 12% / 9% /
-# 24% unparseable, type acc 46% / 54% / 44% (3e-3: 35%, 31%); 2 layers x 2000 steps: 17%, 53%.
-# Greedy decoding beats T=0.6 for a model this small (24% vs 36% unparseable, 30 sessions).
-FULL = DemoSettings(baseline_sessions=None, llm_sessions=100, sft_steps=1500, sft_batch=1, sft_lr=2e-3,
-                    sft_warmup=0.03, grpo_steps=4, grpo_lr=5e-5, num_generations=4, prompts_per_step=4,
-                    max_new_tokens=128, max_chars=2600, hidden_size=128, num_layers=3, vocab_size=2048,
-                    eval_temperature=0.0)
-QUICK = DemoSettings(baseline_sessions=4, llm_sessions=2, sft_steps=3, sft_batch=1, sft_lr=1e-2, sft_warmup=0.0,
-                     grpo_steps=1, grpo_lr=1e-5, num_generations=2, prompts_per_step=2, max_new_tokens=24,
-                     max_chars=2600, hidden_size=32, num_layers=1, vocab_size=1024, eval_temperature=0.0)
 CONTEXT = "latest_step"
 
 
@@ -104,7 +62,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from shop_env.evaluation.results import write_text_atomic
     from shop_env.paths import sample_data_dir
 
-    cfg = QUICK if args.quick else FULL
+    from agents.training.reproduce import DEMO, QUICK
+
+    cfg = QUICK if args.quick else DEMO
     out = Path(args.out)
     data = Path(args.data) if args.data else sample_data_dir()
     t0 = time.time()
@@ -116,67 +76,29 @@ def run_demo(args: argparse.Namespace) -> int:
     policies = [RandomPolicy(seed=args.seed), MajorityTypePolicy.fit(train), RuleBasedPolicy(), ReplayPolicy(test)]
     reports = []
     for pol in policies:
-        rep = evaluate(pol, test, split="test", context=CONTEXT, limit=cfg.baseline_sessions,
+        rep = evaluate(pol, test, split="test", context=CONTEXT, limit=cfg.eval_sessions,
                        out=out / "eval" / pol.name, seed=args.seed, resume=False, data_label=str(data),
                        env_kwargs={"max_chars": cfg.max_chars})
         reports.append(rep)
         _say(f"[{time.time() - t0:6.1f}s] {pol.name:>8}: exact {100 * rep.table2['exact']['value']:.2f}%  "
              f"type acc {100 * rep.table2['type_accuracy']['value']:.2f}%")
-    if not args.skip_training:
-        import torch
-        torch.set_num_threads(max(1, args.threads))
-        reports += _train_and_evaluate(cfg, data, test, out, args.seed, t0)
     table = comparison_table(reports)
     note = ("SYNTHETIC data, tiny model: these numbers check the pipeline, they are not the paper's. "
             "95% bootstrap intervals in brackets.")
-    write_text_atomic(out / "comparison.md", f"# shop-r1 demo\n\n{note}\n\n{table}\n")
-    _say("\n" + table + "\n\n" + note)
+    _say("\n" + table + "\n")
+    text = f"# shop-r1 demo\n\n{note}\n\n{table}\n"
+    if not args.skip_training:
+        import torch
+        from agents.training.reproduce import format_table, run_reproduce
+        torch.set_num_threads(max(1, args.threads))
+        _say("Tiny model (shop-r1 reproduce at demo size, one seed; `make reproduce` runs three):")
+        rows = run_reproduce(out / "reproduce", seeds=1, settings=cfg, say=_say)
+        text += "\n" + format_table(rows, "Table 2, tiny model (1 seed)") + "\n"
+    write_text_atomic(out / "comparison.md", text)
+    _say("\n" + note)
     _say(f"\nreports, plots and models: {out}/ (comparison.md, eval/*/report.md, eval/*/*.png)")
     _say(f"demo finished in {time.time() - t0:.1f}s\n\n{REAL_RUN}")
     return 0
-
-
-def _train_and_evaluate(cfg: DemoSettings, data: Path, test, out: Path, seed: int, t0: float) -> list:
-    """Tiny model: zero-shot, SFT, SFT+GRPO; each evaluated on ``cfg.llm_sessions`` test sessions."""
-    from agents import LLMAgent
-    from agents.training.grpo import GRPOConfig, train_grpo
-    from agents.training.sft import SFTConfig, train_sft
-    from agents.training.tiny import build_tiny_model, iter_prompt_texts
-    from shop_env.evaluation import evaluate
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-    hf_logging.disable_progress_bar()
-    texts = iter_prompt_texts(data, context=CONTEXT, max_chars=cfg.max_chars)
-    base = build_tiny_model(out / "models" / "tiny_base", texts=texts, compact=True, vocab_size=cfg.vocab_size,
-                            hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                            intermediate_size=2 * cfg.hidden_size, seed=seed)
-    _say(f"[{time.time() - t0:6.1f}s] built tiny model {base}")
-    sft = train_sft(SFTConfig(model=str(base), out=str(out / "models" / "sft"), data=str(data),
-                              max_steps=cfg.sft_steps, lr=cfg.sft_lr, batch_size=cfg.sft_batch, grad_accum=1,
-                              context=CONTEXT, max_chars=cfg.max_chars, max_length=4096,
-                              warmup_ratio=cfg.sft_warmup, seed=seed, resume=False, tensorboard=False, progress=False))
-    _say(f"[{time.time() - t0:6.1f}s] SFT done ({cfg.sft_steps} steps): {sft}")
-    grpo = train_grpo(GRPOConfig(model=str(sft), out=str(out / "models" / "grpo"), data=str(data),
-                                 max_steps=cfg.grpo_steps, lr=cfg.grpo_lr, num_generations=cfg.num_generations,
-                                 prompts_per_step=cfg.prompts_per_step, max_new_tokens=cfg.max_new_tokens,
-                                 context=CONTEXT, max_chars=cfg.max_chars, micro_batch_size=8, seed=seed, save_every=0,
-                                 resume=False, tensorboard=False, progress=False))
-    _say(f"[{time.time() - t0:6.1f}s] GRPO done ({cfg.grpo_steps} steps, Shop-R1 reward): {grpo}")
-    reports = []
-    for label, path in (("tiny zero-shot", base), ("tiny SFT", sft), ("tiny SFT+GRPO (Shop-R1)", grpo)):
-        agent = LLMAgent.from_pretrained(str(path), device="cpu", temperature=cfg.eval_temperature, seed=seed,
-                                         max_new_tokens=cfg.max_new_tokens, name=label)
-        rep = evaluate(agent, test, split="test", context=CONTEXT, temperature=cfg.eval_temperature,
-                       limit=cfg.llm_sessions,
-                       out=out / "eval" / label.split(" (")[0].replace(" ", "_").replace("+", "_"),
-                       seed=seed, resume=False, env_kwargs={"max_chars": cfg.max_chars},
-                       data_label=str(data))
-        reports.append(rep)
-        _say(f"[{time.time() - t0:6.1f}s] {label}: exact {100 * rep.table2['exact']['value']:.2f}%  "
-             f"type acc {100 * rep.table2['type_accuracy']['value']:.2f}%  "
-             f"unparseable {100 * rep.extra['parse_failure_rate']:.1f}%")
-    return reports
 
 
 if __name__ == "__main__":  # pragma: no cover

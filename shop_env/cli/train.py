@@ -4,23 +4,30 @@ Examples::
 
     shop-r1 train settings                                  # list the paper settings
     shop-r1 train tiny-model outputs/tiny                   # tiny model + local tokenizer
-    shop-r1 train sft --config shop_r1 --model outputs/tiny --out outputs/sft --max-steps 20
-    shop-r1 train rl  --config shop_r1 --model outputs/sft/final --out outputs/rl --max-steps 10
+    shop-r1 train sft --preset cpu --model outputs/tiny --out outputs/sft       # minutes on a 2-core CPU
+    shop-r1 train rl  --preset cpu --model outputs/sft/final --out outputs/rl
     shop-r1 train rl  --config shop_r1 --model Qwen/Qwen2.5-0.5B-Instruct --lora --out outputs/rl
     accelerate launch --multi_gpu --num_processes 8 $(which shop-r1) train rl --config shop_r1 \
         --model Qwen/Qwen2.5-3B-Instruct --out outputs/rl             # multi-GPU (DDP)
     torchrun --nproc_per_node 2 $(which shop-r1) train rl ...         # the same, also on CPU (gloo)
 
 Under several processes each takes its own ``prompts_per_step`` prompts per step (global
-batch = processes x prompts_per_step x num_generations); rank 0 logs and checkpoints.
+batch = processes x prompts_per_step prompts, each sampled num_generations times; the
+paper's batch of 64 counts prompts); rank 0 logs and checkpoints.
 
-``--set key=value`` overrides any SFTConfig/GRPOConfig field (value parsed as JSON when it can be).
+Without ``--preset`` a setting runs at the paper's sizes (32k-token prompts, 64 prompts x
+8 samples per RL step: a GPU job). ``--preset cpu`` keeps the setting's method and makes
+it fit a 2-core, 24 GB CPU in minutes (latest-step context, 6,000-character prompts,
+small batches; sized for the tiny model). ``--set key=value`` overrides any
+SFTConfig/GRPOConfig field after the preset (value parsed as JSON when it can be).
+An ``--out`` that holds a run with other settings is refused.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from shop_env.prompts import CONTEXT_MODES
@@ -41,6 +48,8 @@ def _parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="shop_r1", help="setting name (see `shop-r1 train settings`) or JSON path")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="hardware preset applied over the setting: cpu (2 cores, minutes, tiny model)")
     p.add_argument("--model", required=True, help="HF model name or local dir (e.g. Qwen/Qwen2.5-0.5B-Instruct)")
     p.add_argument("--data", default=None, help="session store dir (default: the embedded synthetic sample)")
     p.add_argument("--split", default=None, help="train | test | all (default train)")
@@ -76,17 +85,34 @@ def _friendly(fn):
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
-        except (ValueError, TypeError) as e:  # DataError is a ValueError
-            print(f"shop-r1 train: error: {e}", file=sys.stderr)
+        except (ValueError, TypeError, OSError) as e:  # DataError is a ValueError
+            print(f"shop-r1 train: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                  file=sys.stderr)
             return 2
     return run
+
+
+def _check_model(model: str) -> None:
+    """A local ``--model`` must be a saved model folder; anything else is left to the hub loader."""
+    p = Path(model)
+    looks_local = p.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1
+    if looks_local and not (p / "config.json").is_file():
+        raise ValueError(f"--model {model!r} is not a model folder (no config.json there)")
+
+
+def _prepare(args: argparse.Namespace, config: Any, kind: str) -> None:
+    from agents.training.settings import check_run_dir
+
+    _check_model(config.model)
+    check_run_dir(config.out, config, kind)
 
 
 def _run_sft(args: argparse.Namespace) -> int:
     from agents.training.settings import load_setting, sft_config
     from agents.training.sft import train_sft
 
-    config = sft_config(load_setting(args.config), **_overrides(args))
+    config = sft_config(load_setting(args.config), args.preset, **_overrides(args))
+    _prepare(args, config, "sft")
     print(f"SFT finished: {train_sft(config)}")
     return 0
 
@@ -98,7 +124,8 @@ def _run_rl(args: argparse.Namespace) -> int:
     o = _overrides(args)
     if args.num_generations is not None:
         o["num_generations"] = args.num_generations
-    config = grpo_config(load_setting(args.config), **o)
+    config = grpo_config(load_setting(args.config), args.preset, **o)
+    _prepare(args, config, "grpo")
     print(f"GRPO finished: {train_grpo(config)}")
     return 0
 
@@ -127,7 +154,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="SFT / GRPO training and the tiny CPU model",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = train.add_subparsers(dest="train_command", metavar="STAGE")
-    sft = sub.add_parser("sft", help="supervised cold start on whole sessions")
+    sft = sub.add_parser("sft", help="supervised cold start on the environment's prompts")
     _common(sft)
     sft.set_defaults(func=_friendly(_run_sft))
     rl = sub.add_parser("rl", help="GRPO with the Shop-R1 reward (or an ablation)")

@@ -1,0 +1,72 @@
+"""`shop-r1 reproduce`: pooled Table 2 over seeds, the no-leak check, and its bad-input errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.training.reproduce import QUICK, assert_disjoint, pooled_table, session_fingerprint
+from shop_env.cli import main
+from shop_env.data.store import StoreWriter, open_store
+from shop_env.metrics import macro_f1
+from shop_env.paths import sample_data_dir
+
+
+def _records(rng, n_sessions=30, p_exact=0.3):
+    rows = []
+    for s in range(n_sessions):
+        for k in range(int(rng.integers(1, 5))):
+            gold = str(rng.choice(["click", "type_and_submit", "terminate"]))
+            pred = gold if rng.random() < 0.6 else str(rng.choice(["click", "terminate", None]))
+            rows.append({"session_index": s, "step_index": k, "gold": {"type": gold}, "pred_type": pred,
+                         "exact": bool(pred == gold and rng.random() < p_exact / 0.6)})
+    return rows
+
+
+def test_pooled_table_values_and_intervals():
+    rng = np.random.default_rng(0)
+    a = _records(rng)
+    b = [dict(r, exact=not r["exact"]) for r in a]  # a second "seed" on the same steps
+    t = pooled_table([a, b], resamples=300)
+    both = a + b
+    assert t["exact"]["value"] == pytest.approx(np.mean([r["exact"] for r in both])) == pytest.approx(0.5)
+    assert t["type_accuracy"]["value"] == pytest.approx(np.mean([r["gold"]["type"] == r["pred_type"] for r in both]))
+    assert t["type_macro_f1"]["value"] == pytest.approx(macro_f1([r["gold"]["type"] for r in both],
+                                                               [r["pred_type"] for r in both]))
+    for m in t.values():
+        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+    # Resampling seeds: two opposite seeds make the exact interval far wider than one seed's.
+    one = pooled_table([a], resamples=300)["exact"]
+    assert t["exact"]["ci_high"] - t["exact"]["ci_low"] > 2 * (one["ci_high"] - one["ci_low"])
+    with pytest.raises(ValueError, match="same evaluation steps"):
+        pooled_table([a, a[1:]])
+
+
+def test_a_leaked_test_session_is_caught(tmp_path):
+    test = open_store(sample_data_dir(), split="test")
+    train = open_store(sample_data_dir(), split="train")
+    assert_disjoint(test, train)  # the sample itself is clean
+    leaked = test[3]
+    renamed = type(leaked)("a-new-id", leaked.steps, user_id="someone", persona=leaked.persona)
+    assert session_fingerprint(renamed) == session_fingerprint(leaked)
+    for i, extra in enumerate((leaked, renamed)):  # by id, and by content under another id
+        path = tmp_path / f"s{i}"
+        with StoreWriter(path, source="synthetic", synthetic=True) as w:
+            w.write(train[0])
+            w.write(extra)
+        with pytest.raises(AssertionError, match="leaked"):
+            assert_disjoint(test, open_store(path))
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["reproduce", "--out", str(out), "--quick", "--set", "sft_stepz=3"]) == 2
+    assert "sft_stepz" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "settings.json").write_text(json.dumps({"settings": {**QUICK.__dict__, "sft_steps": 99}, "eval_on": "test"}))
+    assert main(["reproduce", "--out", str(out), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "other settings" in err and "settings" in err
+    assert json.loads((out / "settings.json").read_text())["settings"]["sft_steps"] == 99  # untouched
