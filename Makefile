@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow fuzz bench clean
+.PHONY: setup demo test test-slow test-verl fuzz bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,19 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
+# verl pins transformers<5.11 (pyproject's verl extra), so the tests that run verl itself get
+# their own venv rather than downgrading the main one.
+VENV_VERL := .venv-verl
+$(VENV_VERL)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV_VERL)
+	$(VENV_VERL)/bin/python -m pip install --upgrade pip
+	$(VENV_VERL)/bin/python -m pip install torch==2.13.0
+	$(VENV_VERL)/bin/python -m pip install -e '.[dev,verl]'
+	touch $@
+
+test-verl: $(VENV_VERL)/.installed
+	$(VENV_VERL)/bin/python -m pytest tests/test_integration_verl.py
+
 FUZZ_MINUTES ?= 5
 fuzz: setup
 	$(PY) -m pip install atheris
@@ -39,4 +52,4 @@ bench: setup
 		*) $(PY) $$b || exit 1;; esac; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis shop_env/html/*.so
+	rm -rf $(VENV) $(VENV_VERL) build *.egg-info .pytest_cache .hypothesis shop_env/html/*.so
