@@ -26,8 +26,29 @@ import tempfile
 import time
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from shop_env.integrations.trl import COMPONENTS, build_dataset, make_grpo_trainer
 from shop_env.paths import sample_data_dir
+
+
+def first_steps_store(data: str) -> str:
+    """``data``'s train and test sessions cut to their first step (the shopper's first search), cached.
+
+    The default CPU task: every row then asks for the same kind of action, which a tiny model
+    learns in a few dozen SFT steps, so GRPO starts from rewards that are not all 0."""
+    from dataclasses import replace
+
+    from shop_env.data.store import open_store, write_store
+
+    out = Path(tempfile.gettempdir()) / "shop_r1_tiny" / (
+        "first-steps-" + hashlib.sha256(str(Path(data).resolve()).encode()).hexdigest()[:12])
+    for split in ("train", "test"):
+        if not (out / split / "manifest.json").exists():
+            sessions = (replace(s, steps=s.steps[:1]) for s in open_store(data, split=split))
+            write_store(out / split, sessions, source="first-steps", synthetic=open_store(data, split=split).synthetic,
+                        description=f"first step of every session of {data} ({split})")
+    return str(out)
 
 
 def sft_tiny_model(data: str, *, context: str, max_chars: int, steps: int, lr: float, seed: int) -> Path:
@@ -50,19 +71,36 @@ def sft_tiny_model(data: str, *, context: str, max_chars: int, steps: int, lr: f
     return train_sft(SFTConfig(out=str(out), **settings))
 
 
+
+class _RewardPrinter(TrainerCallback):
+    """Prints each GRPO step's mean reward components as TRL logs them, and keeps them."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "rewards/shop_r1_total/mean" not in logs:
+            return
+        row = {c: float(logs.get(f"rewards/shop_r1_{c}/mean", float("nan"))) for c in COMPONENTS}
+        self.rows.append(row)
+        print(f"{len(self.rows):4d}  {row['total']:6.1f}  {row['format']:6.2f}  {row['exact_match']:5.2f}",
+              flush=True)
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="HF model path (default: SFT a tiny model on --data first)")
     p.add_argument("--data", default=str(sample_data_dir()), help="session store folder")
     p.add_argument("--split", default="train")
+    p.add_argument("--task", default="first_step", choices=["first_step", "all_steps"],
+                   help="first_step: only each session's first step (learns in minutes on a CPU); all_steps: every step")
     p.add_argument("--context", default="latest_step", choices=["whole_session", "latest_step"])
-    p.add_argument("--max-chars", type=int, default=1500, help="prompt budget (TRL does not truncate prompts)")
+    p.add_argument("--max-chars", type=int, default=1000, help="prompt budget (TRL does not truncate prompts)")
     p.add_argument("--rows", type=int, default=None, help="use only the first N replayed steps")
-    p.add_argument("--sft-steps", type=int, default=300, help="SFT steps for the tiny model (without --model)")
-    p.add_argument("--sft-lr", type=float, default=3e-3)
-    p.add_argument("--steps", type=int, default=30, help="GRPO steps")
+    p.add_argument("--sft-steps", type=int, default=160, help="SFT steps for the tiny model (without --model)")
+    p.add_argument("--sft-lr", type=float, default=5e-3)
+    p.add_argument("--steps", type=int, default=12, help="GRPO steps")
     p.add_argument("--num-generations", type=int, default=8)
-    p.add_argument("--prompts-per-step", type=int, default=4)
+    p.add_argument("--prompts-per-step", type=int, default=2)
     p.add_argument("--max-completion-length", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -71,6 +109,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     a = p.parse_args(argv)
 
     start = time.perf_counter()
+    if a.task == "first_step":
+        a.data = first_steps_store(a.data)
     model = a.model
     if model is None:
         model = str(sft_tiny_model(a.data, context=a.context, max_chars=a.max_chars, steps=a.sft_steps,
@@ -79,28 +119,23 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ds = build_dataset(a.data, split=a.split, context=a.context, max_chars=a.max_chars, limit=a.rows)
     ds = ds.shuffle(seed=a.seed)
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="shop_r1_trl_"))
+    print(f"{len(ds)} rows; GRPO: {a.steps} steps of {a.prompts_per_step} prompts x {a.num_generations} samples")
+    print("step  reward  format  exact")
+    printer = _RewardPrinter()
     trainer = make_grpo_trainer(model, ds, output_dir=out, num_generations=a.num_generations,
                                 prompts_per_step=a.prompts_per_step, max_completion_length=a.max_completion_length,
                                 max_steps=a.steps, learning_rate=a.lr, temperature=a.temperature, seed=a.seed,
-                                use_cpu=True, log_level="warning")
+                                use_cpu=True, log_level="warning", callbacks=[printer])
     from transformers.trainer_callback import PrinterCallback
 
-    trainer.remove_callback(PrinterCallback)  # the curve below replaces TRL's per-step log dicts
+    trainer.remove_callback(PrinterCallback)  # _RewardPrinter replaces TRL's per-step log dicts
     trainer.train()
-    logs = [h for h in trainer.state.log_history if "rewards/shop_r1_total/mean" in h]
-    curve = [float(h["rewards/shop_r1_total/mean"]) for h in logs]
-    print(f"{len(ds)} rows, {trainer.state.global_step} GRPO steps, "
-          f"{a.prompts_per_step} prompts x {a.num_generations} samples per step")
-    print("step  reward  format  exact")
-    for i, h in enumerate(logs, 1):
-        print(f"{i:4d}  {h['rewards/shop_r1_total/mean']:6.1f}  {h['rewards/shop_r1_format/mean']:6.2f}  "
-              f"{h['rewards/shop_r1_exact_match/mean']:5.2f}")
+    curve = [row["total"] for row in printer.rows]
     third = max(1, len(curve) // 3)
     first, last = sum(curve[:third]) / third, sum(curve[-third:]) / third
     print(f"mean reward: first {third} steps {first:.1f}, last {third} steps {last:.1f}; "
           f"wall time {time.perf_counter() - start:.0f} s")
-    return {"curve": curve, "first": first, "last": last,
-            "last_step": {c: float(logs[-1][f"rewards/shop_r1_{c}/mean"]) for c in COMPONENTS}}
+    return {"curve": curve, "first": first, "last": last, "last_step": printer.rows[-1]}
 
 
 if __name__ == "__main__":
