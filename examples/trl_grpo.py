@@ -1,13 +1,15 @@
 """GRPO with TRL's GRPOTrainer and the Shop-R1 reward, from a tiny SFT'd model, on the CPU.
 
-    python examples/trl_grpo.py            # tiny model: SFT on the sample, then GRPO; a few minutes on 2 cores
-    python examples/trl_grpo.py --model outputs/sft/final --steps 500 --max-chars 60000   # your SFT model (GPU)
+    python examples/trl_grpo.py            # tiny model: SFT, then 24 GRPO steps; ~8-10 min on 2 cores
+    python examples/trl_grpo.py --task all_steps --model outputs/sft/final --steps 500 --max-chars 60000  # GPU
 
-Without ``--model`` the script builds a tiny random-initialised model with a tokenizer trained
-on the sample data (nothing is downloaded) and fine-tunes it with our SFT
-(``agents.training.sft.train_sft``) on the same prompts, so its outputs already have the
-format and GRPO starts from rewards that are not all 0. That SFT model is cached under
-``$TMPDIR/shop_r1_tiny`` and reused by later runs.
+By default (``--task first_step``) the rows are the first step of every session (the
+shopper's first search), a task a tiny model learns in minutes on a CPU. Without
+``--model`` the script builds a tiny random-initialised model with a tokenizer trained on
+those sessions (nothing is downloaded) and fine-tunes it with our SFT
+(``agents.training.sft.train_sft``) on the same prompts. Its outputs then have the format
+often enough that GRPO starts from rewards that are not all 0. The SFT model is cached
+under ``$TMPDIR/shop_r1_tiny`` and reused by later runs.
 
 Each training row is one replayed step of a recorded session (the prompt the environment
 shows, plus the recorded action); the reward functions score each sampled completion with
@@ -41,8 +43,9 @@ def first_steps_store(data: str) -> str:
 
     from shop_env.data.store import open_store, write_store
 
-    out = Path(tempfile.gettempdir()) / "shop_r1_tiny" / (
-        "first-steps-" + hashlib.sha256(str(Path(data).resolve()).encode()).hexdigest()[:12])
+    manifests = sorted(p.read_text() for p in Path(data).glob("*/manifest.json"))  # a changed store, a new cache
+    key = hashlib.sha256(json.dumps([str(Path(data).resolve()), manifests]).encode()).hexdigest()[:12]
+    out = Path(tempfile.gettempdir()) / "shop_r1_tiny" / f"first-steps-{key}"
     for split in ("train", "test"):
         if not (out / split / "manifest.json").exists():
             sessions = (replace(s, steps=s.steps[:1]) for s in open_store(data, split=split))
@@ -83,7 +86,7 @@ class _RewardPrinter(TrainerCallback):
             return
         row = {c: float(logs.get(f"rewards/shop_r1_{c}/mean", float("nan"))) for c in COMPONENTS}
         self.rows.append(row)
-        print(f"{len(self.rows):4d}  {row['total']:6.1f}  {row['format']:6.2f}  {row['exact_match']:5.2f}",
+        print(f"{len(self.rows):4d}  {row['total']:6.2f}  {row['format']:6.2f}  {row['exact_match']:5.2f}",
               flush=True)
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--rows", type=int, default=None, help="use only the first N replayed steps")
     p.add_argument("--sft-steps", type=int, default=160, help="SFT steps for the tiny model (without --model)")
     p.add_argument("--sft-lr", type=float, default=5e-3)
-    p.add_argument("--steps", type=int, default=12, help="GRPO steps")
+    p.add_argument("--steps", type=int, default=24, help="GRPO steps")
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--prompts-per-step", type=int, default=2)
     p.add_argument("--max-completion-length", type=int, default=64)
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     curve = [row["total"] for row in printer.rows]
     third = max(1, len(curve) // 3)
     first, last = sum(curve[:third]) / third, sum(curve[-third:]) / third
-    print(f"mean reward: first {third} steps {first:.1f}, last {third} steps {last:.1f}; "
+    print(f"mean reward: first {third} steps {first:.2f}, last {third} steps {last:.2f}; "
           f"wall time {time.perf_counter() - start:.0f} s")
     return {"curve": curve, "first": first, "last": last, "last_step": printer.rows[-1]}
 
