@@ -86,7 +86,7 @@ class _RewardPrinter(TrainerCallback):
             return
         row = {c: float(logs.get(f"rewards/shop_r1_{c}/mean", float("nan"))) for c in COMPONENTS}
         self.rows.append(row)
-        print(f"{len(self.rows):4d}  {row['total']:6.2f}  {row['format']:6.2f}  {row['exact_match']:5.2f}",
+        print(f"{len(self.rows):4d}  {row['total']:6.2f}  {row['format']:6.2f}{'':27s}{row['exact_match']:5.2f}",
               flush=True)
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ds = ds.shuffle(seed=a.seed)
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="shop_r1_trl_"))
     print(f"{len(ds)} rows; GRPO: {a.steps} steps of {a.prompts_per_step} prompts x {a.num_generations} samples")
-    print("step  reward  format  exact")
+    print("step  reward  format (0.5 per valid output)  exact match")
     printer = _RewardPrinter()
     trainer = make_grpo_trainer(model, ds, output_dir=out, num_generations=a.num_generations,
                                 prompts_per_step=a.prompts_per_step, max_completion_length=a.max_completion_length,
