@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--prompts-per-step", type=int, default=2)
     p.add_argument("--max-completion-length", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--out", default=None, help="output folder (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=0)
