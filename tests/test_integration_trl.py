@@ -1,4 +1,4 @@
-"""TRL adapter: dataset builder, reward functions == compute_reward, GRPOTrainer for a few steps."""
+"""TRL adapter: dataset builder, reward functions == compute_reward / exact match, GRPOTrainer for a few steps."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from shop_env.actions import Action, format_model_output
+from shop_env.actions import Action, format_model_output, parse_model_output
 from shop_env.data.model import Session, Step
 from shop_env.data.store import open_store, write_store
 from shop_env.errors import MissingExtraError
 from shop_env.integrations import trl as T
+from shop_env.metrics import exact_match
 from shop_env.prompts import build_prompt
 from shop_env.reward import RewardConfig, compute_reward
 
@@ -39,6 +40,15 @@ def store(tmp_path):
     return write_store(tmp_path / "store", [_session("a", 3), _session("b", 2)])
 
 
+def _reference(component: str, output: str, gold: Action, config) -> float:
+    """Independent of score_output: the parser plus compute_reward / metrics.exact_match."""
+    if component == "exact_match":
+        parsed = parse_model_output(output)
+        threshold = (config or RewardConfig()).threshold
+        return float(exact_match(parsed.action if parsed.ok else None, gold, threshold))
+    return getattr(compute_reward(output, gold, config), component)
+
+
 @pytest.mark.parametrize("config", [None, RewardConfig(action_reward="binary"), RewardConfig(dars=False)])
 def test_reward_funcs_equal_compute_reward(config):
     funcs = T.reward_funcs(config)
@@ -48,17 +58,37 @@ def test_reward_funcs_equal_compute_reward(config):
     conversational = [[{"role": "assistant", "content": o}] for o in outs]
     gold_json = [g.to_json() for _, g in pairs]
     for f in funcs:
-        ref = [getattr(compute_reward(o, g, config), f.component) for o, g in pairs]
+        ref = [_reference(f.component, o, g, config) for o, g in pairs]
         assert f(prompts=[None] * len(outs), completions=outs, gold_action=gold_json) == ref
         assert f(prompts=[None] * len(outs), completions=conversational, gold_action=gold_json,
                  trainer_state=None, log_metric=print) == ref
         # gold given as separate columns (no gold_action)
         assert f(completions=outs, gold_type=[g.type for _, g in pairs], gold_name=[g.name for _, g in pairs],
                  gold_text=[g.text for _, g in pairs]) == ref
+    assert any(_reference("exact_match", o, g, config) for o, g in pairs)  # the cases include matches
     weights = dict(zip(T.COMPONENTS, T.REWARD_WEIGHTS))
     total = [sum(weights[f.component] * v for f in funcs for v in [f(completions=[o], gold_action=[g])[0]])
              for o, g in zip(outs, gold_json)]
     assert total == [compute_reward(o, g, config).total for o, g in pairs]
+
+
+def test_reward_funcs_score_through_score_output(monkeypatch):
+    """One scoring path: the TRL rewards call shop_env.reward.score_output, once per completion."""
+    import shop_env.reward as R
+
+    calls = []
+    real = R.score_output
+
+    def spy(text, gold, config=None):
+        calls.append((text, gold))
+        return real(text, gold, config)
+
+    monkeypatch.setattr(R, "score_output", spy)
+    funcs = T.reward_funcs()
+    gold_json = [GOLDS[1].to_json()] * 2
+    for f in funcs:
+        f(completions=OUTPUTS[2:4], gold_action=gold_json)
+    assert [t for t, _ in calls] == OUTPUTS[2:4]  # shared cache: the other components reuse the score
 
 
 def test_reward_func_needs_gold_column():
@@ -157,7 +187,8 @@ def test_trl_example_script_runs(tmp_path):
 
     model_path = build_tiny_model(tmp_path / "tiny", texts=OUTPUTS[:5] * 50, vocab_size=300, max_positions=8192)
     main = runpy.run_path("examples/trl_grpo.py")["main"]
-    summary = main(["--model", str(model_path), "--steps", "1", "--rows", "4", "--num-generations", "2",
+    summary = main(["--model", str(model_path), "--steps", "2", "--rows", "4", "--num-generations", "2",
                     "--prompts-per-step", "1", "--max-completion-length", "8", "--max-chars", "1500",
                     "--out", str(tmp_path / "out")])
-    assert set(summary) == set(T.COMPONENTS) and summary["total"] >= 0.0
+    assert len(summary["curve"]) == 2 and set(summary["last_step"]) == set(T.COMPONENTS)
+    assert summary["curve"][-1] == summary["last_step"]["total"] and summary["last"] == summary["curve"][-1]

@@ -6,6 +6,7 @@
 #   CONFIG=examples/verl/config/multi_node_4x8gpu.env bash examples/verl/run_shop_r1_grpo.sh   # on the Ray head
 #
 # Extra arguments are passed on to verl as Hydra overrides, e.g. trainer.logger='["console"]'.
+# Written for verl 0.9.x; `make test-verl` checks every key below against the installed verl.
 # The self-certainty rationale bonus (alpha 0.005) needs the policy's logits and is not part
 # of this rule reward; see README.md.
 set -euo pipefail
@@ -13,7 +14,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIG=${CONFIG:-$HERE/config/single_node_8gpu.env}
 # shellcheck source=/dev/null
 source "$CONFIG"
-# Reward options (RewardConfig fields) for verl versions with custom_reward_function.reward_kwargs.
+# Reward options: RewardConfig fields, passed to compute_score as reward.custom_reward_function.reward_kwargs.
 DARS_FACTOR=${DARS_FACTOR:-1000.0}
 ACTION_REWARD=${ACTION_REWARD:-hierarchical}
 
@@ -55,11 +56,11 @@ python3 -m verl.trainer.main_ppo \
     actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu="$MICRO_BATCH_PER_GPU" \
     actor_rollout_ref.rollout.val_kwargs.temperature="$TEMPERATURE" \
     actor_rollout_ref.rollout.val_kwargs.do_sample=True \
-    reward_model.reward_manager=naive \
-    custom_reward_function.path="$HERE/reward_fn.py" \
-    custom_reward_function.name=compute_score \
-    ++custom_reward_function.reward_kwargs.dars_factor="$DARS_FACTOR" \
-    ++custom_reward_function.reward_kwargs.action_reward="$ACTION_REWARD" \
+    reward.reward_manager.name=naive \
+    reward.custom_reward_function.path="$HERE/reward_fn.py" \
+    reward.custom_reward_function.name=compute_score \
+    ++reward.custom_reward_function.reward_kwargs.dars_factor="$DARS_FACTOR" \
+    ++reward.custom_reward_function.reward_kwargs.action_reward="$ACTION_REWARD" \
     trainer.critic_warmup=0 \
     trainer.logger='["console","tensorboard"]' \
     trainer.project_name=shop_r1 \

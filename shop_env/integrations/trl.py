@@ -11,10 +11,11 @@ Usage with ``trl.GRPOTrainer``::
     trainer = GRPOTrainer(model, reward_funcs=reward_funcs(), args=args, train_dataset=ds)
 
 :func:`reward_funcs` returns one function per reward component (format, type, attribute,
-value) plus the total, so TRL logs ``rewards/shop_r1_<component>/mean`` for each; the
-weights :data:`REWARD_WEIGHTS` put all the weight on the total, so the trained reward is
-exactly :func:`shop_env.reward.compute_reward`'s total whatever the reward mode (the
-components do not sum to the total under ``action_reward="binary"``).
+value), the total and the exact match, so TRL logs ``rewards/shop_r1_<component>/mean``
+for each. Every one reads :func:`shop_env.reward.score_output` (the one scoring path),
+computed once per completion. The weights :data:`REWARD_WEIGHTS` put all the weight on the
+total, so the trained reward is exactly ``score_output(...).reward.total`` whatever the
+reward mode (the components do not sum to the total under ``action_reward="binary"``).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from shop_env.integrations._rows import iter_step_rows, resolve_store
 __all__ = ["COMPONENTS", "REWARD_WEIGHTS", "ShopR1Reward", "build_dataset", "completion_text", "make_grpo_trainer",
            "reward_funcs"]
 
-COMPONENTS: tuple[str, ...] = ("format", "type", "attribute", "value", "total")
-REWARD_WEIGHTS: list[float] = [0.0, 0.0, 0.0, 0.0, 1.0]
+COMPONENTS: tuple[str, ...] = ("format", "type", "attribute", "value", "total", "exact_match")
+REWARD_WEIGHTS: list[float] = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 _CACHE_LIMIT = 8192
 
 
@@ -95,7 +96,7 @@ def _gold_from_columns(i: int, gold_action: Sequence[Any] | None, gold_type: Seq
 
 
 class ShopR1Reward:
-    """One Shop-R1 reward component in TRL's reward-function signature.
+    """One Shop-R1 reward component (or the exact match) in TRL's reward-function signature.
 
     Called as ``f(prompts=..., completions=..., gold_action=[...], **kwargs) -> list[float]``.
     ``__name__`` is ``shop_r1_<component>``, which TRL uses in its logs. Instances made by
@@ -111,17 +112,23 @@ class ShopR1Reward:
         self.__name__ = f"shop_r1_{component}"
         self._cache: dict = {} if cache is None else cache
 
-    def _breakdown(self, text: str, gold: Action):
-        from shop_env.reward import compute_reward
+    def _score(self, text: str, gold: Action):
+        from shop_env.reward import score_output
 
         key = (text, gold.to_json())
-        b = self._cache.get(key)
-        if b is None:
+        score = self._cache.get(key)
+        if score is None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
-            b = compute_reward(text, gold, self.config)
-            self._cache[key] = b
-        return b
+            score = score_output(text, gold, self.config)
+            self._cache[key] = score
+        return score
+
+    def _value(self, text: str, gold: Action) -> float:
+        score = self._score(text, gold)
+        if self.component == "exact_match":
+            return float(score.exact_match)
+        return float(getattr(score.reward, self.component))
 
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (),
                  gold_action: Sequence[Any] | None = None, gold_type: Sequence[str] | None = None,
@@ -130,7 +137,7 @@ class ShopR1Reward:
         out = []
         for i, c in enumerate(completions):
             gold = _gold_from_columns(i, gold_action, gold_type, gold_name, gold_text)
-            out.append(float(getattr(self._breakdown(completion_text(c), gold), self.component)))
+            out.append(self._value(completion_text(c), gold))
         return out
 
     def __repr__(self) -> str:
