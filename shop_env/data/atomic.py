@@ -8,6 +8,8 @@ renamed into place. Replacing an existing directory takes two renames (old one a
 """
 from __future__ import annotations
 
+import abc
+
 import contextlib
 import os
 import shutil
@@ -75,14 +77,16 @@ def fallback_dir(path: Path, marker: str) -> Path | None:
     return candidates[-1] if candidates else None
 
 
-class AtomicWriter:
+class AtomicWriter(abc.ABC):
     """Context-manager protocol of the store writers: ``close()`` on success, ``abort()`` on an exception."""
 
+    @abc.abstractmethod
     def close(self) -> Path:
-        raise NotImplementedError
+        """Finish writing and move the result into place; returns its path."""
 
+    @abc.abstractmethod
     def abort(self) -> None:
-        raise NotImplementedError
+        """Discard what was written; the previous result stays as it was."""
 
     def __enter__(self: _W) -> _W:
         return self
