@@ -216,7 +216,34 @@ def as_output_text(action: Any) -> str:
                     f"like {{'type': 'click', 'name': ...}}; got {type(action).__name__}")
 
 
-class ShopSessionEnv(gym.Env[str, str]):
+class PromptEnv(gym.Env[str, str]):
+    """What the replay and closed-loop environments share: text spaces, the prompt builder
+    and the reward configuration, set and checked by :meth:`_setup_prompting`."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def _setup_prompting(self, *, context: str, max_chars: int | None, max_tokens: int | None, tokenizer: Any,
+                         reward_config: RewardConfig | None, include_persona: bool, render_mode: str | None,
+                         elements: bool) -> None:
+        if context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                             f"got {render_mode!r}")
+        if reward_config is not None and not isinstance(reward_config, RewardConfig):
+            raise TypeError(f"reward_config must be a RewardConfig, got {type(reward_config).__name__}")
+        self.context = context
+        self.include_persona = bool(include_persona)
+        self.render_mode = render_mode
+        self.with_elements = bool(elements)
+        self.reward_config = reward_config or RewardConfig()
+        self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
+                                      tokenizer=load_tokenizer(tokenizer), include_persona=include_persona)
+        self.observation_space = UnicodeText(OBS_MAX_LENGTH)
+        self.action_space = UnicodeText(ACTION_MAX_LENGTH)
+
+
+class ShopSessionEnv(PromptEnv):
     """Replays recorded shopping sessions; observation = prompt text, action = model output text.
 
     Args:
@@ -234,35 +261,20 @@ class ShopSessionEnv(gym.Env[str, str]):
             :class:`PageElements`, read on first use). ``False`` gives ``[]``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
-
     def __init__(self, data_path: str | os.PathLike | SessionStore | None = None, split: str = "train", *,
                  context: str = "whole_session", max_chars: int | None = None, max_tokens: int | None = None,
                  tokenizer: Any = None, reward_config: RewardConfig | None = None,
                  replay: str = "teacher_forcing", include_persona: bool = True,
                  render_mode: str | None = None, elements: bool = True) -> None:
-        if context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if replay not in REPLAY_MODES:
             raise ValueError(f"replay must be one of {REPLAY_MODES}, got {replay!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                             f"got {render_mode!r}")
-        if reward_config is not None and not isinstance(reward_config, RewardConfig):
-            raise TypeError(f"reward_config must be a RewardConfig, got {type(reward_config).__name__}")
+        self._setup_prompting(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
+                              reward_config=reward_config, include_persona=include_persona,
+                              render_mode=render_mode, elements=elements)
         self.store = resolve_store(sample_data_dir() if data_path is None else data_path, split=split)
         if len(self.store) == 0:
             raise DataError(f"no sessions in split {split!r}", path=self.store.path)
-        self.context = context
         self.replay = replay
-        self.include_persona = bool(include_persona)
-        self.render_mode = render_mode
-        self.with_elements = bool(elements)
-        self.reward_config = reward_config or RewardConfig()
-        self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
-                                      tokenizer=load_tokenizer(tokenizer), include_persona=include_persona)
-        self.observation_space = UnicodeText(OBS_MAX_LENGTH)
-        self.action_space = UnicodeText(ACTION_MAX_LENGTH)
         self._session: Session | None = None
         self._session_index = -1
         self._k = 0

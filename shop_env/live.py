@@ -51,12 +51,10 @@ import dataclasses
 import functools
 from typing import Any
 
-import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
 from shop_env.data.model import Session, Step
-from shop_env.env import ACTION_MAX_LENGTH, OBS_MAX_LENGTH, PageElements, UnicodeText, as_output_text, load_tokenizer
-from shop_env.prompts import CONTEXT_MODES, PromptBuilder
+from shop_env.env import PageElements, PromptEnv, as_output_text
 from shop_env.reward import RewardConfig, score_output
 from shop_env.synth import session_setup
 from shop_env.synth.catalog import build_catalog
@@ -79,7 +77,7 @@ def live_store(catalog_seed: int = 0) -> Store:
     return Store.build(build_catalog(catalog_seed))
 
 
-class ShopLiveEnv(gym.Env[str, str]):
+class ShopLiveEnv(PromptEnv):
     """Closed-loop shopping on the synthetic store; observation = prompt text, action = model output text.
 
     Args:
@@ -96,35 +94,21 @@ class ShopLiveEnv(gym.Env[str, str]):
         elements: put the page's named elements in ``info["elements"]``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
-
     def __init__(self, seed: int | None = None, persona: Persona | dict[str, Any] | None = None, max_steps: int = 30,
                  context: str = "whole_session", *, max_chars: int | None = None, max_tokens: int | None = None,
                  tokenizer: Any = None, reward_config: RewardConfig | None = None, include_persona: bool = True,
                  catalog_seed: int = 0, split: str = "live", render_mode: str | None = None,
                  elements: bool = True) -> None:
-        if context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if reward_config is not None and not isinstance(reward_config, RewardConfig):
-            raise TypeError(f"reward_config must be a RewardConfig, got {type(reward_config).__name__}")
+        self._setup_prompting(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
+                              reward_config=reward_config, include_persona=include_persona,
+                              render_mode=render_mode, elements=elements)
         self.store = live_store(int(catalog_seed))
         self.catalog_seed = int(catalog_seed)
         self.persona = persona
         self.max_steps = max_steps
-        self.context = context
         self.split = split
-        self.include_persona = bool(include_persona)
-        self.render_mode = render_mode
-        self.with_elements = bool(elements)
-        self.reward_config = reward_config or RewardConfig()
-        self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
-                                      tokenizer=load_tokenizer(tokenizer), include_persona=include_persona)
-        self.observation_space = UnicodeText(OBS_MAX_LENGTH)
-        self.action_space = UnicodeText(ACTION_MAX_LENGTH)
         self._first_seed = seed
         self._session: Session | None = None
         self._state: PageState | None = None
