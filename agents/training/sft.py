@@ -21,6 +21,7 @@ steps; a rerun with the same ``out`` resumes.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,11 @@ def train_sft(config: SFTConfig) -> Path:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         if rows:  # a step whose every example was skipped leaves the weights alone
             optimizer.step()
-        scheduler.step()
+            scheduler.step()
+        else:  # the schedule still advances, so step numbers and learning rates stay aligned
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         scalars = {"train/loss": runtime.mean(loss_sum), "train/grad_norm": grad_norm,
                    "train/lr": scheduler.get_last_lr()[0], "train/assistant_tokens": float(n_tokens), "train/skipped": float(skipped)}
