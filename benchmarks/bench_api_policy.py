@@ -6,20 +6,19 @@ A scripted chat-completions server (``tests/chat_server.py``) runs in its own pr
 127.0.0.1 and answers every request after a fixed latency with a well-formed action, so
 the environment parses and scores every output. ``evaluate`` runs
 :class:`shop_env.policies.OpenAIChatPolicy` over the embedded sample (train split,
-whole-session prompts, ~27 KB per request) with an output folder (steps fsync'ed per
-batch, as the CLI does) and the batch size the CLI picks (``default_batch_size``: twice
-the concurrency, at least 8).
+whole-session prompts, ~27 KB per request) with an output folder (each step fsync'ed, as
+the CLI does) and the number of sessions side by side the CLI picks
+(``default_batch_size``: twice the concurrency, at least 8). The policy is streamed: each
+request goes out as soon as its step is ready.
 Steps/s is counted over the loop (first request to last answer), not the report and plots
 written after it; each row is the best of ``--repeat`` runs (other load on a small machine
 only ever slows a run down).
 
-Columns that say what limits the rate: ``outside act`` is the share of the loop spent in
-the environment, scoring and the step log (everything but waiting for the API);
-``mean batch`` is observations per ``act`` call against the batch size (the runner steps
-each session in order in one slot, so batches shrink as the last, longest sessions
-finish); ``policy alone`` is ``policy.act`` over the same prompts in full batches,
-without the environment. Peer measured in the same run: the same loop with an instant local policy
-(no HTTP), the most the environment, scoring and step log allow.
+Columns that say what limits the rate: ``in flight`` is the mean number of requests in
+flight over the loop (the sum of the latencies over the loop's time; at most the
+concurrency); ``policy alone`` is the policy over the same prompts, all submitted at once,
+without the environment. Peer measured in the same run: the same loop with an instant local
+policy (no HTTP), the most the environment, scoring and step log allow.
 """
 from __future__ import annotations
 
@@ -29,16 +28,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from concurrent.futures import Future
 from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shop_env.data.store import open_store  # noqa: E402
 from shop_env.env import ShopSessionEnv  # noqa: E402
+from shop_env.evaluation.results import read_step_log  # noqa: E402
 from shop_env.evaluation.runner import evaluate  # noqa: E402
 from shop_env.paths import sample_data_dir  # noqa: E402
 from shop_env.policies import OpenAIChatPolicy, default_batch_size  # noqa: E402
-from shop_env.policy import as_policy  # noqa: E402
 
 ANSWER = ('{"rationale": "I want to see this product.", '
           '"action": {"type": "click", "name": "search_results.item_0.product_title"}}')
@@ -53,28 +53,31 @@ def _serve(latency_s: float, urls: Any, stop: Any) -> None:
 
 
 class Timed:
-    """Wraps a policy: when the first ``act`` started, the last returned, and the time in ``act``."""
+    """Wraps a streaming policy: when the first request was submitted and the last answered."""
 
     def __init__(self, policy: Any) -> None:
-        self.policy = as_policy(policy)
-        self.name = getattr(self.policy, "name", "policy")
+        self.policy = policy
+        self.name = policy.name
+        self.concurrency = policy.concurrency
         self.first: float | None = None
-        self.last = self.in_act = 0.0
-        self.steps = self.calls = 0
+        self.last = 0.0
+        self.steps = 0
 
     def act(self, observations: Sequence[str], infos: Sequence[dict]) -> list[str]:
-        start = time.perf_counter()
-        self.first = self.first or start
-        out = self.policy.act(observations, infos)
-        self.last = time.perf_counter()
-        self.in_act += self.last - start
-        self.steps += len(out)
-        self.calls += 1
-        return out
+        return [self.submit(o, i).result().text for o, i in zip(observations, infos)]
 
-    def last_call_stats(self) -> list[dict]:
-        stats = getattr(self.policy, "last_call_stats", None)
-        return stats() if stats else []
+    def submit(self, observation: str, info: dict) -> Future:
+        self.first = self.first or time.perf_counter()
+        future = self.policy.submit(observation, info)
+        future.add_done_callback(self._answered)
+        return future
+
+    def _answered(self, future: Future) -> None:
+        self.last = time.perf_counter()
+        self.steps += 1
+
+    def cancel(self) -> None:
+        self.policy.cancel()
 
 
 def sessions_for(store: Any, n_steps: int) -> int:
@@ -87,13 +90,15 @@ def sessions_for(store: Any, n_steps: int) -> int:
     return len(store)
 
 
-def run(policy: Any, data: str, split: str, limit: int, batch_size: int) -> tuple[float, float, float, Any]:
-    """``(steps/s over the loop, share of the loop outside act, mean batch, report)``."""
+def run(policy: Any, data: str, split: str, limit: int, batch_size: int) -> tuple[float, float, Any]:
+    """``(steps/s over the loop, mean requests in flight, report)``."""
     timed = Timed(policy)
     with tempfile.TemporaryDirectory() as out:
         report = evaluate(timed, data, split=split, limit=limit, out=out, batch_size=batch_size)
+        records = read_step_log(Path(out) / "steps.jsonl")
     loop = timed.last - timed.first
-    return timed.steps / loop, 1.0 - timed.in_act / loop, timed.steps / timed.calls, report
+    in_flight = sum(r["call"]["latency_s"] for r in records.values()) / loop
+    return timed.steps / loop, in_flight, report
 
 
 def prompts(store: Any, n: int) -> list[tuple[str, dict]]:
@@ -107,13 +112,20 @@ def prompts(store: Any, n: int) -> list[tuple[str, dict]]:
     return out
 
 
-def policy_alone(policy: Any, steps: list[tuple[str, dict]], batch_size: int) -> float:
-    """Requests/s of ``policy.act`` over ``steps`` in batches, without the environment."""
+def policy_alone(policy: Any, steps: list[tuple[str, dict]]) -> float:
+    """Requests/s of the policy over ``steps``, all submitted at once, without the environment."""
     start = time.perf_counter()
-    for j in range(0, len(steps), batch_size):
-        batch = steps[j:j + batch_size]
-        policy.act([o for o, _ in batch], [i for _, i in batch])
+    for future in [policy.submit(o, i) for o, i in steps]:
+        future.result()
     return len(steps) / (time.perf_counter() - start)
+
+
+def instant_loop(data: str, split: str, limit: int) -> float:
+    """Steps/s of the same evaluation loop with an instant local policy (no HTTP)."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        report = evaluate(lambda obs: ANSWER, data, split=split, limit=limit, out=out, batch_size=16)
+    return report.n_steps / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -134,26 +146,26 @@ def main() -> None:
         print(f"server {url} (own process), {args.latency_ms:g} ms per request; sample data ({split} split), "
               f"whole-session prompts; best of {args.repeat}")
         print(f"{'concurrency':>11} {'steps':>6} {'steps/s':>8} {'x conc. 1':>10} {'ideal':>6} "
-              f"{'p50 ms':>7} {'p95 ms':>7} {'outside act':>12} {'mean batch':>11} {'policy alone req/s':>19}")
+              f"{'p50 ms':>7} {'p95 ms':>7} {'in flight':>10} {'policy alone req/s':>19}")
         base = None
         for c in args.concurrency:
             n = max(args.steps * c // max(args.concurrency), 40)  # about the same wall time per row
             limit, batch = sessions_for(store, n), default_batch_size(c)
             with OpenAIChatPolicy("bench", base_url=url, api_key="local", concurrency=c, timeout_s=30) as policy:
-                rate, outside, mean_batch, report = max((run(policy, data, split, limit, batch) for _ in range(args.repeat)),
-                                            key=lambda r: r[0])
-                alone = max(policy_alone(policy, prompts(store, report.n_steps), batch) for _ in range(args.repeat))
+                rate, in_flight, report = max((run(policy, data, split, limit, batch) for _ in range(args.repeat)),
+                                              key=lambda r: r[0])
+                alone = max(policy_alone(policy, prompts(store, report.n_steps)) for _ in range(args.repeat))
             api = report.extra["api"]
             base = base or rate
             print(f"{c:>11} {report.n_steps:>6} {rate:>8.1f} {rate / base:>9.2f}x {c:>5}x "
                   f"{1000 * api['latency_p50_s']:>7.1f} {1000 * api['latency_p95_s']:>7.1f} "
-                  f"{100 * outside:>11.1f}% {mean_batch:>6.1f}/{batch:<4} {alone:>19.1f}")
+                  f"{in_flight:>10.1f} {alone:>19.1f}")
     finally:
         stop.set()
         server.join(timeout=10)
 
     limit = sessions_for(store, 4 * args.steps)
-    rate = max(run(lambda obs: ANSWER, data, split, limit, 16)[0] for _ in range(args.repeat))
+    rate = max(instant_loop(data, split, limit) for _ in range(args.repeat))
     print(f"peer: instant local policy (environment + scoring + step log only), batch 16: {rate:.0f} steps/s "
           f"= {rate * args.latency_ms / 1000.0:.0f}x one request at a time at {args.latency_ms:g} ms")
 

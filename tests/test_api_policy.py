@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -228,8 +229,49 @@ def test_import_shop_env_loads_neither_policies_nor_openai():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_worker_threads_do_not_outlive_act():
+def workers_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("openai-policy")]
+
+
+def test_worker_threads_end_when_the_work_does():
     with ChatServer(lambda r, n: Reply(completion("ok"), delay_s=0.01)) as server:
         policy = make_policy(server, concurrency=8)
         assert policy.act(["a"] * 8, [{}] * 8) == ["ok"] * 8
-    assert not [t for t in threading.enumerate() if t.name.startswith("openai-policy")]
+        for t in workers_alive():
+            t.join(timeout=5)  # each ends as soon as it finds the queue empty
+        assert not workers_alive()
+
+
+def test_runner_keeps_requests_in_flight_past_a_slow_one(store_dir):
+    """A streaming policy is not held by a batch's slowest request: while session 0's first
+    call hangs, the other sessions' later steps are requested and answered."""
+    answers = oracle_answers(store_dir)
+    released = threading.Event()
+    state = {"by_count": False}
+
+    def reply(request, n):
+        if n == 0:  # hangs until 20 more calls have come in (it would wait forever in batches of 8)
+            state["by_count"] = released.wait(timeout=20)
+        elif n >= 20:
+            released.set()
+        return Reply(completion(answers[json.dumps(request["messages"])]))
+    with ChatServer(reply) as server:
+        report = evaluate(make_policy(server, concurrency=4), store_dir, split="all", batch_size=8)
+    assert state["by_count"]
+    assert report.n_steps == server.n_calls and report.table2["exact"]["value"] == 1.0
+
+
+def test_cancel_drops_queued_requests_unsent():
+    gate = threading.Event()
+    with ChatServer(lambda r, n: Reply(completion("ok"), delay_s=0.0 if gate.wait(10) else 0.0)) as server:
+        policy = make_policy(server, concurrency=1)
+        futures = [policy.submit(f"q{i}", {}) for i in range(5)]
+        deadline = time.monotonic() + 10
+        while server.n_calls < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        policy.cancel()
+        gate.set()
+        assert all(f.cancelled() for f in futures[1:])
+        assert futures[0].result(timeout=10).text == "ok"  # already sent: its answer is kept
+        assert server.n_calls == 1
+        assert policy.submit("again", {}).result(timeout=10).text == "ok"  # a new run after cancel

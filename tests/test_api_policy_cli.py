@@ -68,17 +68,18 @@ def all_files_text(folder: Path) -> str:
 def test_killed_run_resumes_without_repeating_calls(store_dir, tmp_path, monkeypatch):
     out = tmp_path / "run"
     env = {**os.environ, KEY_ENV: KEY, "PYTHONPATH": str(ROOT)}
-    # concurrency 4 = batch 4: calls 0-7 are two answered batches, calls 8-11 hang
+    # concurrency 4, 4 sessions side by side: calls 0-7 are answered, calls 8-11 hang. A session's
+    # next call is sent only once its answered step is logged, so with all 12 sent, 8 are logged
     with ChatServer(Oracle(store_dir, hold_after=8)) as first:
         cmd = [sys.executable, "-m", "shop_env.cli", *eval_args(first, store_dir, out, "--concurrency", "4",
                                                                    "--batch-size", "4")]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 120
-            while first.n_calls <= 8 and proc.poll() is None and time.monotonic() < deadline:
+            while first.n_calls < 12 and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None, proc.communicate()[1].decode()
-            assert first.n_calls > 8
+            assert first.n_calls == 12
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
         finally:

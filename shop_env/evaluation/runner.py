@@ -2,11 +2,14 @@
 
 :func:`evaluate` drives :class:`shop_env.env.ShopSessionEnv` (the replay environment):
 whatever the policy says, the next observation is the page the human saw next, so each
-step is scored independently against the recorded action. Several sessions run side by
-side so the policy sees batches of ``batch_size`` observations.
+step is scored independently against the recorded action. ``batch_size`` sessions run side
+by side: a plain policy gets their observations in one ``act`` call; a
+:class:`~shop_env.policy.StreamingPolicy` (a served model) gets each observation as soon as
+its step is ready, and its environment is stepped as soon as the answer is back, so its
+``concurrency`` requests stay in flight instead of waiting for a batch's slowest.
 
 With ``out`` set, every scored step is appended to ``out/steps.jsonl`` and fsync'ed
-before the next batch is requested (see :mod:`shop_env.evaluation.results`). A run that
+before its session's next step is requested (see :mod:`shop_env.evaluation.results`). A run that
 is killed (even with SIGKILL) and started again with the same arguments skips the steps
 already logged: the policy is not called for them again and none is counted twice. The
 environment is reset straight to the first step not yet logged.
@@ -17,6 +20,7 @@ import copy
 import dataclasses
 import json
 import os
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,7 +30,7 @@ from shop_env.data.store import SessionStore, resolve_store
 from shop_env.evaluation.report import Report, build_report
 from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, write_json_atomic
 from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
-from shop_env.policy import Policy, as_policy
+from shop_env.policy import Policy, StreamingPolicy, as_policy
 from shop_env.prompts import CONTEXT_MODES
 from shop_env.reward import score_output
 
@@ -50,7 +54,8 @@ class EvalSettings:
             changed; ``None`` keeps the policy's own.
         limit: evaluate only the first ``limit`` sessions (``None``: all).
         seed: seed of the environment's resets (policies keep their own seeds; no global RNG is touched).
-        batch_size: observations per ``policy.act`` call (sessions run side by side).
+        batch_size: sessions run side by side: observations per ``policy.act`` call (a
+            streaming policy has up to this many submitted at once).
         resume: reuse the steps already logged in ``out`` by a run with the same settings.
         progress: show a tqdm progress bar.
         name: the policy's name in the report (default: its ``name`` attribute or class).
@@ -244,22 +249,29 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size
         bar = tqdm(total=total, initial=already, unit="step", desc=f"eval {policy_name(pol)}")
     queue = iter(range(n_sessions))
     slots = [_Slot(env=make_env()) for _ in range(min(batch_size, max(n_sessions, 1)))]
+    calls = _Streamed(pol) if isinstance(pol, StreamingPolicy) else _Batched(pol)
     try:
+        ready = slots
         while True:
-            for slot in slots:
+            for slot in ready:
                 _advance(slot, queue, store, log, seed)
-            ready = [s for s in slots if s.busy]
-            if not ready:
+                if slot.busy:
+                    calls.submit(slot)
+            if not calls.pending:
                 break
-            outputs = pol.act([s.obs for s in ready], [s.info for s in ready])
-            if len(outputs) != len(ready):
-                raise RuntimeError(f"policy {policy_name(pol)} returned {len(outputs)} outputs "
-                                   f"for {len(ready)} observations")
-            records = [_step(s, str(o) if o is not None else "") for s, o in zip(ready, outputs)]
-            _attach_call_stats(pol, records)
+            answered = calls.collect()
+            records = []
+            for slot, output, stats in answered:
+                records.append(_step(slot, str(output) if output is not None else ""))
+                if stats:
+                    records[-1]["call"] = dict(stats)
             log.append(records)
             if bar is not None:
                 bar.update(len(records))
+            ready = [slot for slot, _, _ in answered]
+    except BaseException:
+        calls.cancel()
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -269,14 +281,66 @@ def _run(pol: Policy, store: SessionStore, n_sessions: int, log: Any, batch_size
                 close()
 
 
-def _attach_call_stats(pol: Policy, records: list[dict[str, Any]]) -> None:
-    """Log a served policy's per-output call stats (``last_call_stats()``, optional) with
-    each step, where the report's cost and speed section reads them."""
-    stats = getattr(pol, "last_call_stats", None)
-    calls = stats() if callable(stats) else None
-    if calls and len(calls) == len(records):
-        for record, call in zip(records, calls):
-            record["call"] = dict(call)
+class _Batched:
+    """Hands a plain :class:`Policy` every waiting observation in one ``act`` call."""
+
+    def __init__(self, pol: Policy) -> None:
+        self.pol = pol
+        self.waiting: list[_Slot] = []
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.waiting)
+
+    def submit(self, slot: _Slot) -> None:
+        self.waiting.append(slot)
+
+    def collect(self) -> list[tuple[_Slot, Any, dict[str, Any] | None]]:
+        batch, self.waiting = self.waiting, []
+        outputs = self.pol.act([s.obs for s in batch], [s.info for s in batch])
+        if len(outputs) != len(batch):
+            raise RuntimeError(f"policy {policy_name(self.pol)} returned {len(outputs)} outputs "
+                               f"for {len(batch)} observations")
+        # a served policy's per-output call stats (optional), logged with each step
+        stats = getattr(self.pol, "last_call_stats", None)
+        calls = stats() if callable(stats) else None
+        if not calls or len(calls) != len(batch):
+            calls = [None] * len(batch)
+        return list(zip(batch, outputs, calls))
+
+    def cancel(self) -> None:
+        self.waiting = []
+
+
+class _Streamed:
+    """Keeps a :class:`StreamingPolicy` busy: each observation is submitted as soon as its step
+    is ready and stepped as soon as its answer is back (no waiting on a batch's slowest)."""
+
+    def __init__(self, pol: StreamingPolicy) -> None:
+        self.pol = pol
+        self.futures: dict[Future, _Slot] = {}
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.futures)
+
+    def submit(self, slot: _Slot) -> None:
+        self.futures[self.pol.submit(slot.obs, slot.info)] = slot
+
+    def collect(self) -> list[tuple[_Slot, Any, dict[str, Any] | None]]:
+        done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+        answered = []
+        for future in sorted(done, key=lambda f: self.futures[f].session_index):
+            slot = self.futures.pop(future)
+            completion = future.result()  # a failed call stops the run here (cancel() follows)
+            answered.append((slot, completion.text, completion.stats))
+        return answered
+
+    def cancel(self) -> None:
+        self.pol.cancel()
+        for future in self.futures:
+            future.cancel()
+        self.futures = {}
 
 
 def _first_undone(session: Session, start: int, log: Any) -> int | None:

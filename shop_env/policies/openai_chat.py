@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import random
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from collections import deque
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from typing import Any, Callable, Sequence
 
 from shop_env.evaluation.call_stats import summarize_calls
+from shop_env.policy import Completion
 from shop_env.policies.retry import Backoff, is_retryable_status, retry_after_seconds
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
@@ -36,14 +37,28 @@ class APICallError(OSError):
     """An API call that failed for good (after its retries, or with a non-retryable status)."""
 
 
+class _Cancelled(Exception):
+    """Raised inside a call that sees its run aborted (never leaves this module)."""
+
+
+class _Abort:
+    """Shared by the calls of one run: the first failure stops the others, which then report it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.event.set()
+
+
 class MalformedResponse(Exception):
     """A 200 answer without a usable chat completion in it (retried like a server error)."""
-
-
-@dataclass
-class _Answer:
-    text: str
-    stats: dict[str, Any]
 
 
 def resolve_base_url(base_url: str | None) -> str:
@@ -80,9 +95,12 @@ class OpenAIChatPolicy:
     request; ``backoff`` sets retries and waits. ``api_key`` overrides the key read from
     ``$api_key_env``. ``sleep`` replaces the wait between retries (tests).
 
-    Besides :meth:`act` it reports cost and speed: :meth:`last_call_stats` (one dict per
-    output of the latest ``act``, which the evaluation runner logs with each step) and
-    :meth:`stats` (totals since creation).
+    It is a :class:`~shop_env.policy.StreamingPolicy`: besides the batched :meth:`act`,
+    :meth:`submit` sends one observation as soon as a worker is free, which is how the
+    evaluation runner keeps ``concurrency`` requests in flight. It reports cost and speed:
+    each :class:`~shop_env.policy.Completion` carries its call's stats (logged with the
+    step), :meth:`last_call_stats` those of the latest ``act`` and :meth:`stats` the totals
+    since creation.
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -120,68 +138,77 @@ class OpenAIChatPolicy:
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._last: list[dict[str, Any]] = []
+        self._todo: deque[tuple[list[dict[str, str]], Future[Completion], _Abort]] = deque()
+        self._workers = 0
+        self._abort = _Abort()
 
-    # -- the Policy protocol ---------------------------------------------------------------
+    # -- the Policy and StreamingPolicy protocols ------------------------------------------
     def act(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
         """One completion per observation, in order; raises :class:`APICallError` when a
         call fails for good (requests not yet sent are dropped)."""
         if len(infos) != len(observations):
             raise ValueError(f"got {len(observations)} observations but {len(infos)} infos")
-        requests = [chat_messages(o, i) for o, i in zip(observations, infos)]
-        abort = threading.Event()
-        if self.concurrency == 1 or len(requests) <= 1:
-            answers = [self._call(m, abort) for m in requests]
-        else:
-            answers = self._call_all(requests, abort)
-        self._last = [a.stats for a in answers]
-        with self._lock:
-            self._calls.extend(self._last)
+        futures = [self.submit(o, i) for o, i in zip(observations, infos)]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: nothing more is sent
+            self.cancel()
+            raise
+        failed = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+        if failed:  # the first failure ends the batch; calls still in flight are not awaited
+            self.cancel()
+            raise failed[0]
+        answers = [f.result() for f in futures]
+        self._last = [dict(a.stats or {}) for a in answers]
         return [a.text for a in answers]
 
-    def _call_all(self, requests: list[list[dict[str, str]]], abort: threading.Event) -> list[_Answer]:
-        """Run ``requests`` on ``min(concurrency, len)`` worker threads. The first failure (or a
-        Ctrl-C here) sets ``abort``: requests not yet sent are dropped, in-flight ones are not
-        retried, and, the workers being daemon threads, none of them delays the exit."""
-        answers: list[_Answer | None] = [None] * len(requests)
-        errors: list[BaseException] = []
-        todo = queue.SimpleQueue()
-        for i in range(len(requests)):
-            todo.put(i)
-        finished, remaining = threading.Event(), [len(requests)]
-        count = threading.Lock()
+    def submit(self, observation: str, info: dict[str, Any]) -> Future[Completion]:
+        """Queue one request (the observation's chat turns); its future holds the
+        :class:`~shop_env.policy.Completion` (text and call stats) or the
+        :class:`APICallError`. Up to ``concurrency`` are in flight, on worker threads that
+        end when the queue is empty (daemon threads: none of them delays the exit)."""
+        future: Future[Completion] = Future()
+        with self._lock:
+            if self._abort.is_set() and not self._todo and not self._workers:
+                self._abort = _Abort()  # the failed run has drained: start afresh
+            self._todo.append((chat_messages(observation, info), future, self._abort))
+            if self._workers < self.concurrency:
+                self._workers += 1
+                threading.Thread(target=self._work, name=f"openai-policy-{self._workers}", daemon=True).start()
+        return future
 
-        def work() -> None:
-            while not abort.is_set():
-                try:
-                    i = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    answers[i] = self._call(requests[i], abort)
-                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
-                    errors.append(e)
-                    abort.set()
-                    finished.set()
-                    return
-                with count:
-                    remaining[0] -= 1
-                    if remaining[0] == 0:
-                        finished.set()
+    def cancel(self) -> None:
+        """Stop what is not answered yet: queued requests are never sent, and calls in
+        flight are not retried (they fail with the run's first error, or "cancelled").
+        Later submissions start a new run."""
+        with self._lock:
+            self._abort.fail(APICallError(f"{self.name}: cancelled"))
+            self._abort = _Abort()
+            todo, self._todo = self._todo, deque()
+        for _, future, _ in todo:
+            future.cancel()
 
-        workers = [threading.Thread(target=work, name=f"openai-policy-{k}", daemon=True)
-                   for k in range(min(self.concurrency, len(requests)))]
-        for w in workers:
-            w.start()
-        try:
-            finished.wait()
-        except BaseException:
-            abort.set()
-            raise
-        if errors:
-            raise errors[0]
-        for w in workers:
-            w.join()
-        return answers  # type: ignore[return-value]
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    self._workers -= 1
+                    return
+                messages, future, abort = self._todo.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                answer = self._call(messages, abort)
+            except _Cancelled:  # another call failed first: every future of the run carries its error
+                future.set_exception(abort.error)
+                continue
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
+                abort.fail(e)  # the run stops: the others are neither sent nor retried
+                future.set_exception(abort.error)
+                continue
+            with self._lock:
+                self._calls.append(answer.stats)
+            future.set_result(answer)
 
     def last_call_stats(self) -> list[dict[str, Any]]:
         """Per output of the latest :meth:`act`: ``attempts``, ``prompt_tokens``,
@@ -219,20 +246,20 @@ class OpenAIChatPolicy:
             params["seed"] = int(self.seed)
         return params
 
-    def _call(self, messages: list[dict[str, str]], abort: threading.Event) -> _Answer:
+    def _call(self, messages: list[dict[str, str]], abort: _Abort) -> Completion:
         start = time.perf_counter()
         attempt = 0
         while True:
             attempt += 1
             if abort.is_set():
-                raise APICallError(f"{self.name}: call cancelled after another call failed")
+                raise _Cancelled
             try:
                 # the client's plain POST: its auth, timeout and errors, without building typed
                 # request/response models (about half the client CPU per call)
                 response = self._client.post("/chat/completions", cast_to=object,
                                              body={"model": self.model, "messages": messages, **self._params()})
                 text, usage = read_completion(response)
-                return _Answer(text, {"attempts": attempt, **usage,
+                return Completion(text, {"attempts": attempt, **usage,
                                       "latency_s": round(time.perf_counter() - start, 6)})
             except Exception as e:  # noqa: BLE001 - classified below; anything else re-raised
                 retryable, retry_after, why = self._classify(e)
@@ -246,7 +273,7 @@ class OpenAIChatPolicy:
                 if self._sleep is not None:
                     self._sleep(delay)
                 else:
-                    abort.wait(delay)
+                    abort.event.wait(delay)
 
     def _classify(self, e: Exception) -> tuple[bool | None, float | None, str]:
         """``(retryable, retry_after_s, one-line reason)``; ``retryable`` is ``None`` for an
