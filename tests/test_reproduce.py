@@ -70,3 +70,17 @@ def test_cli_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(out) in err and "other settings" in err and "settings" in err
     assert json.loads((out / "settings.json").read_text())["settings"]["sft_steps"] == 99  # untouched
+
+
+def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):
+    from agents.training.reproduce import run_reproduce
+
+    tables = []
+    for jobs in (1, 2):
+        run_reproduce(tmp_path / f"jobs{jobs}", seeds=2, settings=QUICK, say=lambda m: None, jobs=jobs)
+        doc = json.loads((tmp_path / f"jobs{jobs}" / "table2.json").read_text())
+        doc.pop("_meta")
+        tables.append(doc)
+    assert tables[0] == tables[1]
+    for jobs in (1, 2):  # each seed trained its own models
+        assert (tmp_path / f"jobs{jobs}" / "seed1" / "models" / "shop_r1" / "final" / "config.json").exists()

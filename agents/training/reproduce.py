@@ -174,7 +174,8 @@ class _Run:
     def log(self, msg: str) -> None:
         self.say(f"[{time.time() - self.t0:7.1f}s] {msg}")
 
-    def data(self):
+    def data(self, check: bool = True):
+        """Write (or reuse) the training and validation stores; ``check``: prove no test session is in them."""
         from shop_env.data.store import open_store
         from shop_env.paths import sample_data_dir
 
@@ -183,9 +184,10 @@ class _Run:
         train = _synth_store(root / "train", cfg.train_sessions, 0)
         val = _synth_store(root / "val", cfg.val_sessions, cfg.train_sessions)
         test = open_store(sample_data_dir(), split="test")
-        assert_disjoint(test, open_store(train), open_store(val))
-        self.log(f"data: {cfg.train_sessions} synthetic training sessions, {cfg.val_sessions} validation; "
-                 f"no test session among them (ids and contents checked)")
+        if check:
+            assert_disjoint(test, open_store(train), open_store(val))
+            self.log(f"data: {cfg.train_sessions} synthetic training sessions, {cfg.val_sessions} validation; "
+                     f"no test session among them (ids and contents checked)")
         self.train_root = root
         self.eval_store = open_store(val) if self.eval_on == "val" else test
 
@@ -256,9 +258,42 @@ def _check_out(out: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
 
 
+def _train_and_evaluate_seed(out: Path, settings: ReproduceSettings, eval_on: str, seed: int,
+                             say: Callable[[str], None], threads: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """One seed's rows (zero-shot, SFT, SFT + binary RL, Shop-R1): step records per row."""
+    if threads is not None:  # a worker process of --jobs
+        import torch
+        from transformers.utils import logging as hf_logging
+
+        torch.set_num_threads(threads)
+        hf_logging.disable_progress_bar()
+    run = _Run(out, settings, eval_on, lambda m: say(f"seed {seed}: {m}"))
+    run.data(check=threads is None)
+    d = out / f"seed{seed}"
+    base = run.model(seed, d)
+    rows = {"zero_shot": run.evaluate(run.agent(base, "zero_shot", seed), "zero_shot", d)}
+    sft = run.sft(base, seed, d)
+    run.log("SFT done")
+    rows["sft"] = run.evaluate(run.agent(sft, "sft", seed), "sft", d)
+    for row, reward in (("sft_rl_binary", "binary"), ("shop_r1", "shop_r1")):
+        model = run.rl(sft, reward, seed, d)
+        rows[row] = run.evaluate(run.agent(model, row, seed), row, d)
+        run.log(f"{row} done")
+    return rows
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
 def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSettings = FULL, eval_on: str = "test",
-                  say: Callable[[str], None] = print) -> dict[str, dict[str, dict[str, float]]]:
-    """Train and evaluate every row over ``seeds`` seeds; write ``OUT/table2.json``; return the table."""
+                  say: Callable[[str], None] = print, jobs: int = 1) -> dict[str, dict[str, dict[str, float]]]:
+    """Train and evaluate every row over ``seeds`` seeds; write ``OUT/table2.json``; return the table.
+
+    ``jobs > 1`` trains that many seeds at once, each in its own process with one torch
+    thread (the seeds are independent, so the table is the same as with ``jobs=1``); their
+    progress lines are printed, not passed to ``say``.
+    """
     from agents.baselines import RuleBasedPolicy
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
@@ -267,27 +302,28 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
         raise ValueError(f"eval_on must be 'test' or 'val', got {eval_on!r}")
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     out = Path(out)
     _check_out(out, {"settings": asdict(settings), "eval_on": eval_on})
     hf_logging.disable_progress_bar()
     run = _Run(out, settings, eval_on, say)
     run.data()
     rule = run.evaluate(RuleBasedPolicy(), "rule", out)
+    if jobs == 1:
+        per_seed = [_train_and_evaluate_seed(out, settings, eval_on, seed, say) for seed in range(seeds)]
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, seeds), mp_context=mp.get_context("spawn")) as pool:
+            per_seed = list(pool.map(_train_and_evaluate_seed, [out] * seeds, [settings] * seeds,
+                                     [eval_on] * seeds, range(seeds), [_print] * seeds, [1] * seeds))
     rows: dict[str, list[list[dict[str, Any]]]] = {r: [] for r in ROWS}
-    for seed in range(seeds):
-        d = out / f"seed{seed}"
-        base = run.model(seed, d)
-        rows["zero_shot"].append(run.evaluate(run.agent(base, "zero_shot", seed), "zero_shot", d))
-        sft = run.sft(base, seed, d)
-        run.log(f"seed {seed}: SFT done")
-        rows["sft"].append(run.evaluate(run.agent(sft, "sft", seed), "sft", d))
-        for row, reward in (("sft_rl_binary", "binary"), ("shop_r1", "shop_r1")):
-            model = run.rl(sft, reward, seed, d)
-            rows[row].append(run.evaluate(run.agent(model, row, seed), row, d))
-            run.log(f"seed {seed}: {row} done")
+    for seed_rows in per_seed:
+        for row, records in seed_rows.items():
+            rows[row].append(records)
         rows["rule"].append(rule)
-        partial = {r: pooled_table(v) for r, v in rows.items() if v}
-        run.log(f"seed {seed}: exact " + ", ".join(f"{r} {100 * t['exact']['value']:.1f}%" for r, t in partial.items()))
     table = {r: pooled_table(v) for r, v in rows.items()}
     doc = {**table, "_meta": {"seeds": seeds, "eval_on": eval_on, "settings": asdict(settings),
                               "n_steps": len(rule), "seconds": round(time.time() - run.t0, 1),

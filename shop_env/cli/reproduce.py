@@ -3,7 +3,7 @@ for a small model on synthetic training data, over seeds, on the CPU.
 
 Examples::
 
-    shop-r1 reproduce --out outputs/reproduce --seeds 3        # what `make reproduce` runs
+    shop-r1 reproduce --out outputs/reproduce --seeds 3 --jobs 2   # what `make reproduce` runs
     shop-r1 reproduce --out /tmp/dev --seeds 1 --eval-on val   # choose sizes on validation data
     shop-r1 reproduce --out /tmp/r --seeds 1 --quick           # seconds-long smoke run
 
@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="test: the sample's test split (default); val: validation sessions from the train population")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke sizes")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a size (see ReproduceSettings)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (with --jobs 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="seeds trained at once, each in its own process with one thread (default 1; "
+                        "make reproduce uses 2 on a 2-core machine); the table does not depend on it")
     p.set_defaults(func=run)
 
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(max(1, args.threads))
         run_reproduce(args.out, seeds=args.seeds, settings=settings, eval_on=args.eval_on,
-                      say=lambda m: print(m, flush=True))
+                      say=lambda m: print(m, flush=True), jobs=args.jobs)
     except ValueError as e:
         print(f"shop-r1 reproduce: error: {e}", file=sys.stderr)
         return 2
