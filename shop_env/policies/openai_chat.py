@@ -31,6 +31,7 @@ from shop_env.policies.retry import Backoff, is_retryable_status, retry_after_se
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 NO_KEY = "no-key"  # sent to servers that need none (a local vLLM without --api-key)
+WORKER_IDLE_S = 1.0  # an idle worker thread waits this long for more work before it ends
 
 
 class APICallError(OSError):
@@ -139,7 +140,9 @@ class OpenAIChatPolicy:
         self._calls: list[dict[str, Any]] = []
         self._last: list[dict[str, Any]] = []
         self._todo: deque[tuple[list[dict[str, str]], Future[Completion], _Abort]] = deque()
+        self._ready = threading.Condition(self._lock)
         self._workers = 0
+        self._idle = 0
         self._abort = _Abort()
 
     # -- the Policy and StreamingPolicy protocols ------------------------------------------
@@ -166,13 +169,15 @@ class OpenAIChatPolicy:
         """Queue one request (the observation's chat turns); its future holds the
         :class:`~shop_env.policy.Completion` (text and call stats) or the
         :class:`APICallError`. Up to ``concurrency`` are in flight, on worker threads that
-        end when the queue is empty (daemon threads: none of them delays the exit)."""
+        end after ``WORKER_IDLE_S`` without work (daemon threads: none delays the exit)."""
         future: Future[Completion] = Future()
-        with self._lock:
-            if self._abort.is_set() and not self._todo and not self._workers:
+        with self._ready:
+            if self._abort.is_set() and not self._todo and self._idle == self._workers:
                 self._abort = _Abort()  # the failed run has drained: start afresh
             self._todo.append((chat_messages(observation, info), future, self._abort))
-            if self._workers < self.concurrency:
+            if len(self._todo) <= self._idle:
+                self._ready.notify()
+            elif self._workers < self.concurrency:
                 self._workers += 1
                 threading.Thread(target=self._work, name=f"openai-policy-{self._workers}", daemon=True).start()
         return future
@@ -181,7 +186,7 @@ class OpenAIChatPolicy:
         """Stop what is not answered yet: queued requests are never sent, and calls in
         flight are not retried (they fail with the run's first error, or "cancelled").
         Later submissions start a new run."""
-        with self._lock:
+        with self._ready:
             self._abort.fail(APICallError(f"{self.name}: cancelled"))
             self._abort = _Abort()
             todo, self._todo = self._todo, deque()
@@ -190,10 +195,14 @@ class OpenAIChatPolicy:
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                if not self._todo:
-                    self._workers -= 1
-                    return
+            with self._ready:
+                while not self._todo:  # idle: wait a little for more work (starting threads costs)
+                    self._idle += 1
+                    woken = self._ready.wait(timeout=WORKER_IDLE_S)
+                    self._idle -= 1
+                    if not woken and not self._todo:
+                        self._workers -= 1
+                        return
                 messages, future, abort = self._todo.popleft()
             if not future.set_running_or_notify_cancel():
                 continue
