@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy, resets and sampling")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="observations per policy call (default: 8; openai: twice --concurrency, at least 8)")
+                   help="sessions run side by side: observations per policy call (default: 8; openai: "
+                        "twice --concurrency, at least 8, each request sent as soon as its step is ready)")
     p.add_argument("--max-chars", type=int, default=None,
                    help="prompt budget in characters, oldest pages dropped first (default: no budget)")
     p.add_argument("--max-tokens", type=int, default=None,
