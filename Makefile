@@ -29,7 +29,7 @@ test-slow: setup
 
 # Table 2 for a small model over 3 seeds (synthetic training data, the sample's test split).
 reproduce: setup
-	$(VENV)/bin/shop-r1 reproduce --out outputs/reproduce --seeds 3 --jobs 2
+	$(VENV)/bin/shop-r1 reproduce --out outputs/reproduce --seeds 3 --jobs 3
 
 # verl pins transformers<5.11 (pyproject's verl extra), so the tests that run verl itself get
 # their own venv rather than downgrading the main one.

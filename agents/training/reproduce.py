@@ -51,12 +51,12 @@ class ReproduceSettings:
     hidden_size: int = 128
     num_layers: int = 3
     tokenizer_texts: int = 6000      # prompt/target texts that train the tokenizer
-    sft_steps: int = 1500
+    sft_steps: int = 3000            # validation exact (seed 0): 1500 steps 26.4%, 3000 steps 34.0%
     sft_batch: int = 1               # many small steps: a tiny model learns faster from updates than from batch size
     sft_lr: float = 2e-3
     sft_warmup: float = 0.03
-    rl_steps: int = 15
-    rl_lr: float = 1e-4
+    rl_steps: int = 15               # validation: at lr 1e-4, 15/30/45 steps all within noise of SFT;
+    rl_lr: float = 1e-4              # at 5e-4 binary RL collapses onto terminate and Shop-R1 onto click
     num_generations: int = 8
     prompts_per_step: int = 4
     temperature: float = 0.6

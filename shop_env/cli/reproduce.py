@@ -3,7 +3,7 @@ for a small model on synthetic training data, over seeds, on the CPU.
 
 Examples::
 
-    shop-r1 reproduce --out outputs/reproduce --seeds 3 --jobs 2   # what `make reproduce` runs
+    shop-r1 reproduce --out outputs/reproduce --seeds 3 --jobs 3   # what `make reproduce` runs
     shop-r1 reproduce --out /tmp/dev --seeds 1 --eval-on val   # choose sizes on validation data
     shop-r1 reproduce --out /tmp/r --seeds 1 --quick           # seconds-long smoke run
 
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (with --jobs 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="seeds trained at once, each in its own process with one thread (default 1; "
-                        "make reproduce uses 2 on a 2-core machine); the table does not depend on it")
+                        "make reproduce uses 3, one per seed); the table does not depend on it")
     p.set_defaults(func=run)
 
 
