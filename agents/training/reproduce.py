@@ -66,7 +66,7 @@ class ReproduceSettings:
 
 
 FULL = ReproduceSettings()
-DEMO = ReproduceSettings(train_sessions=1000, rl_steps=4, eval_sessions=40)
+DEMO = ReproduceSettings(train_sessions=1000, sft_steps=1500, rl_steps=4, eval_sessions=40)
 """``make demo``'s size: one seed in a few minutes (the table is noisier than ``make reproduce``'s)."""
 QUICK = ReproduceSettings(train_sessions=60, val_sessions=4, vocab_size=1024, hidden_size=32, num_layers=1,
                           tokenizer_texts=400, sft_steps=3, sft_batch=2, sft_lr=1e-2, sft_warmup=0.0,
