@@ -84,3 +84,19 @@ def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):
     assert tables[0] == tables[1]
     for jobs in (1, 2):  # each seed trained its own models
         assert (tmp_path / f"jobs{jobs}" / "seed1" / "models" / "shop_r1" / "final" / "config.json").exists()
+
+
+def test_exact_by_gold_type_counts_each_type_over_seeds():
+    from agents.training.reproduce import exact_by_gold_type
+
+    rng = np.random.default_rng(1)
+    runs = [_records(rng, n_sessions=20)]
+    runs.append([dict(r, exact=not r["exact"]) for r in runs[0]])  # a second seed, same steps
+    got = exact_by_gold_type(runs)
+    for kind in ("click", "type_and_submit", "terminate"):
+        rows = [r for r in runs[0] if r["gold"]["type"] == kind]
+        assert got[kind]["steps"] == len(rows)
+        assert got[kind]["exact"] == pytest.approx(0.5)  # one seed's hit is the other's miss
+    only = exact_by_gold_type(runs[:1])
+    clicks = [r["exact"] for r in runs[0] if r["gold"]["type"] == "click"]
+    assert only["click"]["exact"] == pytest.approx(sum(clicks) / len(clicks))

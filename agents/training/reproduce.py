@@ -7,6 +7,7 @@ exact-match reward (``sft_rl_binary``) and after SFT + GRPO with the Shop-R1 rew
 ``OUT/table2.json``: each row maps ``exact``, ``type_accuracy`` and ``type_macro_f1`` to
 ``{value, ci_low, ci_high}``, the value pooled over the seeds and every test step, the
 interval a 95% percentile bootstrap that resamples seeds and test sessions.
+``_exact_by_gold_type`` says where each row's exact matches come from (per gold action type).
 
 **Data.** Training sessions come from the synthetic store (:mod:`shop_env.synth`, seed 0,
 the same catalogue as the embedded sample) drawn from its *train* population (its users
@@ -32,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["ReproduceSettings", "FULL", "DEMO", "QUICK", "ROWS", "assert_disjoint", "pooled_table", "run_reproduce",
-           "format_table"]
+           "format_table", "exact_by_gold_type"]
 
 ROWS = ("zero_shot", "sft", "sft_rl_binary", "shop_r1", "rule")
 METRICS = ("exact", "type_accuracy", "type_macro_f1")
@@ -151,6 +152,16 @@ def pooled_table(runs: Sequence[Sequence[dict[str, Any]]], *, resamples: int = 1
         boot.append(stats(si, cols))
     lo, hi = np.percentile(np.array(boot), [2.5, 97.5], axis=0)
     return {m: {"value": point[i], "ci_low": float(lo[i]), "ci_high": float(hi[i])} for i, m in enumerate(METRICS)}
+
+
+def exact_by_gold_type(runs: Sequence[Sequence[dict[str, Any]]]) -> dict[str, dict[str, float | int]]:
+    """Where a row's exact matches come from: per gold action type, the share of its steps
+    matched exactly (over every seed) and how many steps of that type one seed has."""
+    out: dict[str, dict[str, float | int]] = {}
+    for kind in ("click", "type_and_submit", "terminate"):
+        hits = [bool(r["exact"]) for run in runs for r in run if r["gold"]["type"] == kind]
+        out[kind] = {"exact": float(np.mean(hits)) if hits else 0.0, "steps": len(hits) // max(len(runs), 1)}
+    return out
 
 
 def format_table(table: dict[str, dict[str, dict[str, float]]], title: str = "") -> str:
@@ -325,11 +336,17 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
             rows[row].append(records)
         rows["rule"].append(rule)
     table = {r: pooled_table(v) for r, v in rows.items()}
-    doc = {**table, "_meta": {"seeds": seeds, "eval_on": eval_on, "settings": asdict(settings),
-                              "n_steps": len(rule), "seconds": round(time.time() - run.t0, 1),
-                              "interval": "95% bootstrap over seeds and evaluation sessions"}}
+    by_type = {r: exact_by_gold_type(v) for r, v in rows.items()}
+    doc = {**table, "_exact_by_gold_type": by_type,
+           "_meta": {"seeds": seeds, "eval_on": eval_on, "settings": asdict(settings),
+                     "n_steps": len(rule), "seconds": round(time.time() - run.t0, 1),
+                     "interval": "95% bootstrap over seeds and evaluation sessions"}}
     write_text_atomic(out / "table2.json", json.dumps(doc, indent=2))
     say(format_table(table, f"Table 2 ({eval_on} split, {seeds} seeds, {len(rule)} steps per seed)"))
+    say("\nExact match by gold action type (" + ", ".join(f"{k}: {v['steps']} steps"
+                                                         for k, v in by_type["rule"].items()) + "):\n"
+        + "\n".join(f"  {r:<14}" + "  ".join(f"{k} {100 * v['exact']:5.1f}%" for k, v in t.items())
+                    for r, t in by_type.items()))
     return table
 
 
