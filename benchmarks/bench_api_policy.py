@@ -27,8 +27,8 @@ import multiprocessing as mp
 import sys
 import tempfile
 import time
-from pathlib import Path
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -157,8 +157,10 @@ def pooled_table(runs: Sequence[Sequence[dict[str, Any]]], *, resamples: int = 1
 def exact_by_gold_type(runs: Sequence[Sequence[dict[str, Any]]]) -> dict[str, dict[str, float | int]]:
     """Where a row's exact matches come from: per gold action type, the share of its steps
     matched exactly (over every seed) and how many steps of that type one seed has."""
+    from shop_env.actions import ACTION_TYPES
+
     out: dict[str, dict[str, float | int]] = {}
-    for kind in ("click", "type_and_submit", "terminate"):
+    for kind in ACTION_TYPES:
         hits = [bool(r["exact"]) for run in runs for r in run if r["gold"]["type"] == kind]
         out[kind] = {"exact": float(np.mean(hits)) if hits else 0.0, "steps": len(hits) // max(len(runs), 1)}
     return out
