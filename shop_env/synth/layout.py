@@ -55,16 +55,20 @@ def head(title: str, rng: random.Random, page_type: str, extra_ld: str = "") -> 
     )
 
 
+LOCATIONS = ("Boston 02118", "Austin 78701", "Denver 80203", "Seattle 98101")
+
+
 def nav_bar(query: str, cart_count: int, rng: random.Random) -> str:
     """Top bar: logo, delivery location, search box, account, orders, cart."""
     q = escape(query, quote=True)
+    location = rng.choice(LOCATIONS)
     cats = "".join(f'<option value="{escape(c)}">{escape(c)}</option>' for c in CATEGORIES)
     return (
         f'<div id="navbar" class="nav" data-track="nav">'
         f'<nav aria-label="Nav bar"><a href="{BASE_URL}/" aria-label="{SITE_NAME} home" class="nav-logo"'
         f' data-track="logo"><span class="logo-sprite" aria-hidden="true"></span></a>'
         f'<div class="nav-deliver"><span class="nav-line-1">Deliver to</span>'
-        f'<span class="nav-line-2">{escape(rng.choice(("Boston 02118", "Austin 78701", "Denver 80203", "Seattle 98101")))}</span></div>'
+        f'<span class="nav-line-2">{escape(location)}</span></div>'
         f'<div class="nav-search"><select aria-label="Search department" class="nav-search-dropdown" '
         f'style="display:none"><option value="all">All Departments</option>{cats}</select>'
         f'<input type="text" id="search-box" aria-label="Search input" placeholder="Search {SITE_NAME}" value="{q}"'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from html import escape
 from urllib.parse import urlencode
 
@@ -48,20 +49,62 @@ class View:
     cart: list[CartLine] = field(default_factory=list)
 
 
+DELIVERY_DATES = ("Tue, Mar 4", "Wed, Mar 5", "Fri, Mar 7", "tomorrow")
+BUYBOX_DELIVERY = ("Tuesday", "Thursday", "tomorrow")
+
+
+class CardDraws(NamedTuple):
+    """The random parts of one product tile, drawn in this order."""
+
+    ref: int
+    qid: int
+    delivery: str | None  # full tiles only
+    index: int
+    component_id: int
+
+
+def card_draws(rng: random.Random, compact: bool) -> CardDraws:
+    """Draw a tile's random parts (shared by the raw and the direct renderer)."""
+    ref, qid = rng.randint(1, 99), rng.randint(10**9, 2 * 10**9)
+    delivery = None if compact else rng.choice(DELIVERY_DATES)
+    return CardDraws(ref, qid, delivery, rng.randint(0, 60), rng.getrandbits(32))
+
+
+class CheckoutDraws(NamedTuple):
+    """The random parts of the checkout page, drawn in this order."""
+
+    recipient: str
+    street_number: int
+    card_digits: int
+
+
+def checkout_draws(rng: random.Random) -> CheckoutDraws:
+    return CheckoutDraws(rng.choice(("J. Doe", "A. Smith", "R. Lee")), rng.randint(10, 999), rng.randint(1000, 9999))
+
+
+def shown_reviews(p: Product, view: View) -> list:
+    """The reviews a product page shows: two, all once expanded, or those matching the review search."""
+    if view.review_query:
+        words = view.review_query.lower().split()
+        return [r for r in p.reviews if any(w in r.text.lower() for w in words)]
+    return p.reviews if view.reviews_expanded else p.reviews[:2]
+
+
 def _card(p: Product, rng: random.Random, *, sponsored: bool = False, compact: bool = False) -> str:
     """A product tile used on home, search and product pages."""
-    href = f"{BASE_URL}{p.url_path}?ref=sr_{rng.randint(1, 99)}&amp;qid={rng.randint(10**9, 2 * 10**9)}"
+    d = card_draws(rng, compact)
+    href = f"{BASE_URL}{p.url_path}?ref=sr_{d.ref}&amp;qid={d.qid}"
     label = escape(p.short_title, quote=True)
     spons = '<span class="s-sponsored">Sponsored</span>' if sponsored else ""
     strike = (f'<span class="a-text-price"><span>List: {money(p.list_price)}</span></span>'
               if p.list_price > p.price else "")
     extra = "" if compact else (
         f'<div class="s-delivery">{"<span>prime</span> " if p.prime else ""}FREE delivery '
-        f'{rng.choice(("Tue, Mar 4", "Wed, Mar 5", "Fri, Mar 7", "tomorrow"))}</div>'
+        f'{d.delivery}</div>'
         f'<button type="button" class="btn-y" data-track="atc-{p.pid}">Add to cart</button>')
     return (
         f'<div role="listitem" aria-label="{label}" class="s-card" data-asin="{p.pid}" '
-        f'data-index="{rng.randint(0, 60)}" data-component-id="{rng.getrandbits(32)}">{spons}'
+        f'data-index="{d.index}" data-component-id="{d.component_id}">{spons}'
         f'<a href="{href}" aria-label="Product image" data-track="img"><img src="https://m.shopmart.example/i/'
         f'{p.pid}._AC_UL320_.jpg" alt="{escape(p.title, quote=True)}" loading="lazy"></a>'
         f'<h2 class="a-size-base"><a href="{href}" aria-label="Product title" data-track="title">'
@@ -196,10 +239,7 @@ def _options_html(p: Product, selected: dict[str, str]) -> str:
 
 
 def _reviews_html(p: Product, view: View) -> str:
-    shown = p.reviews if view.reviews_expanded else p.reviews[:2]
-    if view.review_query:
-        words = view.review_query.lower().split()
-        shown = [r for r in p.reviews if any(w in r.text.lower() for w in words)]
+    shown = shown_reviews(p, view)
     items = "".join(
         f'<article aria-label="Review by {escape(r.author)}"><h4>{r.stars}.0 out of 5 stars '
         f'<span>{escape(r.title)}</span></h4><span class="a-size-base">{escape(r.author)} - Reviewed on '
@@ -239,7 +279,7 @@ def render_product(view: View, catalog: Catalog, rng: random.Random, also: list[
         f'<div class="a-price"><span class="sym">$</span>{p.price:,.2f}</div>{save}'
         f'{_options_html(p, view.selected)}<h2>About this item</h2><ul>{bullets}</ul></section>'
         f'<aside aria-label="Buybox"><div class="a-price">{money(p.price)}</div>'
-        f'<div>{"prime " if p.prime else ""}FREE delivery {rng.choice(("Tuesday", "Thursday", "tomorrow"))}</div>'
+        f'<div>{"prime " if p.prime else ""}FREE delivery {rng.choice(BUYBOX_DELIVERY)}</div>'
         f'<div class="a-color-success">In Stock</div><form aria-label="Purchase form" method="post" action="/cart/add">'
         f'<input type="hidden" name="asin" value="{p.pid}"><input type="hidden" name="token" value="{layout.session_token(rng)}">'
         f'<select aria-label="Quantity" name="quantity">{qty}</select>'
@@ -289,12 +329,13 @@ def render_checkout(view: View, catalog: Catalog, rng: random.Random) -> tuple[s
     items = "".join(f'<li>{escape(catalog.by_id[line.pid].title)} <span>Qty: {line.quantity}</span>'
                     f'<span>{money(catalog.by_id[line.pid].price)}</span></li>' for line in view.cart)
     notice = f'<div class="a-alert" role="alert">{escape(view.notice)}</div>' if view.notice else ""
+    d = checkout_draws(rng)
     body = (
         f'<div id="checkout"><h1>Checkout ({n} item{"s" if n != 1 else ""})</h1>{notice}'
-        f'<section aria-label="Shipping address"><h2>Shipping address</h2><p>{escape(rng.choice(("J. Doe", "A. Smith", "R. Lee")))},'
-        f' {rng.randint(10, 999)} Main St</p><a href="#">Change</a></section>'
+        f'<section aria-label="Shipping address"><h2>Shipping address</h2><p>{escape(d.recipient)},'
+        f' {d.street_number} Main St</p><a href="#">Change</a></section>'
         f'<section aria-label="Payment method"><h2>Payment method</h2>'
-        f'<label><input type="radio" aria-label="Visa ending in {rng.randint(1000, 9999)}" checked> Visa</label>'
+        f'<label><input type="radio" aria-label="Visa ending in {d.card_digits}" checked> Visa</label>'
         f'<label><input type="radio" aria-label="Gift card balance"> Gift card</label></section>'
         f'<section aria-label="Review items"><ul>{items}</ul></section>'
         f'<aside aria-label="Order summary"><form aria-label="Promo"><input type="text" aria-label="Promo code" '
