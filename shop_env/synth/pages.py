@@ -2,7 +2,9 @@
 
 Each renderer takes a :class:`View` (what is on screen) and returns ``(raw_html, url)``.
 The raw page is deliberately noisy (see :mod:`shop_env.synth.layout`); observations are
-these pages passed through :func:`shop_env.html.simplify`.
+these pages passed through :func:`shop_env.html.simplify`, which
+:mod:`shop_env.synth.direct` writes without the raw page (a change here needs its twin
+there; ``tests/test_synth_direct.py`` fails until both agree).
 """
 from __future__ import annotations
 

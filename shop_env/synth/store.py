@@ -1,8 +1,9 @@
 """The synthetic store as a state machine: a page state plus any action gives the next page.
 
 :class:`Store` renders a :class:`~shop_env.synth.pages.View` into a :class:`PageState` (the
-raw page passed through :func:`shop_env.html.simplify`, its named elements, and the
-products drawn on it), and :meth:`Store.transition` maps a state and *any*
+simplified page, its named elements, and the products drawn on it; written directly by
+:mod:`shop_env.synth.direct`, equal to the raw page passed through
+:func:`shop_env.html.simplify`, which ``Store(direct=False)`` does), and :meth:`Store.transition` maps a state and *any*
 :class:`~shop_env.actions.Action` of the task's schema to what happens next
 (:class:`Transition`): a new view to render, the end of the session (terminate, or a
 purchase by "Place your order"), or nothing, with a message saying why (an element that is
@@ -22,6 +23,7 @@ from typing import Any
 
 from shop_env.actions import TERMINATE, TYPE_AND_SUBMIT, Action
 from shop_env.html import Element, simplify
+from shop_env.synth import direct
 from shop_env.synth.catalog import Catalog, Product
 from shop_env.synth.pages import (CartLine, View, render_cart, render_checkout, render_home, render_product,
                                   render_search)
@@ -89,17 +91,23 @@ class Transition:
 class Store:
     """Catalogue plus search engine, with rendering and the transition function."""
 
-    def __init__(self, catalog: Catalog, engine: SearchEngine | None = None) -> None:
+    def __init__(self, catalog: Catalog, engine: SearchEngine | None = None, *, direct: bool = True) -> None:
         self.catalog = catalog
         self.engine = engine or SearchEngine(catalog)
+        self.direct = direct
 
     @classmethod
-    def build(cls, catalog: Catalog) -> "Store":
-        return cls(catalog)
+    def build(cls, catalog: Catalog, *, direct: bool = True) -> "Store":
+        return cls(catalog, direct=direct)
 
     # -- rendering ----------------------------------------------------------------------
     def render(self, view: View, who: Persona, rng: random.Random, last_results: View | None = None) -> PageState:
-        """Draw ``view`` (page noise and products on show from ``rng``) and simplify it."""
+        """Draw ``view`` (page noise and products on show from ``rng``) as a simplified page.
+
+        With ``direct`` (the default) the simplified page is written straight away
+        (:mod:`shop_env.synth.direct`); otherwise, or when the view holds free text the
+        direct writer leaves to the serializer, the raw page is rendered and passed through
+        :func:`shop_env.html.simplify`. Both give the same page and draw the same numbers."""
         cat = self.catalog
         extra: dict[str, Any] = {}
         if view.kind == "home":
@@ -108,27 +116,34 @@ class Store:
                 deals[rng.randrange(6)] = rng.choice(cat.by_type[who.need.name])
             pool = cat.by_type[who.need.name] if rng.random() < 0.4 else rng.choice(list(cat.by_type.values()))
             recs = rng.sample(pool, 6)
-            raw, url = render_home(view, cat, rng, deals, recs)
+            writers, args = (render_home, direct.home), (view, cat, rng, deals, recs)
             extra["products"] = deals + recs
         elif view.kind == "search":
             res = self.engine.search(view.query, view.filters, view.sort, view.page, category=view.category)
             pool = res.matched if len(res.matched) > 12 else cat.products
             sponsored = [pool[rng.randrange(len(pool))] for _ in range(rng.choice((0, 1, 2)))]
-            raw, url = render_search(view, res, rng, sponsored)
+            writers, args = (render_search, direct.search), (view, res, rng, sponsored)
             extra.update(result=res, products=(sponsored if res.products else []) + res.products)
             last_results = view
         elif view.kind == "product":
             p = cat.by_id[view.pid or ""]
             same = [q for q in cat.by_type[p.ptype.name] if q.pid != p.pid]
             also = rng.sample(same, 4)
-            raw, url = render_product(view, cat, rng, also)
+            writers, args = (render_product, direct.product), (view, cat, rng, also)
             extra.update(product=p, products=also)
         else:
             extra["total"] = round(sum(cat.by_id[line.pid].price * line.quantity for line in view.cart), 2)
             extra["products"] = [cat.by_id[line.pid] for line in view.cart]
-            raw, url = (render_cart if view.kind == "cart" else render_checkout)(view, cat, rng)
-        page = simplify(raw, url=url, auto_recipe=False)  # no built-in recipe covers this site
-        return PageState(view=view, persona=who, html=page.html, url=url, elements=page.elements,
+            writers = (render_cart, direct.cart) if view.kind == "cart" else (render_checkout, direct.checkout)
+            args = (view, cat, rng)
+        if self.direct and direct.is_plain(view.query) and direct.is_plain(view.review_query) \
+                and direct.is_plain(view.notice):
+            html, url, elements = writers[1](*args)
+        else:
+            raw, url = writers[0](*args)
+            page = simplify(raw, url=url, auto_recipe=False)  # no built-in recipe covers this site
+            html, elements = page.html, page.elements
+        return PageState(view=view, persona=who, html=html, url=url, elements=elements,
                          last_results=last_results, **extra)
 
     # -- transitions --------------------------------------------------------------------
