@@ -41,11 +41,12 @@ from shop_env.synth.vocab import CATEGORIES
 __all__ = ["PLAIN_TEXT", "is_plain", "home", "search", "product", "cart", "checkout"]
 
 PLAIN_TEXT = re.compile(r"[A-Za-z0-9 .,:;!?$%#@+/()_'\"&<>*=-]*\Z")
-"""Free text the direct renderer writes itself; anything else goes through the simplifier."""
+"""Characters of free text the direct writer escapes exactly as the serializer does (tested)."""
 
 
 def is_plain(text: str) -> bool:
-    """Is ``text`` free text the direct renderer may write (no markup characters, one space between words)?"""
+    """May the direct writer write ``text`` (ASCII of :data:`PLAIN_TEXT`, single spaces, no edge spaces)?
+    Other text goes through the simplifier."""
     return bool(PLAIN_TEXT.match(text)) and "  " not in text and text == text.strip()
 
 
@@ -71,17 +72,17 @@ class _Page:
         self.elements: list[Element] = []
 
     def control(self, tag: str, path: Sequence[str], own: str, kind: str, text: str, *, attrs: str = "",
-                inner: str | None = None, after: str = "") -> str:
-        """One named control: ``<tag attrs name=...>inner</tag>`` (``inner=None``: a void element).
-        ``text`` is what :class:`Element` reports; ``after`` goes after the name (boolean attributes)."""
+                inner: str | None = None) -> str:
+        """One named control: ``<tag attrs name=...>inner</tag>`` (``inner=None``: a void element);
+        ``text`` is what its :class:`Element` reports. ``name`` comes last, as the simplifier puts it."""
         name = self.names.unique(".".join((*path, own)))
         self.elements.append(Element(name=name, kind=kind, tag=tag, text=collapse(text)))
-        head = f"<{tag}{attrs} name=\"{name}\"{after}>"
+        head = f"<{tag}{attrs} name=\"{name}\">"
         return head if inner is None else f"{head}{inner}</{tag}>"
 
-    def link(self, path: Sequence[str], label: str, *, attrs: str = "", own: str | None = None) -> str:
+    def link(self, path: Sequence[str], label: str, *, attrs: str = "") -> str:
         """A text link ``<a>label</a>`` named by its text."""
-        return self.control("a", path, own or slugify(label), "click", label, attrs=attrs, inner=_text(label))
+        return self.control("a", path, slugify(label), "click", label, attrs=attrs, inner=_text(label))
 
     def text_input(self, path: Sequence[str], aria: str, placeholder: str, value: str | None = None) -> str:
         value_attr = "" if value is None else f" value={_attr(value)}"
@@ -155,9 +156,9 @@ def _chrome(query: str, n_cart: int, location: str) -> tuple[str, tuple[Element,
 Rendered = tuple[str, str, list[Element]]
 
 
-def _finish(page: _Page, rng: random.Random, view: View, title: str, body: str, url: str, ld: str = "") -> Rendered:
+def _finish(page: _Page, rng: random.Random, view: View, title: str, body: str, url: str) -> Rendered:
     """Draw the chrome's noise (the raw page draws it after the body) and assemble the page."""
-    layout.head(title, rng, view.kind, ld)
+    layout.head(title, rng, view.kind)
     layout.hidden_noise(rng)
     location = rng.choice(layout.LOCATIONS)
     layout.footer(rng)
