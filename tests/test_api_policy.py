@@ -275,3 +275,19 @@ def test_cancel_drops_queued_requests_unsent():
         assert futures[0].result(timeout=10).text == "ok"  # already sent: its answer is kept
         assert server.n_calls == 1
         assert policy.submit("again", {}).result(timeout=10).text == "ok"  # a new run after cancel
+
+
+def test_a_temperature_override_is_sent_even_while_the_policy_has_idle_workers(store_dir):
+    """evaluate(policy, temperature=T) runs a copy of the policy; right after the caller used the
+    policy itself its worker threads are idle and waiting, and they must not serve the copy's
+    requests with the original temperature."""
+    with oracle_server(store_dir) as server:
+        policy = make_policy(server, concurrency=4, temperature=0.0)
+        policy.act(["a", "b", "c", "d"], [{"messages": [{"role": "user", "content": t}]} for t in "abcd"])
+        before = server.n_calls
+        evaluate(policy, store_dir, split="all", batch_size=8, temperature=0.7, limit=3)
+        sent = [call.body.get("temperature") for call in server.calls[before:]]
+        total = server.n_calls
+    assert sent and all(t == 0.7 for t in sent), sent
+    assert policy.temperature == 0.0
+    assert policy.stats()["calls"] == total  # the copy's calls count in the policy's totals

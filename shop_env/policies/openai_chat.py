@@ -136,14 +136,28 @@ class OpenAIChatPolicy:
                                      max_retries=0)  # retries are ours: counted and logged
         self._sleep = sleep
         self._rng = random.Random(seed)
-        self._lock = threading.Lock()
+        self._calls_lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
+        self._start_queue()
+
+    def _start_queue(self) -> None:
+        """An empty request queue with no workers (each policy object serves its own queue)."""
+        self._lock = threading.Lock()
         self._last: list[dict[str, Any]] = []
         self._todo: deque[tuple[list[dict[str, str]], Future[Completion], _Abort]] = deque()
         self._ready = threading.Condition(self._lock)
         self._workers = 0
         self._idle = 0
         self._abort = _Abort()
+
+    def __copy__(self) -> "OpenAIChatPolicy":
+        """A copy (e.g. with another ``temperature``) with its own request queue and workers, so
+        its requests are sent with its own settings; the HTTP client and the call totals of
+        :meth:`stats` are shared."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._start_queue()
+        return new
 
     # -- the Policy and StreamingPolicy protocols ------------------------------------------
     def act(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
@@ -215,7 +229,7 @@ class OpenAIChatPolicy:
                 abort.fail(e)  # the run stops: the others are neither sent nor retried
                 future.set_exception(abort.error)
                 continue
-            with self._lock:
+            with self._calls_lock:
                 self._calls.append(answer.stats)
             future.set_result(answer)
 
@@ -227,7 +241,7 @@ class OpenAIChatPolicy:
     def stats(self) -> dict[str, Any]:
         """Totals over every answered call so far (see
         :func:`shop_env.evaluation.call_stats.summarize_calls`), with model and endpoint."""
-        with self._lock:
+        with self._calls_lock:
             calls = list(self._calls)
         return {"model": self.model, "endpoint": self.endpoint, "concurrency": self.concurrency,
                 **summarize_calls(calls)}
