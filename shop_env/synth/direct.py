@@ -33,8 +33,8 @@ from shop_env.html.naming import NameSet, slugify
 from shop_env.synth import layout
 from shop_env.synth.catalog import Catalog, Product
 from shop_env.synth.layout import SITE_NAME, money, stars_text
-from shop_env.synth.pages import (BUYBOX_DELIVERY, CardDraws, View, card_draws, checkout_draws, search_url,
-                                  shown_reviews)
+from shop_env.synth.pages import (BUYBOX_DELIVERY, CardDraws, View, card_draws, cart_total, checkout_draws,
+                                  search_url, shown_reviews)
 from shop_env.synth.search import PAGE_SIZE, PRICE_BANDS, SORTS, SearchResult
 from shop_env.synth.vocab import CATEGORIES
 
@@ -327,11 +327,6 @@ def product(view: View, catalog: Catalog, rng: random.Random, also: list[Product
     return _finish(page, rng, view, f"{p.title} : {p.category}", body, url)
 
 
-def _totals(view: View, catalog: Catalog) -> tuple[int, float]:
-    n = sum(line.quantity for line in view.cart)
-    return n, round(sum(catalog.by_id[line.pid].price * line.quantity for line in view.cart), 2)
-
-
 def cart(view: View, catalog: Catalog, rng: random.Random) -> Rendered:
     """As ``simplify(render_cart(...))``."""
     page = _Page()
@@ -347,7 +342,7 @@ def cart(view: View, catalog: Catalog, rng: random.Random) -> Rendered:
                                     inner=_text(p.title))
                      + f"{opts}<span>{money(p.price)}</span><span>Qty: {line.quantity}</span>"
                      + page.submit(at, "Delete", "Delete") + page.submit(at, "Save for later") + "</li>")
-    n, total = _totals(view, catalog)
+    n, total = cart_total(view, catalog)
     at = ("subtotal",)
     body = (f'{_alert(view)}<section aria-label="Shopping cart"><h1>Shopping Cart</h1>'
             f'{"<ul>" + "".join(lines) + "</ul>" if lines else ""}</section>'
@@ -361,7 +356,7 @@ def cart(view: View, catalog: Catalog, rng: random.Random) -> Rendered:
 def checkout(view: View, catalog: Catalog, rng: random.Random) -> Rendered:
     """As ``simplify(render_checkout(...))``."""
     page = _Page()
-    n, total = _totals(view, catalog)
+    n, total = cart_total(view, catalog)
     shipping = 0.0 if total >= 35 else 5.99
     tax = round(total * 0.0625, 2)
     d = checkout_draws(rng)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from html import escape
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from shop_env.synth import layout
@@ -81,6 +81,7 @@ class CheckoutDraws(NamedTuple):
 
 
 def checkout_draws(rng: random.Random) -> CheckoutDraws:
+    """Draw the checkout page's random parts (shared by the raw and the direct renderer)."""
     return CheckoutDraws(rng.choice(("J. Doe", "A. Smith", "R. Lee")), rng.randint(10, 999), rng.randint(1000, 9999))
 
 
@@ -295,7 +296,8 @@ def render_product(view: View, catalog: Catalog, rng: random.Random, also: list[
     return _page(f"{p.title} : {p.category}", body, view, rng, ld), url
 
 
-def _cart_total(view: View, catalog: Catalog) -> tuple[int, float]:
+def cart_total(view: View, catalog: Catalog) -> tuple[int, float]:
+    """Items in the cart and their price."""
     n = sum(line.quantity for line in view.cart)
     return n, round(sum(catalog.by_id[line.pid].price * line.quantity for line in view.cart), 2)
 
@@ -312,7 +314,7 @@ def render_cart(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, 
             f'<span class="a-price">{money(p.price)}</span><span>Qty: {line.quantity}</span>'
             f'<input type="submit" value="Delete" aria-label="Delete"><input type="submit" value="Save for later">'
             f'</li>')
-    n, total = _cart_total(view, catalog)
+    n, total = cart_total(view, catalog)
     notice = f'<div class="a-alert" role="alert">{escape(view.notice)}</div>' if view.notice else ""
     body = (
         f'{notice}<section aria-label="Shopping cart"><h1>Shopping Cart</h1><ul>{"".join(lines)}</ul></section>'
@@ -325,7 +327,7 @@ def render_cart(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, 
 
 def render_checkout(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, str]:
     """Checkout page: address, payment, items, promo code, order summary, place order."""
-    n, total = _cart_total(view, catalog)
+    n, total = cart_total(view, catalog)
     shipping = 0.0 if total >= 35 else 5.99
     tax = round(total * 0.0625, 2)
     items = "".join(f'<li>{escape(catalog.by_id[line.pid].title)} <span>Qty: {line.quantity}</span>'

@@ -3,7 +3,8 @@
 :class:`Store` renders a :class:`~shop_env.synth.pages.View` into a :class:`PageState` (the
 simplified page, its named elements, and the products drawn on it; written directly by
 :mod:`shop_env.synth.direct`, equal to the raw page passed through
-:func:`shop_env.html.simplify`, which ``Store(direct=False)`` does), and :meth:`Store.transition` maps a state and *any*
+:func:`shop_env.html.simplify`, which ``Store(direct=False)`` does), and
+:meth:`Store.transition` maps a state and *any*
 :class:`~shop_env.actions.Action` of the task's schema to what happens next
 (:class:`Transition`): a new view to render, the end of the session (terminate, or a
 purchase by "Place your order"), or nothing, with a message saying why (an element that is
@@ -25,7 +26,7 @@ from shop_env.actions import TERMINATE, TYPE_AND_SUBMIT, Action
 from shop_env.html import Element, simplify
 from shop_env.synth import direct
 from shop_env.synth.catalog import Catalog, Product
-from shop_env.synth.pages import (CartLine, View, render_cart, render_checkout, render_home, render_product,
+from shop_env.synth.pages import (CartLine, View, cart_total, render_cart, render_checkout, render_home, render_product,
                                   render_search)
 from shop_env.synth.persona import Persona
 from shop_env.synth.search import PRICE_BANDS, SORTS, Filters, SearchEngine, SearchResult
@@ -132,7 +133,7 @@ class Store:
             writers, args = (render_product, direct.product), (view, cat, rng, also)
             extra.update(product=p, products=also)
         else:
-            extra["total"] = round(sum(cat.by_id[line.pid].price * line.quantity for line in view.cart), 2)
+            extra["total"] = cart_total(view, cat)[1]
             extra["products"] = [cat.by_id[line.pid] for line in view.cart]
             writers = (render_cart, direct.cart) if view.kind == "cart" else (render_checkout, direct.checkout)
             args = (view, cat, rng)
