@@ -99,7 +99,8 @@ class _Page:
         return self.control("input", path, slugify(aria or value), "click", value, attrs=attrs)
 
     def card(self, section: str, p: Product, d: CardDraws, *, sponsored: bool = False) -> str:
-        """A product tile, given its draws (:func:`~shop_env.synth.pages.card_draws`; compact without a delivery date)."""
+        """A product tile, given its draws (:func:`~shop_env.synth.pages.card_draws`); a compact tile
+        has no delivery date."""
         item = slugify(p.short_title)
         at = (section, item) if item else (section,)
         ratings = f"{stars_text(p.rating)} {p.review_count:,} ratings"
