@@ -34,7 +34,7 @@ from shop_env.synth import layout
 from shop_env.synth.catalog import Catalog, Product
 from shop_env.synth.layout import SITE_NAME, money, stars_text
 from shop_env.synth.pages import (BUYBOX_DELIVERY, CardDraws, View, card_draws, cart_total, checkout_draws,
-                                  search_url, shown_reviews)
+                                  search_url, shipping_and_tax, shown_reviews)
 from shop_env.synth.search import PAGE_SIZE, PRICE_BANDS, SORTS, SearchResult
 from shop_env.synth.vocab import CATEGORIES
 
@@ -358,8 +358,7 @@ def checkout(view: View, catalog: Catalog, rng: random.Random) -> Rendered:
     """As ``simplify(render_checkout(...))``."""
     page = _Page()
     n, total = cart_total(view, catalog)
-    shipping = 0.0 if total >= 35 else 5.99
-    tax = round(total * 0.0625, 2)
+    shipping, tax = shipping_and_tax(total)
     d = checkout_draws(rng)
     items = "".join(f"<li>{_text(catalog.by_id[line.pid].title)} <span>Qty: {line.quantity}</span>"
                     f"<span>{money(catalog.by_id[line.pid].price)}</span></li>" for line in view.cart)

@@ -302,6 +302,11 @@ def cart_total(view: View, catalog: Catalog) -> tuple[int, float]:
     return n, round(sum(catalog.by_id[line.pid].price * line.quantity for line in view.cart), 2)
 
 
+def shipping_and_tax(total: float) -> tuple[float, float]:
+    """The checkout's shipping (free from $35) and sales tax on a cart ``total``."""
+    return 0.0 if total >= 35 else 5.99, round(total * 0.0625, 2)
+
+
 def render_cart(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, str]:
     """Cart page: lines with delete / save for later, subtotal, proceed to checkout."""
     lines = []
@@ -328,8 +333,7 @@ def render_cart(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, 
 def render_checkout(view: View, catalog: Catalog, rng: random.Random) -> tuple[str, str]:
     """Checkout page: address, payment, items, promo code, order summary, place order."""
     n, total = cart_total(view, catalog)
-    shipping = 0.0 if total >= 35 else 5.99
-    tax = round(total * 0.0625, 2)
+    shipping, tax = shipping_and_tax(total)
     items = "".join(f'<li>{escape(catalog.by_id[line.pid].title)} <span>Qty: {line.quantity}</span>'
                     f'<span>{money(catalog.by_id[line.pid].price)}</span></li>' for line in view.cart)
     notice = f'<div class="a-alert" role="alert">{escape(view.notice)}</div>' if view.notice else ""

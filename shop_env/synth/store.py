@@ -4,12 +4,11 @@
 simplified page, its named elements, and the products drawn on it; written directly by
 :mod:`shop_env.synth.direct`, equal to the raw page passed through
 :func:`shop_env.html.simplify`, which ``Store(direct=False)`` does), and
-:meth:`Store.transition` maps a state and *any*
-:class:`~shop_env.actions.Action` of the task's schema to what happens next
-(:class:`Transition`): a new view to render, the end of the session (terminate, or a
-purchase by "Place your order"), or nothing, with a message saying why (an element that is
-not on the page, a click on a text box, typing into a button, an element the store does not
-act on). It never raises on an action.
+:meth:`Store.transition` maps a state and *any* :class:`~shop_env.actions.Action` of the
+task's schema to what happens next (:class:`Transition`): a new view to render, the end of
+the session (terminate, or a purchase by "Place your order"), or nothing, with a message
+saying why (an element that is not on the page, a click on a text box, typing into a button,
+an element the store does not act on). It never raises on an action.
 
 Everything the page shows is decided here (search, filters, sort, pagination, options,
 reviews, cart, checkout); the shopper (:mod:`shop_env.synth.shopper`) only chooses actions.
