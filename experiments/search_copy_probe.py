@@ -2,10 +2,10 @@
 
 SFT on the search targets only, with the environment's own prompts (latest-step context, a
 short character budget so that steps are cheap), then every ``--every`` steps a greedy probe
-on the validation searches: how many outputs parse, how many queries exceed ROUGE-L 0.75
-with the recorded query (exact), how many are near the persona's product type (ROUGE-L
-above 0.5), and how many distinct queries the model writes. A model that ignores the
-persona writes one query for everybody. One-off diagnostic for issue 14 (README,
+on the validation searches: how many outputs parse as a search, how many queries exceed
+ROUGE-L 0.75 with the recorded query (exact), how many are near the persona's product type
+(ROUGE-L above 0.5), and how many distinct queries the model writes. A model that ignores
+the persona writes one query for everybody. One-off diagnostic for issue 14 (README,
 "`make reproduce`"); needs the data and base model that `make reproduce` writes.
 
     .venv/bin/python experiments/search_copy_probe.py outputs/reproduce/seed0/models/base /tmp/probe
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from agents.llm import LLMAgent
 from agents.training.sft import collate, sft_example_at, sft_loss, tokenize_example
 from shop_env.actions import parse_model_output
 from shop_env.data.store import open_store
@@ -43,19 +44,9 @@ def search_examples(store, builder, tokenizer) -> list[tuple[list[int], list[int
     return rows
 
 
-def probe(model, tokenizer, cases, batch: int = 16) -> dict:
+def probe(agent: LLMAgent, cases) -> dict:
     """Greedy queries for ``cases`` (messages, gold query, product type), summarised."""
-    model.eval()
-    outputs = []
-    with torch.no_grad():
-        for i in range(0, len(cases), batch):
-            texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
-                     for m, _, _ in cases[i:i + batch]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            ids = model.generate(**enc, max_new_tokens=72, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            outputs += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    model.train()
+    outputs = [group[0].text for group in agent.generate([m for m, _, _ in cases])]
     valid = exact = near_need = 0
     queries = collections.Counter()
     for out, (_, gold, need) in zip(outputs, cases):
@@ -87,8 +78,8 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(args.model)
+    agent = LLMAgent(model, tokenizer, temperature=0.0, max_new_tokens=72, batch_size=16, seed=args.seed)
     builder = PromptBuilder(context="latest_step", max_chars=args.max_chars)
     rows = search_examples(open_store(args.data / "train"), builder, tokenizer)
     cases = [(builder.build(s, k).messages, step.action.text, s.persona["need"]["product_type"].lower())
@@ -100,7 +91,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     order: list[int] = []
     start, losses = time.time(), []
-    print(json.dumps({"step": 0, **probe(model, tokenizer, cases)}), flush=True)
+    print(json.dumps({"step": 0, **probe(agent, cases)}), flush=True)
     for step in range(1, args.steps + 1):
         if len(order) < args.batch:
             order += rng.sample(range(len(rows)), len(rows))
@@ -115,7 +106,7 @@ def main() -> None:
         losses.append(float(loss.detach()))
         if step % args.every == 0:
             record = {"step": step, "loss": round(sum(losses[-args.every:]) / args.every, 3),
-                      **probe(model, tokenizer, cases), "seconds": round(time.time() - start)}
+                      **probe(agent, cases), "seconds": round(time.time() - start)}
             print(json.dumps(record), flush=True)
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
