@@ -77,6 +77,16 @@ def test_sft_index_covers_every_step(easy):
     assert sft_index(store, cfg) == [(s, k) for s in range(3) for k in range(store.n_steps(s))]
 
 
+def test_sft_index_keeps_only_the_asked_action_types(easy):
+    store = easy[2]
+    everything = sft_index(store, SFTConfig(model="m"))
+    searches = sft_index(store, SFTConfig(model="m", action_types=("type_and_submit",)))
+    assert searches == [(s, k) for s, k in everything if store[s].steps[k].action.type == "type_and_submit"]
+    assert 0 < len(searches) < len(everything)
+    with pytest.raises(ValueError, match="unknown action type.*'search'"):
+        sft_index(store, SFTConfig(model="m", action_types=("search",)))
+
+
 def test_collate_pads_right_and_masks_labels():
     b = collate([([5, 6, 7], [-100, 6, 7]), ([8], [8])], pad_id=0)
     assert b["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
@@ -146,3 +156,23 @@ def test_epochs_set_the_number_of_steps(easy, tmp_path):
                         context="latest_step", max_length=256))
     # latest_step: one example per step -> 64 examples; a quarter epoch at 4 per step = 4 steps.
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_loss_on_target_logits_equals_full_logit_reference(easy, tok):
+    """sft_loss projects only the target positions; the value and gradients must equal the
+    cross-entropy over the full logits (labels -100 elsewhere)."""
+    model = LLMAgent.from_pretrained(str(easy[0]), device="cpu").model.train()
+    rows = _rows(easy, tok, 3)
+    batch = collate(rows, tok.pad_token_id)
+    n_tok = int((batch["labels"][:, 1:] != -100).sum())
+    loss = sft_loss(model, batch, n_tok)
+    loss.backward()
+    ours = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    ref = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(),
+                                            ignore_index=-100, reduction="sum") / n_tok
+    ref.backward()
+    torch.testing.assert_close(loss, ref, atol=1e-5, rtol=1e-5)
+    for g, p in zip(ours, model.parameters()):
+        torch.testing.assert_close(g, p.grad, atol=1e-6, rtol=1e-4)

@@ -30,7 +30,8 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.llm import encode_chat
-from shop_env.actions import format_model_output
+from agents.sampling import forward_params
+from shop_env.actions import ACTION_TYPES, format_model_output
 from shop_env.data.model import Session
 from shop_env.prompts import PromptBuilder
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, indices_for,
@@ -72,6 +73,9 @@ class SFTConfig:
             Show the shopper's persona in the prompt, as the environment does.
         limit_sessions (`int` or `None`, *optional*, defaults to `None`):
             Use at most this many sessions (*ours*).
+        action_types (`tuple[str, ...]` or `None`, *optional*, defaults to `None`):
+            Train only the steps whose gold action is of these types, e.g. `("type_and_submit",)`
+            for a search-only stage (*ours*); `None` = every step.
 
         > Optimisation
 
@@ -137,6 +141,7 @@ class SFTConfig:
     max_prompt_tokens: int | None = None  # prompt budget in tokens (as the env's max_tokens, with this tokenizer)
     include_persona: bool = True
     limit_sessions: int | None = None
+    action_types: tuple[str, ...] | None = None
     seed: int = 0
     save_every: int = 0
     save_total_limit: int = 2
@@ -207,19 +212,39 @@ def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, t
 
 
 def sft_loss(model, batch: dict[str, torch.Tensor], n_tokens: int) -> torch.Tensor:
-    """Summed next-token cross-entropy over labelled tokens, divided by ``n_tokens``."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    targets = batch["labels"][:, 1:]
-    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+    """Summed next-token cross-entropy over labelled tokens, divided by ``n_tokens``.
+
+    Logits are computed only from the position before the batch's first labelled token on
+    (``logits_to_keep``, where the model takes it): targets end the sequence, so the
+    vocabulary projection of the prompt, the bulk of the tokens, is never built.
+    """
+    labels = batch["labels"]
+    width = labels.shape[1]
+    labelled = (labels[:, 1:] != -100).any(0)
+    first = 1 + int(labelled.int().argmax()) if bool(labelled.any()) else width - 1
+    keep = width - first + 1  # positions first-1 .. width-1; the last predicts nothing
+    extra = {"logits_to_keep": keep} if "logits_to_keep" in forward_params(model) else {}
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).logits
+    return torch.nn.functional.cross_entropy(logits[:, -keep:-1].flatten(0, 1).float(), labels[:, first:].flatten(),
                                              ignore_index=-100, reduction="sum") / max(1, n_tokens)
 
 
 def sft_index(store, config: SFTConfig) -> list[tuple[int, int]]:
-    """``(session index, step index)`` of every step that may become an example."""
+    """``(session index, step index)`` of every step that may become an example (of
+    ``config.action_types`` when set)."""
     n = len(store) if config.limit_sessions is None else min(len(store), config.limit_sessions)
     if n == 0:
         raise ValueError(f"no sessions in {store.path} (split {config.split!r})")
-    return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
+    if config.action_types is None:
+        return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
+    wanted = set(config.action_types)
+    unknown = sorted(wanted - set(ACTION_TYPES))
+    if unknown:
+        raise ValueError(f"action_types: unknown action type(s) {unknown}; known: {list(ACTION_TYPES)}")
+    index = [(s, k) for s in range(n) for k, step in enumerate(store[s].steps) if step.action.type in wanted]
+    if not index:
+        raise ValueError(f"no step of type {sorted(wanted)} in {store.path} (split {config.split!r})")
+    return index
 
 
 def _builder(config: SFTConfig, tokenizer) -> PromptBuilder:
