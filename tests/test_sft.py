@@ -83,6 +83,7 @@ def test_sft_index_keeps_only_the_asked_action_types(easy):
     searches = sft_index(store, SFTConfig(model="m", action_types=("type_and_submit",)))
     assert searches == [(s, k) for s, k in everything if store[s].steps[k].action.type == "type_and_submit"]
     assert 0 < len(searches) < len(everything)
+    assert sft_index(store, SFTConfig(model="m", action_types="type_and_submit")) == searches  # as --set gives it
     with pytest.raises(ValueError, match="unknown action type.*'search'"):
         sft_index(store, SFTConfig(model="m", action_types=("search",)))
 

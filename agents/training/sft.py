@@ -237,7 +237,8 @@ def sft_index(store, config: SFTConfig) -> list[tuple[int, int]]:
         raise ValueError(f"no sessions in {store.path} (split {config.split!r})")
     if config.action_types is None:
         return [(s, k) for s in range(n) for k in range(store.n_steps(s))]
-    wanted = set(config.action_types)
+    types = config.action_types
+    wanted = {types} if isinstance(types, str) else set(types)  # `--set action_types=click` gives a str
     unknown = sorted(wanted - set(ACTION_TYPES))
     if unknown:
         raise ValueError(f"action_types: unknown action type(s) {unknown}; known: {list(ACTION_TYPES)}")
