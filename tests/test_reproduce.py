@@ -83,7 +83,12 @@ def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):
         tables.append(doc)
     assert tables[0] == tables[1]
     for jobs in (1, 2):  # each seed trained its own models
-        assert (tmp_path / f"jobs{jobs}" / "seed1" / "models" / "shop_r1" / "final" / "config.json").exists()
+        models = tmp_path / f"jobs{jobs}" / "seed1" / "models"
+        assert (models / "shop_r1" / "final" / "config.json").exists()
+        for stage, steps in (("sft_search", QUICK.search_sft_steps), ("sft_search_long", QUICK.search_sft_long_steps)):
+            logged = [json.loads(ln) for ln in (models / stage / "metrics.jsonl").read_text().splitlines()]
+            assert len(logged) == steps  # both search stages ran, before the full SFT (below)
+        assert (models / "sft_search_long" / "final").stat().st_mtime <= (models / "sft" / "final").stat().st_mtime
 
 
 def test_exact_by_gold_type_counts_each_type_over_seeds():

@@ -56,6 +56,7 @@ class ReproduceSettings:
     search_sft_batch: int = 8
     search_sft_lr: float = 1e-3
     search_sft_max_chars: int = 2500  # keeps the page of 96 of 101 validation searches, at about 770 tokens
+    search_sft_long_steps: int = 0   # then searches at the full budget (max_chars): the copy learnt on short prompts does not carry over by itself
     sft_steps: int = 3000            # validation exact (seed 0): 1500 steps 26.4%, 3000 steps 34.0%
     sft_batch: int = 1               # many small steps: a tiny model learns faster from updates than from batch size
     sft_lr: float = 2e-3
@@ -76,7 +77,8 @@ DEMO = ReproduceSettings(train_sessions=1000, sft_steps=1500, rl_steps=4, eval_s
 QUICK = ReproduceSettings(train_sessions=60, val_sessions=4, vocab_size=1024, hidden_size=32, num_layers=1,
                           tokenizer_texts=400, sft_steps=3, sft_batch=2, sft_lr=1e-2, sft_warmup=0.0,
                           rl_steps=1, rl_lr=1e-5, num_generations=2, prompts_per_step=2, max_new_tokens=24,
-                          eval_sessions=2, eval_batch=8)
+                          eval_sessions=2, eval_batch=8, search_sft_steps=2, search_sft_batch=2,
+                          search_sft_long_steps=1)
 
 
 def session_fingerprint(session) -> str:
@@ -236,15 +238,22 @@ class _Run:
         from agents.training.sft import SFTConfig, train_sft
 
         out = seed_dir / "models" / "sft_search"
-        if (out / "final" / "config.json").exists():
-            return out / "final"
         c = self.cfg
-        return train_sft(SFTConfig(model=str(base), out=str(out), data=str(self.train_root),
-                                   action_types=("type_and_submit",), max_steps=c.search_sft_steps,
-                                   lr=c.search_sft_lr, batch_size=c.search_sft_batch, grad_accum=1,
-                                   lr_schedule="constant", warmup_ratio=0.05, context=c.context,
-                                   max_chars=c.search_sft_max_chars, max_length=4096, seed=seed, save_every=0,
-                                   tensorboard=False, progress=False))
+        stages = [(c.search_sft_steps, c.search_sft_max_chars, 0.05, out)]
+        if c.search_sft_long_steps:
+            stages.append((c.search_sft_long_steps, c.max_chars, 0.0, seed_dir / "models" / "sft_search_long"))
+        model = base
+        for steps, max_chars, warmup, where in stages:
+            if (where / "final" / "config.json").exists():
+                model = where / "final"
+                continue
+            model = train_sft(SFTConfig(model=str(model), out=str(where), data=str(self.train_root),
+                                        action_types=("type_and_submit",), max_steps=steps, lr=c.search_sft_lr,
+                                        batch_size=c.search_sft_batch, grad_accum=1, lr_schedule="constant",
+                                        warmup_ratio=warmup, context=c.context, max_chars=max_chars,
+                                        max_length=4096, seed=seed, save_every=0, tensorboard=False,
+                                        progress=False))
+        return model
 
     def sft(self, base: Path, seed: int, seed_dir: Path) -> Path:
         from agents.training.sft import SFTConfig, train_sft
