@@ -233,8 +233,9 @@ class _Run:
         return base
 
     def search_sft(self, base: Path, seed: int, seed_dir: Path) -> Path:
-        """The search-only stage: the copy of the persona's need into the query takes ~10k
-        search examples to appear (README, ``make reproduce``), which short prompts make affordable."""
+        """The search-only stages (short prompts, then optionally the full budget); returns the
+        last stage's model. Copying the persona's need into the query takes ~10k search
+        examples to appear (README, ``make reproduce``), which short prompts make affordable."""
         from agents.training.sft import SFTConfig, train_sft
 
         out = seed_dir / "models" / "sft_search"
