@@ -68,8 +68,23 @@ def test_cli_bad_input(tmp_path, capsys):
     (out / "settings.json").write_text(json.dumps({"settings": {**QUICK.__dict__, "sft_steps": 99}, "eval_on": "test"}))
     assert main(["reproduce", "--out", str(out), "--quick"]) == 2
     err = capsys.readouterr().err
-    assert str(out) in err and "other settings" in err and "settings" in err
+    assert str(out) in err and "other settings" in err and f"settings.sft_steps: 99 -> {QUICK.sft_steps}" in err
     assert json.loads((out / "settings.json").read_text())["settings"]["sft_steps"] == 99  # untouched
+
+
+def test_a_run_recorded_before_a_settings_field_existed_is_still_accepted(tmp_path):
+    from dataclasses import asdict
+
+    from agents.training.reproduce import DEMO, _check_out
+
+    older = {k: v for k, v in asdict(DEMO).items() if not k.startswith("search_sft")}
+    (tmp_path / "settings.json").write_text(json.dumps({"settings": older, "eval_on": "test"}))
+    _check_out(tmp_path, {"settings": asdict(DEMO), "eval_on": "test"})  # the new fields at their defaults
+    assert json.loads((tmp_path / "settings.json").read_text())["settings"] == asdict(DEMO)
+    with pytest.raises(ValueError, match=r"settings\.search_sft_steps: 0 -> 5"):
+        _check_out(tmp_path, {"settings": {**asdict(DEMO), "search_sft_steps": 5}, "eval_on": "test"})
+    with pytest.raises(ValueError, match=r"eval_on: 'test' -> 'val'"):
+        _check_out(tmp_path, {"settings": asdict(DEMO), "eval_on": "val"})
 
 
 def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):

@@ -292,13 +292,32 @@ class _Run:
                                         max_new_tokens=self.cfg.max_new_tokens, name=name)
 
 
+def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _check_out(out: Path, record: dict[str, Any]) -> None:
+    """Refuse an ``out`` whose recorded settings differ from ``record``, naming the keys that differ.
+
+    A settings field missing from the recorded run was added later; it reads as its default,
+    which keeps the behaviour the older run had.
+    """
     path = out / "settings.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
-        if old != record:
-            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise ValueError(f"{out} holds a reproduction with other settings ({', '.join(diff)}); "
+        old["settings"] = {**asdict(ReproduceSettings()), **old.get("settings", {})}
+        was, now = _flat(old), _flat(record)
+        diff = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in diff)
+            raise ValueError(f"{out} holds a reproduction with other settings ({shown}); "
                              f"pass another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
