@@ -38,6 +38,31 @@ def test_group_advantages_match_numpy():
         group_advantages(torch.ones(7), 4)
 
 
+def test_batch_scaling_divides_by_the_std_of_all_rewards():
+    rng = np.random.default_rng(1)
+    r = rng.normal(size=24)
+    g = r.reshape(3, 8)
+    want = ((g - g.mean(1, keepdims=True)) / (r.std() + 1e-4)).ravel()
+    np.testing.assert_allclose(group_advantages(torch.tensor(r), 8, "batch").numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(group_advantages(torch.tensor(r), 8, "batch", batch_std=2.0).numpy(),
+                               ((g - g.mean(1, keepdims=True)) / (2.0 + 1e-4)).ravel(), rtol=1e-5, atol=1e-6)
+    assert torch.equal(group_advantages(torch.tensor(r), 8, "group"), group_advantages(torch.tensor(r), 8, True))
+    assert torch.equal(group_advantages(torch.tensor(r), 8, "none"), group_advantages(torch.tensor(r), 8, False))
+    with pytest.raises(ValueError, match="scale_rewards must be one of"):
+        group_advantages(torch.tensor(r), 8, "batchh")
+
+
+def test_a_tied_group_ranked_by_a_small_bonus_keeps_small_advantages_only_under_batch_scaling():
+    """Group 1 ties on the environment reward (0.8 each) and differs only by 0.005 x self-certainty;
+    group 2 has a right and a wrong action type. Group std makes the bonus as strong as the type."""
+    bonus = 0.005 * np.array([7.1, 7.3, 7.0, 7.2])
+    r = torch.tensor(np.concatenate([0.8 + bonus, [1.0, 0.5, 1.0, 0.5] + bonus]))
+    by_group = group_advantages(r, 4, "group").view(2, 4).abs().max(dim=1).values
+    by_batch = group_advantages(r, 4, "batch").view(2, 4).abs().max(dim=1).values
+    assert by_group[0] > 0.5 * by_group[1]
+    assert by_batch[0] < 0.05 * by_batch[1]
+
+
 def test_k3_is_an_unbiased_nonnegative_kl_estimate():
     p = torch.tensor([0.5, 0.2, 0.2, 0.1])
     q = torch.tensor([0.25, 0.25, 0.25, 0.25])
@@ -184,7 +209,33 @@ def test_bad_config_is_reported(sft_model, tmp_path):
         train_grpo(rl_config(sft_model, tmp_path / "x", reward="nope"))
     with pytest.raises(ValueError, match="no RL examples"):
         train_grpo(rl_config(sft_model, tmp_path / "y", action_types=["nothing"]))
+    with pytest.raises(ValueError, match="scale_rewards must be one of"):
+        train_grpo(rl_config(sft_model, tmp_path / "z", scale_rewards="per_group"))
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_batch_scaling_reaches_the_update(sft_model, tmp_path, monkeypatch):
+    """With ``scale_rewards="batch"`` the update gets group-centred rewards over the batch's std."""
+    import agents.training.grpo as grpo
+
+    seen = []
+    real = grpo.group_advantages
+
+    def spy(rewards, group_size, scale, **kw):
+        adv = real(rewards, group_size, scale, **kw)
+        seen.append((rewards.clone(), scale, adv.clone()))
+        return adv
+
+    monkeypatch.setattr(grpo, "group_advantages", spy)
+    train_grpo(rl_config(sft_model, tmp_path / "b", max_steps=2, save_every=0, scale_rewards="batch",
+                         action_types=None, max_step_index=None))
+    assert len(seen) == 2
+    for rewards, scale, adv in seen:
+        r = rewards.double().numpy()
+        g = r.reshape(-1, 8)
+        assert scale == "batch"
+        np.testing.assert_allclose(adv.numpy(), ((g - g.mean(1, keepdims=True)) / (r.std() + 1e-4)).ravel(),
+                                   rtol=1e-4, atol=1e-6)
 
 
 # --- memory layout, reference dtype, self-certainty from the training forward, safe resume ------------

@@ -8,8 +8,8 @@ prompt with :class:`agents.llm.LLMAgent`, and scores each with::
 
 **Decision**: the self-certainty bonus is added only when the output parses (valid
 format); otherwise a confident but malformed output would still be paid. Advantages are
-group-normalised, ``(r - mean_group) / (std_group + 1e-4)`` (population std; ``scale_rewards=False``
-keeps only the centring). The loss per completion token is the clipped surrogate
+group-normalised, ``(r - mean_group) / (std_group + 1e-4)`` (population std; ``scale_rewards="batch"``
+divides by the std of the whole batch instead, ``"none"`` only centres). The loss per completion token is the clipped surrogate
 ``-min(rho * A, clip(rho, 1-eps, 1+eps) * A) + beta * k3`` with ``rho = pi/pi_old`` and the
 k3 estimator ``k3 = exp(ref - logp) - (ref - logp) - 1`` of KL(pi || pi_ref) against the
 frozen starting policy; token losses are averaged per sequence, then over sequences
@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.llm import LLMAgent, Rollout
-from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss,
+from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss, scale_mode,
                                          row_chunks, update)
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
                                 latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
@@ -96,8 +96,12 @@ class GRPOConfig:
         beta (`float` or `None`, *optional*, defaults to `None`):
             Weight of the k3 KL penalty against the starting policy; `None` = the reward's `kl_beta`
             (0.001; paper Eq. 4).
-        scale_rewards (`bool`, *optional*, defaults to `True`):
-            Divide group-centred rewards by the group's standard deviation (GRPO); `False` only centres.
+        scale_rewards (`str` or `bool`, *optional*, defaults to `"group"`):
+            Divide group-centred rewards by the group's standard deviation (`"group"`, GRPO and the
+            paper), by the standard deviation of the whole batch over all processes (`"batch"`), or
+            not at all (`"none"`); `True`/`False` mean `"group"`/`"none"`. Under `"group"`, a group
+            whose environment rewards tie is ranked by the self-certainty bonus alone, at full
+            scale; `"batch"` keeps that bonus small (see docs/reproduce.md).
 
         > Sampling
 
@@ -198,7 +202,7 @@ class GRPOConfig:
     generation_rows: int | None = None
     generation_backend: Literal["hf", "vllm"] = "hf"
     vllm_gpu_memory_utilization: float = 0.3
-    scale_rewards: bool = True
+    scale_rewards: bool | str = "group"
     loss_type: str = "sequence_mean"
     lr_schedule: str = "constant"
     warmup_steps: int = 0
@@ -270,6 +274,13 @@ def rl_prompts(store, picked: list[tuple[int, int]], config: GRPOConfig, tokeniz
     return messages, golds
 
 
+def _batch_std(rewards: torch.Tensor, runtime: Runtime) -> float:
+    """Population std of the rewards of every process's batch (equal batch sizes)."""
+    r = rewards.double()
+    mean, mean_sq = runtime.mean(float(r.mean())), runtime.mean(float((r * r).mean()))
+    return max(mean_sq - mean * mean, 0.0) ** 0.5
+
+
 def _score(gens, golds, rcfg, alpha: float):
     from shop_env.reward import score_output
 
@@ -293,6 +304,7 @@ def train_grpo(config: GRPOConfig) -> Path:
 
     if config.generation_backend not in ("hf", "vllm"):
         raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
+    scale = scale_mode(config.scale_rewards)
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
@@ -339,7 +351,7 @@ def train_grpo(config: GRPOConfig) -> Path:
         batch = rollout.batch
         scored = _score(rollout.generations, golds, rcfg, alpha)
         rewards = torch.tensor([r["reward"] for r in scored], device=runtime.device)
-        adv = group_advantages(rewards, G, config.scale_rewards)
+        adv = group_advantages(rewards, G, scale, batch_std=_batch_std(rewards, runtime) if scale == "batch" else None)
         stats = update(model, ref, optimizer, params, chunks, batch.tokens, batch.mask, adv, beta=beta,
                        config=config, runtime=runtime, old_logps=old_logps)
         scheduler.step()

@@ -16,18 +16,40 @@ import torch
 from agents.sampling import forward_params
 from agents.self_certainty import token_self_certainty
 
-__all__ = ["group_advantages", "k3_kl", "policy_loss", "RowChunk", "row_chunks", "completion_forward",
+__all__ = ["group_advantages", "scale_mode", "SCALE_MODES", "k3_kl", "policy_loss", "RowChunk", "row_chunks", "completion_forward",
            "forward_self_certainty", "update"]
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
-    """``(r - group mean) / (group std + eps)`` for rewards ``[N]`` laid out in groups of ``group_size``."""
+SCALE_MODES = ("group", "batch", "none")
+
+
+def scale_mode(scale: bool | str) -> str:
+    """``"group"``, ``"batch"`` or ``"none"`` (``True``/``False`` mean ``"group"``/``"none"``)."""
+    if scale is True or scale is False:
+        return "group" if scale else "none"
+    if scale not in SCALE_MODES:
+        raise ValueError(f"scale_rewards must be one of {list(SCALE_MODES)} (or a bool), got {scale!r}")
+    return scale
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool | str = "group", eps: float = 1e-4,
+                     batch_std: float | None = None) -> torch.Tensor:
+    """Group-centred rewards ``[N]`` (laid out in groups of ``group_size``), divided by a std.
+
+    ``scale="group"`` (GRPO) divides by each group's std; ``"batch"`` by the std of all the
+    rewards (``batch_std`` when given, e.g. over every process), so a group whose samples
+    differ only by a small bonus keeps small advantages; ``"none"`` only centres.
+    """
+    mode = scale_mode(scale)
     if rewards.numel() % group_size:
         raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
     g = rewards.float().view(-1, group_size)
     centred = g - g.mean(dim=1, keepdim=True)
-    if scale:
+    if mode == "group":
         centred = centred / (g.std(dim=1, unbiased=False, keepdim=True) + eps)
+    elif mode == "batch":
+        std = float(g.std(unbiased=False)) if batch_std is None else batch_std
+        centred = centred / (std + eps)
     return centred.view(-1)
 
 
