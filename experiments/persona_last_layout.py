@@ -3,7 +3,7 @@
 The environment's layout puts the shopper's persona first; here (patched for this run only:
 the environment, SFT, GRPO and evaluation all build prompts through the patched
 ``PromptBuilder``) it comes right before the question, at a fixed distance from the answer
-whatever the page length. One-off diagnostic for issue 14 (README, "`make reproduce`").
+whatever the page length. One-off diagnostic for issue 14 (docs/reproduce.md).
 
     .venv/bin/python experiments/persona_last_layout.py /tmp/persona_last search_sft_steps=1500
 """

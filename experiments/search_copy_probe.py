@@ -5,8 +5,8 @@ short character budget so that steps are cheap), then every ``--every`` steps a 
 on the validation searches: how many outputs parse as a search, how many queries exceed
 ROUGE-L 0.75 with the recorded query (exact), how many are near the persona's product type
 (ROUGE-L above 0.5), and how many distinct queries the model writes. A model that ignores
-the persona writes one query for everybody. One-off diagnostic for issue 14 (README,
-"`make reproduce`"); needs the data and base model that `make reproduce` writes.
+the persona writes one query for everybody. One-off diagnostic for issue 14
+(docs/reproduce.md); needs the data and base model that `make reproduce` writes.
 
     .venv/bin/python experiments/search_copy_probe.py outputs/reproduce/seed0/models/base /tmp/probe
 """

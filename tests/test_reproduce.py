@@ -120,3 +120,17 @@ def test_exact_by_gold_type_counts_each_type_over_seeds():
     only = exact_by_gold_type(runs[:1])
     clicks = [r["exact"] for r in runs[0] if r["gold"]["type"] == "click"]
     assert only["click"]["exact"] == pytest.approx(sum(clicks) / len(clicks))
+
+
+def test_rl_settings_reach_the_grpo_config(tmp_path, monkeypatch):
+    import agents.training.grpo as grpo
+    from agents.training.reproduce import _Run, settings_with
+
+    seen = []
+    monkeypatch.setattr(grpo, "train_grpo", lambda config: seen.append(config) or tmp_path / "final")
+    settings = settings_with(QUICK, rl_scale_rewards="batch", rl_steps=7, rl_lr=3e-4)
+    run = _Run(tmp_path, settings, "val", lambda m: None)
+    run.train_root = tmp_path / "data"
+    run.rl(tmp_path / "sft", "shop_r1", 0, tmp_path / "seed0")
+    (config,) = seen
+    assert (config.scale_rewards, config.max_steps, config.lr, config.reward) == ("batch", 7, 3e-4, "shop_r1")

@@ -63,6 +63,7 @@ class ReproduceSettings:
     sft_warmup: float = 0.03
     rl_steps: int = 15               # validation: at lr 1e-4, 15/30/45 steps all within noise of SFT;
     rl_lr: float = 1e-4              # at 5e-4 binary RL collapses onto terminate and Shop-R1 onto click
+    rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" stops Shop-R1's click collapse at 3e-4 (docs/reproduce.md)
     num_generations: int = 8
     prompts_per_step: int = 4
     temperature: float = 0.6
@@ -235,7 +236,7 @@ class _Run:
     def search_sft(self, base: Path, seed: int, seed_dir: Path) -> Path:
         """The search-only stages (short prompts, then optionally the full budget); returns the
         last stage's model. Copying the persona's need into the query takes ~10k search
-        examples to appear (README, ``make reproduce``), which short prompts make affordable."""
+        examples to appear (docs/reproduce.md), which short prompts make affordable."""
         from agents.training.sft import SFTConfig, train_sft
 
         out = seed_dir / "models" / "sft_search"
@@ -282,8 +283,8 @@ class _Run:
                                      max_steps=c.rl_steps, lr=c.rl_lr, num_generations=c.num_generations,
                                      prompts_per_step=c.prompts_per_step, temperature=c.temperature,
                                      max_new_tokens=c.max_new_tokens, context=c.context, max_chars=c.max_chars,
-                                     micro_batch_size=16, seed=seed, save_every=0, tensorboard=False,
-                                     progress=False))
+                                     micro_batch_size=16, scale_rewards=c.rl_scale_rewards, seed=seed,
+                                     save_every=0, tensorboard=False, progress=False))
 
     def agent(self, path: Path, name: str, seed: int):
         from agents import LLMAgent
