@@ -100,9 +100,9 @@ class GRPOConfig:
             Divide group-centred rewards by the group's standard deviation (`"group"`, GRPO and the
             paper), by the standard deviation of the whole batch over all processes (`"batch"`), or
             not at all (`"none"`): the values TRL's `scale_rewards` takes; `True`/`False` mean
-            `"group"`/`"none"`. Under `"group"`, a group
-            whose environment rewards tie is ranked by the self-certainty bonus alone, at full
-            scale; `"batch"` keeps that bonus small (see docs/reproduce.md).
+            `"group"`/`"none"`. Under `"group"`, a group whose environment rewards tie is ranked
+            by the self-certainty bonus alone, at full scale; `"batch"` keeps that bonus small
+            (see docs/reproduce.md).
 
         > Sampling
 
