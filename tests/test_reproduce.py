@@ -64,6 +64,9 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["reproduce", "--out", str(out), "--quick", "--set", "sft_stepz=3"]) == 2
     assert "sft_stepz" in capsys.readouterr().err
     assert not out.exists()
+    assert main(["reproduce", "--out", str(out), "--quick", "--set", "rl_scale_rewards=per_group"]) == 2
+    assert "scale_rewards must be one of" in capsys.readouterr().err
+    assert not out.exists()
     out.mkdir()
     (out / "settings.json").write_text(json.dumps({"settings": {**QUICK.__dict__, "sft_steps": 99}, "eval_on": "test"}))
     assert main(["reproduce", "--out", str(out), "--quick"]) == 2

@@ -8,8 +8,9 @@ prompt with :class:`agents.llm.LLMAgent`, and scores each with::
 
 **Decision**: the self-certainty bonus is added only when the output parses (valid
 format); otherwise a confident but malformed output would still be paid. Advantages are
-group-normalised, ``(r - mean_group) / (std_group + 1e-4)`` (population std; ``scale_rewards="batch"``
-divides by the std of the whole batch instead, ``"none"`` only centres). The loss per completion token is the clipped surrogate
+group-normalised, ``(r - mean_group) / (std_group + 1e-4)`` (population std;
+``scale_rewards="batch"`` divides by the std of the whole batch instead, ``"none"`` only
+centres). The loss per completion token is the clipped surrogate
 ``-min(rho * A, clip(rho, 1-eps, 1+eps) * A) + beta * k3`` with ``rho = pi/pi_old`` and the
 k3 estimator ``k3 = exp(ref - logp) - (ref - logp) - 1`` of KL(pi || pi_ref) against the
 frozen starting policy; token losses are averaged per sequence, then over sequences

@@ -63,7 +63,7 @@ class ReproduceSettings:
     sft_warmup: float = 0.03
     rl_steps: int = 15               # validation: at lr 1e-4, 15/30/45 steps all within noise of SFT;
     rl_lr: float = 1e-4              # at 5e-4 binary RL collapses onto terminate and Shop-R1 onto click
-    rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" stops Shop-R1's click collapse at 3e-4 (docs/reproduce.md)
+    rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" keeps Shop-R1 off its click collapse at 3e-4 (docs/reproduce.md)
     num_generations: int = 8
     prompts_per_step: int = 4
     temperature: float = 0.6
@@ -361,6 +361,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     progress lines are printed, not passed to ``say``.
     """
     from agents.baselines import RuleBasedPolicy
+    from agents.training.grpo_update import scale_mode
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
 
@@ -370,6 +371,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    scale_mode(settings.rl_scale_rewards)  # a bad value fails now, not after the SFT
     out = Path(out)
     _check_out(out, {"settings": asdict(settings), "eval_on": eval_on})
     hf_logging.disable_progress_bar()
