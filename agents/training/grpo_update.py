@@ -16,8 +16,8 @@ import torch
 from agents.sampling import forward_params
 from agents.self_certainty import token_self_certainty
 
-__all__ = ["group_advantages", "scale_mode", "SCALE_MODES", "k3_kl", "policy_loss", "RowChunk", "row_chunks", "completion_forward",
-           "forward_self_certainty", "update"]
+__all__ = ["group_advantages", "scale_mode", "SCALE_MODES", "k3_kl", "policy_loss", "RowChunk", "row_chunks",
+           "completion_forward", "forward_self_certainty", "update"]
 
 
 SCALE_MODES = ("group", "batch", "none")

@@ -56,14 +56,14 @@ class ReproduceSettings:
     search_sft_batch: int = 8
     search_sft_lr: float = 1e-3
     search_sft_max_chars: int = 2500  # keeps the page of 96 of 101 validation searches, at about 770 tokens
-    search_sft_long_steps: int = 0   # then searches at the full budget (max_chars): the copy learnt on short prompts does not carry over by itself
+    search_sft_long_steps: int = 0   # then searches at max_chars: the short-prompt copy does not carry over alone
     sft_steps: int = 3000            # validation exact (seed 0): 1500 steps 26.4%, 3000 steps 34.0%
     sft_batch: int = 1               # many small steps: a tiny model learns faster from updates than from batch size
     sft_lr: float = 2e-3
     sft_warmup: float = 0.03
     rl_steps: int = 15               # validation: at lr 1e-4, 15/30/45 steps all within noise of SFT;
     rl_lr: float = 1e-4              # at 5e-4 binary RL collapses onto terminate and Shop-R1 onto click
-    rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" keeps Shop-R1 off its click collapse at 3e-4 (docs/reproduce.md)
+    rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" avoids Shop-R1's click collapse at 3e-4
     num_generations: int = 8
     prompts_per_step: int = 4
     temperature: float = 0.6
