@@ -252,6 +252,18 @@ def test_rationales_and_queries_are_grounded(sample_sessions):
     assert queries > 200 and on_topic / queries > 0.95
 
 
+def test_sft_targets_need_no_json_escapes(sample_sessions):
+    """Rationales quote queries with single quotes: escaped double quotes in the targets taught a
+    from-scratch model to close its JSON strings early (docs/reproduce.md)."""
+    from shop_env.actions import format_model_output
+
+    targets = [format_model_output(st.rationale, st.action) for s in sample_sessions for st in s.steps]
+    assert len(targets) > 1000
+    escaped = [t for t in targets if "\\" in t]
+    assert not escaped, escaped[:3]
+    assert sum("'" in json.loads(t)["rationale"] for t in targets) > 200  # the queries are still quoted
+
+
 def test_sample_statistics_within_documented_ranges(sample_sessions):
     stats = session_stats(sample_sessions)
     assert check_ranges(stats) == [], stats["action_share"]

@@ -111,7 +111,7 @@ def _new_query(view: View, who: Persona, mem: Memory, rng: random.Random, why: s
     q = queries.refine_query(who, prev, rng, too_few=False) if prev else queries.first_query(who, rng)
     if rng.random() < 0.08:
         q = queries.add_typo(q, rng)
-    return search_box(q, f"{why} I'll search for \"{q}\" instead.")
+    return search_box(q, f"{why} I'll search for '{q}' instead.")
 
 
 def on_home(view: View, who: Persona, mem: Memory, rng: random.Random, deals: list[Product]) -> Decision:
@@ -132,9 +132,9 @@ def on_home(view: View, who: Persona, mem: Memory, rng: random.Random, deals: li
     q = queries.first_query(who, rng)
     if rng.random() < 0.16:
         q = queries.add_typo(q, rng)
-    why = rng.choice((f"I need {need} {who.purpose}, so I'll search for \"{q}\".",
-                      f"I'm looking for {need}; searching \"{q}\" should show me the options.",
-                      f"Let me type \"{q}\" into the search bar to find {need}."))
+    why = rng.choice((f"I need {need} {who.purpose}, so I'll search for '{q}'.",
+                      f"I'm looking for {need}; searching '{q}' should show me the options.",
+                      f"Let me type '{q}' into the search bar to find {need}."))
     return search_box(q, why)
 
 
@@ -170,10 +170,10 @@ def on_search(view: View, res: SearchResult, who: Persona, mem: Memory, rng: ran
         return terminate(_leave_results(relevant, good, who, rng))
     if res.suggestion and (not res.products or len(relevant) < 3):
         if rng.random() < 0.5:
-            return Decision(CLICK, f"I misspelled my search; the site suggests \"{res.suggestion}\", so I'll click that.",
+            return Decision(CLICK, f"I misspelled my search; the site suggests '{res.suggestion}', so I'll click that.",
                             Target("did_you_mean.", text=res.suggestion))
         q = res.suggestion
-        return search_box(q, f"Oops, I made a typo in \"{view.query}\". Let me retype it as \"{q}\".")
+        return search_box(q, f"Oops, I made a typo in '{view.query}'. Let me retype it as '{q}'.")
     if not res.products or (view.query and not relevant):
         return _new_query(view, who, mem, rng, f"These results don't show any {need}.")
     if not view.query:  # category browsing
