@@ -399,7 +399,8 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
                      "n_steps": len(rule), "seconds": round(time.time() - run.t0, 1),
                      "interval": "95% bootstrap over seeds and evaluation sessions"}}
     write_text_atomic(out / "table2.json", json.dumps(doc, indent=2))
-    say(format_table(table, f"Table 2 ({eval_on} split, {seeds} seeds, {len(rule)} steps per seed)"))
+    seed_word = "seed" if seeds == 1 else "seeds"
+    say(format_table(table, f"Table 2 ({eval_on} split, {seeds} {seed_word}, {len(rule)} steps per seed)"))
     say("\nExact match by gold action type (" + ", ".join(f"{k}: {v['steps']} steps"
                                                          for k, v in by_type["rule"].items()) + "):\n"
         + "\n".join(f"  {r:<14}" + "  ".join(f"{k} {100 * v['exact']:5.1f}%" for k, v in t.items())
