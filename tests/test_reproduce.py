@@ -121,8 +121,25 @@ def test_exact_by_gold_type_counts_each_type_over_seeds():
         assert got[kind]["steps"] == len(rows)
         assert got[kind]["exact"] == pytest.approx(0.5)  # one seed's hit is the other's miss
     only = exact_by_gold_type(runs[:1])
-    clicks = [r["exact"] for r in runs[0] if r["gold"]["type"] == "click"]
-    assert only["click"]["exact"] == pytest.approx(sum(clicks) / len(clicks))
+    clicks = [r for r in runs[0] if r["gold"]["type"] == "click"]
+    assert only["click"]["exact"] == pytest.approx(sum(r["exact"] for r in clicks) / len(clicks))
+    typed = [r for r in clicks if r["pred_type"] == "click"]
+    assert only["click"]["type"] == pytest.approx(len(typed) / len(clicks))
+    assert only["click"]["exact_given_type"] == pytest.approx(sum(r["exact"] for r in typed) / len(typed))
+    for cell in only.values():  # exact matches need the right type, so the product is the whole
+        assert cell["exact"] == pytest.approx(cell["type"] * cell["exact_given_type"])
+
+
+def test_format_by_gold_type_prints_every_row_and_type():
+    from agents.training.reproduce import exact_by_gold_type, format_by_gold_type
+
+    rng = np.random.default_rng(2)
+    by_type = {"sft": exact_by_gold_type([_records(rng)]), "rule": exact_by_gold_type([_records(rng)])}
+    text = format_by_gold_type(by_type)
+    lines = text.splitlines()
+    assert len(lines) == 3 and lines[1].split()[0] == "sft" and lines[2].split()[0] == "rule"
+    c = by_type["sft"]["click"]
+    assert f"click {100 * c['exact']:5.1f}% = {100 * c['type']:5.1f}% x {100 * c['exact_given_type']:5.1f}%" in lines[1]
 
 
 def test_rl_settings_reach_the_grpo_config(tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ exact-match reward (``sft_rl_binary``) and after SFT + GRPO with the Shop-R1 rew
 ``OUT/table2.json``: each row maps ``exact``, ``type_accuracy`` and ``type_macro_f1`` to
 ``{value, ci_low, ci_high}``, the value pooled over the seeds and every test step, the
 interval a 95% percentile bootstrap that resamples seeds and test sessions.
-``_exact_by_gold_type`` says where each row's exact matches come from (per gold action type).
+``_exact_by_gold_type`` says where each row's exact matches come from: per gold action type,
+the share exact, the share typed right, and the share exact among those typed right.
 
 **Data.** Training sessions come from the synthetic store (:mod:`shop_env.synth`, seed 0,
 the same catalogue as the embedded sample) drawn from its *train* population (its users
@@ -33,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["ReproduceSettings", "FULL", "DEMO", "QUICK", "ROWS", "assert_disjoint", "pooled_table", "run_reproduce",
-           "format_table", "exact_by_gold_type"]
+           "format_table", "exact_by_gold_type", "format_by_gold_type"]
 
 ROWS = ("zero_shot", "sft", "sft_rl_binary", "shop_r1", "rule")
 METRICS = ("exact", "type_accuracy", "type_macro_f1")
@@ -162,15 +163,35 @@ def pooled_table(runs: Sequence[Sequence[dict[str, Any]]], *, resamples: int = 1
 
 
 def exact_by_gold_type(runs: Sequence[Sequence[dict[str, Any]]]) -> dict[str, dict[str, float | int]]:
-    """Where a row's exact matches come from: per gold action type, the share of its steps
-    matched exactly (over every seed) and how many steps of that type one seed has."""
+    """Where a row's exact matches come from, per gold action type, over every seed.
+
+    ``exact`` = ``type`` x ``exact_given_type``: the share of the type's steps matched exactly,
+    the share whose predicted type is right, and the share of those that are also exact (the
+    name and query given the right type). ``steps``: how many steps of the type one seed has.
+    """
     from shop_env.actions import ACTION_TYPES
 
     out: dict[str, dict[str, float | int]] = {}
     for kind in ACTION_TYPES:
-        hits = [bool(r["exact"]) for run in runs for r in run if r["gold"]["type"] == kind]
-        out[kind] = {"exact": float(np.mean(hits)) if hits else 0.0, "steps": len(hits) // max(len(runs), 1)}
+        records = [r for run in runs for r in run if r["gold"]["type"] == kind]
+        typed = [r for r in records if r["pred_type"] == kind]
+        out[kind] = {"exact": float(np.mean([bool(r["exact"]) for r in records])) if records else 0.0,
+                     "type": len(typed) / len(records) if records else 0.0,
+                     "exact_given_type": float(np.mean([bool(r["exact"]) for r in typed])) if typed else 0.0,
+                     "steps": len(records) // max(len(runs), 1)}
     return out
+
+
+def format_by_gold_type(by_type: dict[str, dict[str, dict[str, float | int]]]) -> str:
+    """Per row and gold type: exact match, type right, and exact given the right type, in percent."""
+    kinds = next(iter(by_type.values()))
+    lines = ["Per gold action type: exact = type right x exact given the right type ("
+             + ", ".join(f"{k}: {v['steps']} steps" for k, v in kinds.items()) + ")"]
+    for row, cells in by_type.items():
+        lines.append(f"  {row:<14}" + "  ".join(
+            f"{k} {100 * v['exact']:5.1f}% = {100 * v['type']:5.1f}% x {100 * v['exact_given_type']:5.1f}%"
+            for k, v in cells.items()))
+    return "\n".join(lines)
 
 
 def format_table(table: dict[str, dict[str, dict[str, float]]], title: str = "") -> str:
@@ -401,10 +422,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     write_text_atomic(out / "table2.json", json.dumps(doc, indent=2))
     seed_word = "seed" if seeds == 1 else "seeds"
     say(format_table(table, f"Table 2 ({eval_on} split, {seeds} {seed_word}, {len(rule)} steps per seed)"))
-    say("\nExact match by gold action type (" + ", ".join(f"{k}: {v['steps']} steps"
-                                                         for k, v in by_type["rule"].items()) + "):\n"
-        + "\n".join(f"  {r:<14}" + "  ".join(f"{k} {100 * v['exact']:5.1f}%" for k, v in t.items())
-                    for r, t in by_type.items()))
+    say("\n" + format_by_gold_type(by_type))
     return table
 
 
