@@ -3,6 +3,7 @@ loss falls on a fixed batch, accumulation, checkpoints and resume."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -69,6 +70,40 @@ def test_no_example_whose_target_was_cut_from_its_page():
         assert [e.step_index for e in examples] == ([0, 1] if trained else [0])
         for e in examples:  # every trained target's element is in its prompt
             assert f'name="{s.steps[e.step_index].action.name}"' in e.messages[1]["content"]
+
+
+@pytest.mark.parametrize("template", ["chat", "plain"])
+def test_mask_name_trains_a_cut_target_without_its_name(tok, template):
+    from shop_env.actions import Action
+    from shop_env.data.model import Session, Step
+    from tests._env_sessions import page
+
+    if template == "plain":
+        tok.chat_template = None
+    target = "search_results.quiet_fan.product_title"
+    late = page(1, ["a.b"], filler=50) + f'<a name="{target}">Quiet fan</a>'  # cut by the budget
+    s = Session("cut", [Step(page(0, ["x.y"]), Action("click", "x.y"), rationale="Open it."),
+                        Step(late, Action("click", target), rationale="The quiet fan looks right.")])
+    budget = len(build_prompt(s, 1, context="latest_step").text) - 40
+    skipped = build_sft_examples(s, context="latest_step", max_chars=budget)
+    masked = build_sft_examples(s, context="latest_step", max_chars=budget, cut_targets="mask_name")
+    assert [e.step_index for e in skipped] == [0] and [e.step_index for e in masked] == [0, 1]
+    assert masked[0] == skipped[0]  # a visible target is trained whole either way
+    cut = masked[1]
+    assert cut.messages == build_prompt(s, 1, context="latest_step", max_chars=budget).messages
+    (start, end), = cut.untrained
+    assert cut.target[start:end] == target
+    ids, labels = tokenize_example(tok, cut, max_length=10_000)
+    trained = tok.decode([t for t in labels if t != -100])
+    assert "quiet_fan" not in trained and "product_title" not in trained
+    assert '"rationale": "The quiet fan looks right."' in trained and '"type": "click"' in trained
+    # Only the name's tokens lose their loss: the rest equals the full target's labels.
+    full_ids, full_labels = tokenize_example(tok, replace(cut, untrained=()), max_length=10_000)
+    assert full_ids == ids
+    lost = [i for i, (a, b) in enumerate(zip(full_labels, labels)) if a != b]
+    assert lost and tok.decode([ids[i] for i in lost]).strip('"') == target
+    with pytest.raises(ValueError, match="cut_targets must be one of"):
+        build_sft_examples(s, context="latest_step", max_chars=budget, cut_targets="guess")
 
 
 def test_sft_index_covers_every_step(easy):

@@ -62,6 +62,7 @@ class ReproduceSettings:
     sft_batch: int = 1               # many small steps: a tiny model learns faster from updates than from batch size
     sft_lr: float = 2e-3
     sft_warmup: float = 0.03
+    sft_cut_targets: str = "skip"    # SFTConfig.cut_targets: a step whose target element the budget cut from its page
     rl_steps: int = 15               # validation: at lr 1e-4, 15/30/45 steps all within noise of SFT;
     rl_lr: float = 1e-4              # at 5e-4 binary RL collapses onto terminate and Shop-R1 onto click
     rl_scale_rewards: str = "group"  # GRPOConfig.scale_rewards; "batch" avoids Shop-R1's click collapse at 3e-4
@@ -291,7 +292,7 @@ class _Run:
         return train_sft(SFTConfig(model=str(base), out=str(out), data=str(self.train_root), max_steps=c.sft_steps,
                                    lr=c.sft_lr, batch_size=c.sft_batch, grad_accum=1, context=c.context,
                                    max_chars=c.max_chars, max_length=4096, warmup_ratio=c.sft_warmup, seed=seed,
-                                   save_every=0, tensorboard=False, progress=False))
+                                   cut_targets=c.sft_cut_targets, save_every=0, tensorboard=False, progress=False))
 
     def rl(self, sft: Path, reward: str, seed: int, seed_dir: Path) -> Path:
         from agents.training.grpo import GRPOConfig, train_grpo
@@ -383,6 +384,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     """
     from agents.baselines import RuleBasedPolicy
     from agents.training.grpo_update import scale_mode
+    from agents.training.sft import CUT_TARGETS
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
 
@@ -392,7 +394,9 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    scale_mode(settings.rl_scale_rewards)  # a bad value fails now, not after the SFT
+    scale_mode(settings.rl_scale_rewards)  # bad values fail now, not after the SFT
+    if settings.sft_cut_targets not in CUT_TARGETS:
+        raise ValueError(f"sft_cut_targets must be one of {list(CUT_TARGETS)}, got {settings.sft_cut_targets!r}")
     out = Path(out)
     _check_out(out, {"settings": asdict(settings), "eval_on": eval_on})
     hf_logging.disable_progress_bar()

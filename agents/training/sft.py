@@ -7,10 +7,14 @@ tokenizer, persona; both are built by :class:`shop_env.prompts.PromptBuilder`) a
 ``target`` is ``format_model_output(rationale, action)``. GRPO and evaluation use the same
 builder, so a model is fine-tuned, RL-trained and evaluated on one prompt layout.
 
-**No target without its page.** A step whose gold element was cut from its own (current)
-page to fit the budget, or whose prompt does not fit at all, is not an example; neither is
-one whose prompt plus target exceeds ``max_length`` tokens (nothing is ever cut from a
-sequence). Skipped examples are counted (``train/skipped``).
+**No target without its page.** A step whose prompt does not fit at all is not an example;
+neither is one whose prompt plus target exceeds ``max_length`` tokens (nothing is ever cut
+from a sequence). A step whose gold element was cut from its own (current) page to fit the
+budget is, by ``cut_targets``, either left out (``"skip"``) or trained with no loss on the
+element's name (``"mask_name"``): the model learns that shoppers act on such pages without
+learning to guess names it cannot see. Leaving them out removes mostly clicks (the product a
+shopper opens lies further down a long results page), which teaches the model to leave or
+search where shoppers click. Skipped examples are counted (``train/skipped``).
 
 The loss is next-token cross-entropy on the target tokens only (content plus the
 template's end-of-turn marker), averaged over all target tokens of an optimizer step, so
@@ -20,16 +24,17 @@ steps; a rerun with the same ``out`` resumes.
 """
 from __future__ import annotations
 
+import json
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from agents.llm import encode_chat
+from agents.llm import chat_segments, encode_chat
 from agents.sampling import forward_params
 from shop_env.actions import ACTION_TYPES, format_model_output
 from shop_env.data.model import Session
@@ -38,8 +43,11 @@ from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, in
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
-__all__ = ["SFTConfig", "SFTExample", "build_sft_examples", "sft_example_at", "train_sft", "tokenize_example",
-           "collate", "sft_loss", "sft_index"]
+__all__ = ["SFTConfig", "SFTExample", "CUT_TARGETS", "build_sft_examples", "sft_example_at", "train_sft",
+           "tokenize_example", "collate", "sft_loss", "sft_index"]
+
+#: What SFT does with a step whose gold element was cut from its page by the budget.
+CUT_TARGETS = ("skip", "mask_name")
 
 
 @dataclass
@@ -76,6 +84,9 @@ class SFTConfig:
         action_types (`tuple[str, ...]` or `None`, *optional*, defaults to `None`):
             Train only the steps whose gold action is of these types, e.g. `("type_and_submit",)`
             for a search-only stage (*ours*); `None` = every step.
+        cut_targets (`str`, *optional*, defaults to `"skip"`):
+            A step whose gold element was cut from its page by the budget: `"skip"` leaves it out,
+            `"mask_name"` trains it with no loss on the element's name (*ours*; see the module doc).
 
         > Optimisation
 
@@ -142,6 +153,7 @@ class SFTConfig:
     include_persona: bool = True
     limit_sessions: int | None = None
     action_types: tuple[str, ...] | None = None
+    cut_targets: str = "skip"
     seed: int = 0
     save_every: int = 0
     save_total_limit: int = 2
@@ -163,39 +175,79 @@ class SFTExample:
     messages: list[dict[str, str]]
     target: str
     dropped_pages: tuple[int, ...] = ()
+    untrained: tuple[tuple[int, int], ...] = ()
+    """Character spans ``[start, end)`` of ``target`` that get no loss (a name cut from the page)."""
 
 
-def sft_example_at(session: Session, step_index: int, builder: PromptBuilder) -> SFTExample | None:
-    """The example for one step, or None when its target is not in its prompt (page cut or no fit)."""
+def _check_cut_targets(value: str) -> None:
+    if value not in CUT_TARGETS:
+        raise ValueError(f"cut_targets must be one of {list(CUT_TARGETS)}, got {value!r}")
+
+
+def _name_span(target: str, name: str) -> tuple[int, int]:
+    """Where the action's ``name`` value (inside its quotes) lies in a ``format_model_output`` text."""
+    key = '"name": ' + json.dumps(name, ensure_ascii=False)
+    start = target.rindex(key) + len('"name": "')
+    return start, start + len(key) - len('"name": "') - 1
+
+
+def sft_example_at(session: Session, step_index: int, builder: PromptBuilder,
+                   cut_targets: str = "skip") -> SFTExample | None:
+    """The example for one step, or None when its prompt does not fit, or its target element
+    was cut from the page and ``cut_targets="skip"``."""
+    _check_cut_targets(cut_targets)
     p = builder.build(session, step_index)
-    if not (p.fits and p.target_kept):
+    if not p.fits or (not p.target_kept and cut_targets == "skip"):
         return None
     step = session.steps[step_index]
-    return SFTExample(session.session_id, step_index, p.messages,
-                      format_model_output(step.rationale or "", step.action), tuple(p.dropped_pages))
+    target = format_model_output(step.rationale or "", step.action)
+    example = SFTExample(session.session_id, step_index, p.messages, target, tuple(p.dropped_pages))
+    if not p.target_kept:
+        example = replace(example, untrained=(_name_span(target, step.action.name),))
+    return example
 
 
 def build_sft_examples(session: Session, *, context: str = "whole_session", max_tokens: int | None = None,
                        max_chars: int | None = None, tokenizer: Any = None,
-                       include_persona: bool = True) -> list[SFTExample]:
+                       include_persona: bool = True, cut_targets: str = "skip") -> list[SFTExample]:
     """One :class:`SFTExample` per trained step of ``session``, in step order.
 
     ``messages`` equals the environment's ``info["messages"]`` at that step for a
-    ``ShopSessionEnv`` built with the same keyword arguments. Steps whose target is not in
-    their prompt (see the module doc) are left out.
+    ``ShopSessionEnv`` built with the same keyword arguments. Steps whose prompt does not
+    fit, and with ``cut_targets="skip"`` steps whose target element was cut from the page,
+    are left out (see the module doc).
     """
     builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens, tokenizer=tokenizer,
                             include_persona=include_persona)
-    examples = (sft_example_at(session, k, builder) for k in range(len(session.steps)))
+    examples = (sft_example_at(session, k, builder, cut_targets) for k in range(len(session.steps)))
     return [e for e in examples if e is not None]
 
 
 def tokenize_example(tokenizer, example: SFTExample, max_length: int) -> tuple[list[int], list[int]] | None:
-    """``(input_ids, labels)`` (labels -100 off the target), or None when longer than ``max_length``."""
-    ids, is_target = encode_chat(tokenizer, [*example.messages, {"role": "assistant", "content": example.target}])
+    """``(input_ids, labels)`` (labels -100 off the target and on its untrained spans), or None when
+    longer than ``max_length``."""
+    messages = [*example.messages, {"role": "assistant", "content": example.target}]
+    ids, is_target = encode_chat(tokenizer, messages)
     if len(ids) > max_length:
         return None
-    return ids, [t if a else -100 for t, a in zip(ids, is_target)]
+    labels = [t if a else -100 for t, a in zip(ids, is_target)]
+    if example.untrained:
+        _mask_untrained(tokenizer, messages, example, labels)
+    return ids, labels
+
+
+def _mask_untrained(tokenizer, messages, example: SFTExample, labels: list[int]) -> None:
+    """Set the labels of the target tokens that overlap ``example.untrained`` to -100, in place."""
+    offset = 0
+    for text, assistant in chat_segments(tokenizer, messages):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        if assistant:
+            if not text.startswith(example.target):
+                raise ValueError("the chat template changes the assistant's text; cannot locate its untrained spans")
+            for i, (a, b) in enumerate(enc["offset_mapping"]):
+                if any(a < end and start < b for start, end in example.untrained):
+                    labels[offset + i] = -100
+        offset += len(enc["input_ids"])
 
 
 def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -259,6 +311,7 @@ def train_sft(config: SFTConfig) -> Path:
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
 
+    _check_cut_targets(config.cut_targets)
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
@@ -291,7 +344,7 @@ def train_sft(config: SFTConfig) -> Path:
     for step in range(start + 1, total + 1):
         first = (step - 1) * per_step + runtime.rank * config.batch_size * config.grad_accum
         idx = indices_for(first, config.batch_size * config.grad_accum, n_examples, config.seed)
-        picked = [sft_example_at(store[examples[i][0]], examples[i][1], builder) for i in idx]
+        picked = [sft_example_at(store[examples[i][0]], examples[i][1], builder, config.cut_targets) for i in idx]
         rows = [r for r in (tokenize_example(tokenizer, e, config.max_length) for e in picked if e) if r]
         skipped = len(idx) - len(rows)
         n_tokens = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
