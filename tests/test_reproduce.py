@@ -97,6 +97,7 @@ def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):
     for jobs in (1, 2):
         run_reproduce(tmp_path / f"jobs{jobs}", seeds=2, settings=QUICK, say=lambda m: None, jobs=jobs)
         doc = json.loads((tmp_path / f"jobs{jobs}" / "table2.json").read_text())
+        assert (tmp_path / f"jobs{jobs}" / "table2.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         doc.pop("_meta")
         tables.append(doc)
     assert tables[0] == tables[1]
@@ -128,6 +129,27 @@ def test_exact_by_gold_type_counts_each_type_over_seeds():
     assert only["click"]["exact_given_type"] == pytest.approx(sum(r["exact"] for r in typed) / len(typed))
     for cell in only.values():  # exact matches need the right type, so the product is the whole
         assert cell["exact"] == pytest.approx(cell["type"] * cell["exact_given_type"])
+
+
+def test_table2_figure_draws_each_value_with_its_interval():
+    from shop_env.evaluation.plots import TABLE2_METRICS, table2_figure
+
+    rng = np.random.default_rng(3)
+    table = {"sft": pooled_table([_records(rng)], resamples=50), "rule": pooled_table([_records(rng)], resamples=50)}
+    ax = table2_figure(table).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sft", "rule"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [label for _, label in TABLE2_METRICS]
+    from matplotlib.container import BarContainer
+
+    bar_sets = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bar_sets) == len(TABLE2_METRICS)
+    for container, (key, _) in zip(bar_sets, TABLE2_METRICS):
+        for bar, row in zip(container.patches, table):
+            assert bar.get_height() == pytest.approx(100 * table[row][key]["value"])
+        (lo_hi,) = container.errorbar.lines[2]  # the whiskers' vertical segments
+        for seg, row in zip(lo_hi.get_segments(), table):  # [[x, low], [x, high]]
+            cell = table[row][key]
+            assert [seg[0][1], seg[1][1]] == pytest.approx([100 * cell["ci_low"], 100 * cell["ci_high"]])
 
 
 def test_format_by_gold_type_prints_every_row_and_type():

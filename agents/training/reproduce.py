@@ -4,9 +4,10 @@ For each seed: a tiny random-initialised model (tokenizer trained on the trainin
 is evaluated as is (``zero_shot``), after SFT (``sft``), after SFT + GRPO with the binary
 exact-match reward (``sft_rl_binary``) and after SFT + GRPO with the Shop-R1 reward
 (``shop_r1``); the rule baseline (``rule``) is evaluated once. Results go to
-``OUT/table2.json``: each row maps ``exact``, ``type_accuracy`` and ``type_macro_f1`` to
-``{value, ci_low, ci_high}``, the value pooled over the seeds and every test step, the
-interval a 95% percentile bootstrap that resamples seeds and test sessions.
+``OUT/table2.json`` and, as a bar chart, ``OUT/table2.png``: each row maps ``exact``,
+``type_accuracy`` and ``type_macro_f1`` to ``{value, ci_low, ci_high}``, the value pooled
+over the seeds and every test step, the interval a 95% percentile bootstrap that resamples
+seeds and test sessions.
 ``_exact_by_gold_type`` says where each row's exact matches come from: per gold action type,
 the share exact, the share typed right, and the share exact among those typed right.
 
@@ -385,6 +386,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     from agents.baselines import RuleBasedPolicy
     from agents.training.grpo_update import scale_mode
     from agents.training.sft import CUT_TARGETS
+    from shop_env.evaluation.plots import TABLE2_PNG, plot_table2, plots_wanted
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
 
@@ -425,7 +427,10 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
                      "interval": "95% bootstrap over seeds and evaluation sessions"}}
     write_text_atomic(out / "table2.json", json.dumps(doc, indent=2))
     seed_word = "seed" if seeds == 1 else "seeds"
-    say(format_table(table, f"Table 2 ({eval_on} split, {seeds} {seed_word}, {len(rule)} steps per seed)"))
+    title = f"Table 2 ({eval_on} split, {seeds} {seed_word}, {len(rule)} steps per seed)"
+    if plots_wanted(None):
+        plot_table2(table, out / TABLE2_PNG, title)
+    say(format_table(table, title))
     say("\n" + format_by_gold_type(by_type))
     return table
 

@@ -23,6 +23,8 @@ class Report(Protocol):
 
 PER_TYPE_PNG = "per_type.png"
 CONFUSION_PNG = "confusion.png"
+TABLE2_PNG = "table2.png"
+TABLE2_METRICS = (("exact", "exact match"), ("type_accuracy", "type accuracy"), ("type_macro_f1", "type macro-F1"))
 
 
 def plots_wanted(plots: bool | None) -> bool:
@@ -103,6 +105,35 @@ def plot_confusion(report: "Report", path: str | os.PathLike) -> Path:
     """Write :func:`confusion_figure` to ``path`` (PNG)."""
     fig = confusion_figure(report)
     fig.savefig(path)
+    return Path(path)
+
+
+def table2_figure(table: Mapping[str, Mapping[str, Mapping[str, float]]], title: str = ""):
+    """Grouped bars per setting (paper Table 2): exact match, type accuracy and type macro-F1,
+    each with its interval as an error bar. ``table``: setting -> metric -> ``{value, ci_low, ci_high}``."""
+    rows = list(table)
+    fig, ax = new_figure((max(6.0, 1.3 * len(rows) + 1.5), 3.8))
+    width = 0.8 / len(TABLE2_METRICS)
+    for j, (key, label) in enumerate(TABLE2_METRICS):
+        cells = [table[r][key] for r in rows]
+        vals = [100 * c["value"] for c in cells]
+        err = [[100 * (c["value"] - c["ci_low"]) for c in cells], [100 * (c["ci_high"] - c["value"]) for c in cells]]
+        xs = [i + (j - (len(TABLE2_METRICS) - 1) / 2) * width for i in range(len(rows))]
+        bars = ax.bar(xs, vals, width, yerr=err, capsize=2, label=label, error_kw={"elinewidth": 0.8})
+        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=2)
+    ax.set_xticks(range(len(rows)), rows, fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("%")
+    ax.set_title(title or "Table 2 (bars: value, whiskers: 95% interval)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table2(table: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | os.PathLike,
+                title: str = "") -> Path:
+    """Write :func:`table2_figure` to ``path`` (PNG)."""
+    table2_figure(table, title).savefig(path)
     return Path(path)
 
 
