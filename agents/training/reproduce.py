@@ -385,7 +385,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     """
     from agents.baselines import RuleBasedPolicy
     from agents.training.grpo_update import scale_mode
-    from agents.training.sft import CUT_TARGETS
+    from agents.training.sft import check_cut_targets
     from shop_env.evaluation.plots import TABLE2_PNG, plot_table2, plots_wanted
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
@@ -397,8 +397,7 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     scale_mode(settings.rl_scale_rewards)  # bad values fail now, not after the SFT
-    if settings.sft_cut_targets not in CUT_TARGETS:
-        raise ValueError(f"sft_cut_targets must be one of {list(CUT_TARGETS)}, got {settings.sft_cut_targets!r}")
+    check_cut_targets(settings.sft_cut_targets, "sft_cut_targets")
     out = Path(out)
     _check_out(out, {"settings": asdict(settings), "eval_on": eval_on})
     hf_logging.disable_progress_bar()

@@ -45,8 +45,8 @@ from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, in
                                 latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
                                 finish_training, maybe_checkpoint, seed_everything)
 
-__all__ = ["SFTConfig", "SFTExample", "CUT_TARGETS", "build_sft_examples", "sft_example_at", "train_sft",
-           "tokenize_example", "collate", "sft_loss", "sft_index"]
+__all__ = ["SFTConfig", "SFTExample", "CUT_TARGETS", "check_cut_targets", "build_sft_examples", "sft_example_at",
+           "train_sft", "tokenize_example", "collate", "sft_loss", "sft_index"]
 
 #: What SFT does with a step whose gold element was cut from its page by the budget.
 CUT_TARGETS = ("skip", "mask_name")
@@ -181,23 +181,24 @@ class SFTExample:
     """Character spans ``[start, end)`` of ``target`` that get no loss (a name cut from the page)."""
 
 
-def _check_cut_targets(value: str) -> None:
+def check_cut_targets(value: str, field: str = "cut_targets") -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is one of :data:`CUT_TARGETS`."""
     if value not in CUT_TARGETS:
-        raise ValueError(f"cut_targets must be one of {list(CUT_TARGETS)}, got {value!r}")
+        raise ValueError(f"{field} must be one of {list(CUT_TARGETS)}, got {value!r}")
 
 
 def _name_span(target: str, name: str) -> tuple[int, int]:
     """Where the action's ``name`` value (inside its quotes) lies in a ``format_model_output`` text."""
-    key = '"name": ' + json.dumps(name, ensure_ascii=False)
-    start = target.rindex(key) + len('"name": "')
-    return start, start + len(key) - len('"name": "') - 1
+    quoted = json.dumps(name, ensure_ascii=False)
+    start = target.rindex('"name": ' + quoted) + len('"name": "')
+    return start, start + len(quoted) - 2
 
 
 def sft_example_at(session: Session, step_index: int, builder: PromptBuilder,
                    cut_targets: str = "skip") -> SFTExample | None:
     """The example for one step, or None when its prompt does not fit, or its target element
     was cut from the page and ``cut_targets="skip"``."""
-    _check_cut_targets(cut_targets)
+    check_cut_targets(cut_targets)
     p = builder.build(session, step_index)
     if not p.fits or (not p.target_kept and cut_targets == "skip"):
         return None
@@ -234,22 +235,23 @@ def tokenize_example(tokenizer, example: SFTExample, max_length: int) -> tuple[l
         return None
     labels = [t if a else -100 for t, a in zip(ids, is_target)]
     if example.untrained:
-        _mask_untrained(tokenizer, messages, example, labels)
+        _mask_untrained(tokenizer, messages, example, labels, first=is_target.index(True))
     return ids, labels
 
 
-def _mask_untrained(tokenizer, messages, example: SFTExample, labels: list[int]) -> None:
-    """Set the labels of the target tokens that overlap ``example.untrained`` to -100, in place."""
-    offset = 0
-    for text, assistant in chat_segments(tokenizer, messages):
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        if assistant:
-            if not text.startswith(example.target):
-                raise ValueError("the chat template changes the assistant's text; cannot locate its untrained spans")
-            for i, (a, b) in enumerate(enc["offset_mapping"]):
-                if any(a < end and start < b for start, end in example.untrained):
-                    labels[offset + i] = -100
-        offset += len(enc["input_ids"])
+def _mask_untrained(tokenizer, messages, example: SFTExample, labels: list[int], first: int) -> None:
+    """Set the labels of the target tokens that overlap ``example.untrained`` to -100, in place.
+
+    ``first``: index of the assistant turn's first token. Only that turn is tokenized again
+    (for character offsets), never the prompt.
+    """
+    reply = next(text for text, assistant in chat_segments(tokenizer, messages) if assistant)
+    if not reply.startswith(example.target):
+        raise ValueError("the chat template changes the assistant's text; cannot locate its untrained spans")
+    offsets = tokenizer(reply, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for i, (a, b) in enumerate(offsets):
+        if any(a < end and start < b for start, end in example.untrained):
+            labels[first + i] = -100
 
 
 def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -313,7 +315,7 @@ def train_sft(config: SFTConfig) -> Path:
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
 
-    _check_cut_targets(config.cut_targets)
+    check_cut_targets(config.cut_targets)
     out = Path(config.out)
     runtime = Runtime(config.device)
     seed_everything(config.seed)
