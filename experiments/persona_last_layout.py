@@ -6,10 +6,16 @@ the environment, SFT, GRPO and evaluation all build prompts through the patched
 whatever the page length. One-off diagnostic for issue 14 (docs/reproduce.md).
 
     .venv/bin/python experiments/persona_last_layout.py /tmp/persona_last search_sft_steps=1500
+
+``--seed N`` trains and evaluates that seed alone into the same ``OUT`` (so that seeds can run
+side by side, one process each, once the first has written ``OUT/data``; a ``--jobs`` worker
+would not see the patch):
+
+    .venv/bin/python experiments/persona_last_layout.py /tmp/pl --seed 1 search_sft_steps=1500
 """
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 import shop_env.prompts as prompts
 
@@ -31,15 +37,29 @@ def _user_persona_last(self, k, plan) -> str:
 
 
 def main() -> None:
+    import argparse
+    from dataclasses import asdict
+
     import torch
 
-    from agents.training.reproduce import FULL, run_reproduce, settings_with
+    from agents.training.reproduce import FULL, _check_out, _Run, _train_and_evaluate_seed, run_reproduce, settings_with
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("--seed", type=int, default=None, help="train and evaluate this seed alone")
+    parser.add_argument("changes", nargs="*", help="KEY=VALUE settings, as shop-r1 reproduce --set")
+    args = parser.parse_intermixed_args()
     prompts.PromptBuilder._load, prompts.PromptBuilder._user = _load_persona_last, _user_persona_last
     torch.set_num_threads(1)
-    changes = dict(kv.split("=", 1) for kv in sys.argv[2:])
+    changes = dict(kv.split("=", 1) for kv in args.changes)
     settings = settings_with(FULL, **{k: type(getattr(FULL, k))(v) for k, v in changes.items()})
-    run_reproduce(sys.argv[1], seeds=1, settings=settings, eval_on="val", jobs=1)
+    if args.seed is None:
+        run_reproduce(args.out, seeds=1, settings=settings, eval_on="val", jobs=1)
+        return
+    out = Path(args.out)
+    _check_out(out, {"settings": asdict(settings), "eval_on": "val"})
+    _Run(out, settings, "val", print).data()
+    _train_and_evaluate_seed(out, settings, "val", args.seed, print, threads=1)
 
 
 if __name__ == "__main__":
