@@ -77,7 +77,8 @@ def score(train: str, evaluate: str, cell: Callable[[Session, int], tuple[Any, .
             kind, name = seen.most_common(1)[0][0]
             if (kind == CLICK and "*" in name) or (kind == TYPE_AND_SUBMIT and not copy_need):
                 continue
-            pred = Action(TERMINATE) if kind == TERMINATE else Action(kind, name, _need(session) if kind == TYPE_AND_SUBMIT else "")
+            text = _need(session) if kind == TYPE_AND_SUBMIT else ""
+            pred = Action(TERMINATE) if kind == TERMINATE else Action(kind, name, text)
             exact[step.action.type] += exact_match(pred, step.action)
     return {t: (exact[t], steps[t]) for t in steps}
 
@@ -94,7 +95,7 @@ def main() -> None:
             by_type = score(args.train, args.evaluate, cell, copy_need)
             total = sum(n for _, n in by_type.values())
             hits = sum(e for e, _ in by_type.values())
-            parts = [f"{by_type.get(t, (0, 0))[0]} / {by_type.get(t, (0, 0))[1]}" for t in (CLICK, TYPE_AND_SUBMIT, TERMINATE)]
+            parts = ["{} / {}".format(*by_type.get(t, (0, 0))) for t in (CLICK, TYPE_AND_SUBMIT, TERMINATE)]
             print(f"| {label} | {'yes' if copy_need else 'no'} | {hits / total:.1%} | " + " | ".join(parts) + " |")
 
 
