@@ -6,8 +6,8 @@ persona's product type (``need.product_type``, which the prompt shows) or is cou
 a click on an element named after a product of the page (``search_results.<product>...``) is
 counted as a miss, since the cell cannot say which product. Cells:
 
-* ``page``: the kind of the current page, from its URL (home, search results, product,
-  cart, checkout);
+* ``page``: the kind of the current page as the synthetic store records it
+  (``Step.metadata["page_type"]``: home, search, product, cart, checkout; the URL shows it);
 * ``page+persona``: that, the persona's intent, a tercile of its patience, and the number of
   steps taken so far (capped at 6).
 
@@ -22,7 +22,6 @@ import argparse
 import collections
 import re
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 from shop_env.actions import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 from shop_env.data.model import Session
@@ -30,22 +29,21 @@ from shop_env.data.store import open_store
 from shop_env.metrics import exact_match
 
 _PRODUCT_NAME = re.compile(r"^search_results\.[^.]+\.")
+Cell = Callable[[Session, int], tuple[Any, ...]]
 
 
-def page_kind(url: str | None) -> str:
-    """home, s (search results), product, cart or checkout: the first part of the URL's path."""
-    path = urlparse(url or "").path
-    return "product" if "/dp/" in path else (path.strip("/").split("/")[0] or "home")
+def _persona(session: Session) -> dict[str, Any]:
+    return session.persona if isinstance(session.persona, dict) else {}
 
 
 def page_cell(session: Session, k: int) -> tuple[Any, ...]:
-    return (page_kind(session.steps[k].url),)
+    return (session.steps[k].metadata.get("page_type"),)
 
 
 def persona_cell(session: Session, k: int) -> tuple[Any, ...]:
-    persona = session.persona if isinstance(session.persona, dict) else {}
+    persona = _persona(session)
     patience = float(persona.get("patience", 0.5))
-    return (page_kind(session.steps[k].url), persona.get("intent"), min(2, int(patience * 3)), min(k, 6))
+    return page_cell(session, k) + (persona.get("intent"), min(2, int(patience * 3)), min(k, 6))
 
 
 def _pattern(action: Action) -> tuple[str, str]:
@@ -54,28 +52,29 @@ def _pattern(action: Action) -> tuple[str, str]:
 
 
 def _need(session: Session) -> str:
-    persona = session.persona if isinstance(session.persona, dict) else {}
-    need = persona.get("need") if isinstance(persona.get("need"), dict) else {}
-    return str(need.get("product_type") or "")
+    need = _persona(session).get("need")
+    return str(need.get("product_type") or "") if isinstance(need, dict) else ""
 
 
-def score(train: str, evaluate: str, cell: Callable[[Session, int], tuple[Any, ...]],
-          copy_need: bool) -> dict[str, tuple[int, int]]:
-    """Exact matches and steps per gold action type of the majority policy."""
+def fit(train: list[Session], cell: Cell) -> dict[tuple[Any, ...], tuple[str, str]]:
+    """The most frequent action pattern of each cell's training steps."""
     counts: dict[tuple[Any, ...], collections.Counter] = collections.defaultdict(collections.Counter)
-    for session in open_store(train):
+    for session in train:
         for k, step in enumerate(session.steps):
             counts[cell(session, k)][_pattern(step.action)] += 1
+    return {key: c.most_common(1)[0][0] for key, c in counts.items()}
+
+
+def score(policy: dict[tuple[Any, ...], tuple[str, str]], evaluate: list[Session], cell: Cell,
+          copy_need: bool) -> dict[str, tuple[int, int]]:
+    """Exact matches and steps per gold action type of the majority policy."""
     exact: collections.Counter = collections.Counter()
     steps: collections.Counter = collections.Counter()
-    for session in open_store(evaluate):
+    for session in evaluate:
         for k, step in enumerate(session.steps):
             steps[step.action.type] += 1
-            seen = counts.get(cell(session, k))
-            if not seen:
-                continue
-            kind, name = seen.most_common(1)[0][0]
-            if (kind == CLICK and "*" in name) or (kind == TYPE_AND_SUBMIT and not copy_need):
+            kind, name = policy.get(cell(session, k), (None, ""))
+            if kind is None or (kind == CLICK and "*" in name) or (kind == TYPE_AND_SUBMIT and not copy_need):
                 continue
             text = _need(session) if kind == TYPE_AND_SUBMIT else ""
             pred = Action(TERMINATE) if kind == TERMINATE else Action(kind, name, text)
@@ -88,11 +87,13 @@ def main() -> None:
     parser.add_argument("train", help="training store (e.g. outputs/reproduce/data/train)")
     parser.add_argument("evaluate", help="evaluation store (e.g. data/sample/test)")
     args = parser.parse_args()
+    train, evaluate = list(open_store(args.train)), list(open_store(args.evaluate))
     print("| cells | searches type the need | exact | click | search | terminate |")
     print("|---|---|---|---|---|---|")
     for label, cell in (("page", page_cell), ("page+persona", persona_cell)):
+        policy = fit(train, cell)
         for copy_need in (False, True):
-            by_type = score(args.train, args.evaluate, cell, copy_need)
+            by_type = score(policy, evaluate, cell, copy_need)
             total = sum(n for _, n in by_type.values())
             hits = sum(e for e, _ in by_type.values())
             parts = ["{} / {}".format(*by_type.get(t, (0, 0))) for t in (CLICK, TYPE_AND_SUBMIT, TERMINATE)]
