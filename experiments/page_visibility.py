@@ -34,13 +34,13 @@ def visibility(store_dir: str, max_chars: int) -> dict:
     for session in open_store(store_dir):
         builder = PromptBuilder(context="latest_step", max_chars=max_chars)
         for k, step in enumerate(session.steps):
-            if step.metadata.get("page_type") != "search" and step.action.type != "click":
+            on_results, is_click = step.metadata.get("page_type") == "search", step.action.type == "click"
+            if not (on_results or is_click):
                 continue
             prompt = builder.build(session, k)
-            if step.metadata.get("page_type") == "search":
-                current = prompt.text.rsplit(", current]", 1)[-1]
-                shown.append(len(set(_PRODUCT.findall(current))))
-            if step.action.type == "click":
+            if on_results:  # latest_step context: the current page is the only page in the prompt
+                shown.append(len(set(_PRODUCT.findall(prompt.text))))
+            if is_click:
                 kind = _click_kind(step.action.name)
                 clicks[kind] += 1
                 kept[kind] += prompt.target_kept
