@@ -135,6 +135,55 @@ def test_resume_refuses_other_settings(store_path, tmp_path):
     evaluate(RandomPolicy(seed=0), store, out=tmp_path / "o", limit=1, context="latest_step", resume=False)
 
 
+def test_resume_refuses_another_reward_or_env_factory(store_path, tmp_path):
+    """Rewards differing only in their values (and factories) must not share a logged run."""
+    from agents.baselines import RandomPolicy
+    from shop_env.evaluation.runner import default_env_factory
+    from shop_env.reward import RewardConfig
+    store, out = open_store(store_path), tmp_path / "o"
+    evaluate(RandomPolicy(seed=0), store, out=out, limit=1, env_kwargs={"reward_config": RewardConfig()})
+    with pytest.raises(ValueError, match="other settings.*threshold"):
+        evaluate(RandomPolicy(seed=0), store, out=out, limit=1,
+                 env_kwargs={"reward_config": RewardConfig(threshold=0.5)})
+    with pytest.raises(ValueError, match="other settings.*env_factory"):
+        evaluate(RandomPolicy(seed=0), store, out=out, limit=1, env_kwargs={"reward_config": RewardConfig()},
+                 env_factory=default_env_factory)
+
+
+def test_report_scores_with_the_reward_threshold(sample_test):
+    """Table 2's exact match uses the environment's threshold, so it equals the env's own flags."""
+    from shop_env.reward import RewardConfig
+    store = sample_test
+    gold_of = {(s.session_id, k): step.action for s in store for k, step in enumerate(s.steps)}
+
+    class HalfQuery:
+        """The gold action, but a search types only the first half of the gold query's words."""
+        name = "half"
+
+        def act(self, observations, infos):
+            outs = []
+            for info in infos:
+                gold = gold_of[info["session_id"], info["step_index"]]
+                action = gold.to_dict()
+                if gold.type == "type_and_submit":
+                    words = gold.text.split()
+                    action["text"] = " ".join(words[:(len(words) + 1) // 2])
+                outs.append(json.dumps({"rationale": "r", "action": action}))
+            return outs
+    exact = {}
+    for threshold in (0.5, 0.75):
+        rep = evaluate(HalfQuery(), store, limit=20, env_kwargs={"reward_config": RewardConfig(threshold=threshold)})
+        exact[threshold] = rep.table2["exact"]["value"]
+        assert rep.extra["threshold"] == threshold
+        assert rep.table2["exact"]["value"] == pytest.approx(rep.extra["env_exact_rate"])
+    assert exact[0.5] > exact[0.75]
+
+
+def test_evaluate_refuses_until_mismatch_replay(store_path):
+    with pytest.raises(ValueError, match="teacher forcing"):
+        evaluate(lambda obs: "{}", open_store(store_path), limit=1, env_kwargs={"replay": "until_mismatch"})
+
+
 class CountingPolicy:
     """Wraps a policy and records every (session_id, step_index) it is asked about."""
 

@@ -32,10 +32,10 @@ from shop_env.evaluation.results import RUN_FILE, STEPS_FILE, StepLog, write_jso
 from shop_env.evaluation.session_metrics import LEAVE, PURCHASE, is_purchase
 from shop_env.policy import Policy, StreamingPolicy, as_policy
 from shop_env.prompts import CONTEXT_MODES
-from shop_env.reward import score_output
+from shop_env.reward import RewardConfig, score_output
 
 # Run settings that must match for a resumed run to reuse logged steps.
-RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed", "env")
+RESUME_KEYS = ("policy", "data", "split", "context", "temperature", "seed", "env", "env_factory")
 
 
 class ResumeMismatchError(ValueError):
@@ -167,9 +167,20 @@ def _with_temperature(policy: Any, temperature: float | None) -> Any:
 
 
 def _describe(value: Any) -> Any:
-    """A JSON-safe, stable description of an environment setting (objects by name/path)."""
+    """A JSON-safe, stable description of an environment setting: dataclasses (e.g. a
+    :class:`~shop_env.reward.RewardConfig`) by their field values, so that two rewards never
+    look alike; functions by their qualified name; other objects by name/path."""
     if isinstance(value, (str, int, float, bool, type(None))):
         return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"__type__": type(value).__name__, **fields}
+    if isinstance(value, Mapping):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
     return str(getattr(value, "name_or_path", None) or type(value).__name__)
 
 
@@ -206,12 +217,18 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
     limit = settings.limit
     n_sessions = len(store) if limit is None else min(int(limit), len(store))
     env_kwargs = dict(settings.env_kwargs)
+    if env_kwargs.get("replay", "teacher_forcing") != "teacher_forcing":
+        raise ValueError("evaluate scores every recorded step, so the environment must replay with "
+                         f"teacher forcing, not replay={env_kwargs['replay']!r}; the report's session "
+                         "section gives the until-mismatch view")
+    reward_config = env_kwargs.get("reward_config") or RewardConfig()
     config = {
         "policy": settings.name or policy_name(pol),
         "data": settings.data_label or str(Path(store.path).resolve()),
         "split": settings.split, "context": settings.context, "temperature": settings.temperature,
         "seed": settings.seed, "limit": limit, "n_sessions": n_sessions, "synthetic": store.synthetic,
         "env": {k: _describe(v) for k, v in sorted(env_kwargs.items())},
+        "env_factory": None if settings.env_factory is None else _describe(settings.env_factory),
     }
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
@@ -228,7 +245,7 @@ def evaluate(policy: Policy | Callable[[str], str], data: str | os.PathLike | Se
         log.close()
     selected = _selected_ids(n_sessions, log.done)
     records = [r for r in log.done.values() if r["session_id"] in selected]
-    report = build_report(records, config)
+    report = build_report(records, config, threshold=reward_config.threshold)
     if out_dir is not None:
         report.save(out_dir)
     return report
