@@ -115,3 +115,11 @@ def test_simplifying_leaves_process_wide_state_alone(monkeypatch):
     was_enabled = gc.isenabled()
     simplify_many(_pages(), urls=[AMAZON] * len(_pages()), jobs=1)
     assert calls == [] and gc.isenabled() == was_enabled
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("n_urls", [0, 2])
+def test_urls_that_run_out_raise_instead_of_dropping_pages(jobs, n_urls):
+    pages = ["<a href='/1'>one</a>", "<a href='/2'>two</a>", "<a href='/3'>three</a>"]
+    with pytest.raises(ValueError, match="ran out at page"):
+        simplify_many(pages, urls=[f"https://example.com/{i}" for i in range(n_urls)], jobs=jobs)

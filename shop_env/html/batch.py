@@ -10,7 +10,7 @@ import itertools
 import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Iterable, Iterator, Sized
+from typing import Any, Iterable, Iterator, Sized
 
 from shop_env.html.pipeline import SimplifiedPage, simplify
 from shop_env.html.recipes import Recipe, load_recipe
@@ -63,8 +63,7 @@ def simplify_iter(pages: Iterable[str | bytes | None], *,
     if jobs > 1 and isinstance(recipe, Recipe) and worker_recipe is None:
         raise ValueError("a Recipe built by hand cannot be sent to worker processes: pass "
                          "its name, path or dict (or jobs=1)")
-    url_iter: Iterator[str | None] = iter(urls) if urls is not None else itertools.repeat(None)
-    work = zip(pages, url_iter)
+    work = _with_urls(pages, urls)
     if jobs == 1:
         for raw, url in work:
             yield simplify(raw, url=url, recipe=recipe, keep_href=keep_href,
@@ -83,6 +82,21 @@ def simplify_iter(pages: Iterable[str | bytes | None], *,
         finally:
             for future in pending:  # the caller stopped early: drop the queued pages
                 future.cancel()
+
+
+_NO_URL: Any = object()
+
+
+def _with_urls(pages: Iterable[str | bytes | None],
+               urls: Iterable[str | None] | None) -> Iterator[tuple[str | bytes | None, str | None]]:
+    """(page, url) pairs. ``urls`` may be longer than ``pages`` (e.g. ``itertools.repeat``);
+    one that runs out first raises rather than dropping pages."""
+    url_iter: Iterator[str | None] = iter(urls) if urls is not None else itertools.repeat(None)
+    for i, page in enumerate(pages):
+        url = next(url_iter, _NO_URL)
+        if url is _NO_URL:
+            raise ValueError(f"urls ran out at page {i}: give one address per page (None for none)")
+        yield page, url
 
 
 def simplify_many(pages: Iterable[str | bytes | None], *,
