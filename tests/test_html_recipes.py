@@ -193,6 +193,53 @@ def test_selector_engine_matches_lxml_cssselect(fixture):
             assert ours.select(ctx, ids, first=True) == expected[:1], (fixture, css, ctx.get("id"))
 
 
+def _random_page(rng) -> str:
+    """Nested div/span/a/p/li tags with a few classes and ids (ids may repeat)."""
+    def node(depth: int) -> str:
+        tag = rng.choice(["div", "span", "a", "p", "li"])
+        attrs = ""
+        if rng.random() < 0.4:
+            attrs += f' class="{rng.choice(["card", "row", "x", "card x"])}"'
+        if rng.random() < 0.2:
+            attrs += f' id="{rng.choice(["main", "side"])}"'
+        kids = "".join(node(depth + 1) for _ in range(rng.randint(0, 3 if depth < 4 else 0)))
+        return f"<{tag}{attrs}>{kids}</{tag}>"
+    return "<html><body>" + "".join(node(0) for _ in range(3)) + "</body></html>"
+
+
+def _random_selector(rng) -> str:
+    def compound() -> str:
+        return rng.choice(["div", "span", "a", "*", ".card", "div.card", "a.x", "p", "li"]) + \
+            rng.choice(["", "", "", ":not(.x)", ":first-child", ":last-child"])
+    chain = [rng.choice(["#main", "#side", "div#main", compound()])]
+    for _ in range(rng.randint(0, 3)):
+        chain += [rng.choice([" ", " > "]), compound()]
+    return "".join(chain)
+
+
+def test_selector_engine_matches_lxml_cssselect_on_random_pages():
+    """Differential check against lxml's CSSSelector: id-headed chains, child combinators
+    and pseudo-classes (the XPath fallback), from the root and from inner contexts."""
+    import random
+    rng = random.Random(0)
+    checked = 0
+    for _ in range(150):
+        root = parse_html(_random_page(rng))
+        ids: dict = {}
+        for el in root.iter():
+            if el.get("id"):
+                ids.setdefault(el.get("id"), []).append(el)
+        contexts = [root] + rng.sample(list(root.iter()), 3)
+        for _ in range(8):
+            css = _random_selector(rng)
+            ours, ref = Selector.compile(css), CSSSelector(css, translator="html")
+            for ctx in contexts:
+                expected = [el for el in ref(ctx) if el is not ctx]
+                assert ours.select(ctx, ids) == expected, (css, etree.tostring(ctx)[:200])
+                checked += bool(expected)
+    assert checked > 500  # the generator does produce matches to compare
+
+
 def test_document_order_sorts_any_elements():
     root = parse_html(FIXTURES.joinpath("amazon_search.html").read_bytes())
     every = list(root.iter())

@@ -7,9 +7,10 @@ tested, which is far cheaper than libxml2's XPath on ``descendant::*[...]`` (abo
 microsecond per node). A part that starts with ``#id`` is answered from the page's id
 index. Anything else (pseudo-classes, sibling combinators) falls back to cssselect's XPath.
 
-Semantics: matches are descendants of the context element (not the context itself), and
-every element of a combinator chain must lie inside the context, like cssselect's XPath
-``descendant::A/descendant::B``. Results are in document order, without duplicates.
+Semantics: matches are descendants of the context element (not the context itself); the
+other elements of a combinator chain may be the context itself but nothing above it, like
+lxml's ``CSSSelector`` (cssselect's ``descendant-or-self::A/descendant::B``). Results are in
+document order, without duplicates.
 """
 from __future__ import annotations
 
@@ -129,12 +130,14 @@ class _Part:
     def right(self) -> _Compound:
         return self.chain[-1]
 
-    def ancestors_match(self, el: Node, context: Node, memo: dict[Node, bool]) -> bool:
+    def ancestors_match(self, el: Node, context: Node, memo: dict[Node, bool],
+                        context_may_match: bool = True) -> bool:
         """Does the chain left of the right-most compound match above ``el``?
 
         Ancestors up to and including ``context`` may match (cssselect's
-        ``descendant-or-self::A/descendant::B``). ``memo`` (one dict per part and select
-        call) caches, for ``A B`` chains, whether a node or one of its ancestors up to the
+        ``descendant-or-self::A/descendant::B``); with ``context_may_match=False`` only
+        those strictly below it. ``memo`` (one dict per part, select call and strictness)
+        caches, for ``A B`` chains, whether a node or one of its ancestors up to the
         context matches ``A``, so sibling candidates share the walk.
         """
         if len(self.chain) == 2 and self.combinators[0] == " ":
@@ -148,6 +151,8 @@ class _Part:
                     result = known
                     break
                 path.append(node)
+                if node is context and not context_may_match:
+                    break
                 if comp.matches(node):
                     result = True
                     break
@@ -157,9 +162,9 @@ class _Part:
             for n in path:
                 memo[n] = result
             return result
-        return self._chain_matches(el, len(self.chain) - 2, context)
+        return self._chain_matches(el, len(self.chain) - 2, context, context_may_match)
 
-    def _chain_matches(self, node: Node, i: int, context: Node) -> bool:
+    def _chain_matches(self, node: Node, i: int, context: Node, context_may_match: bool) -> bool:
         """Can compounds ``chain[:i+1]`` be matched on ancestors of ``node`` (backtracking)?"""
         if i < 0:
             return True
@@ -167,11 +172,15 @@ class _Part:
             return False  # nothing above the context may take part
         comp, comb = self.chain[i], self.combinators[i]
         parent = node.getparent()
+        if parent is context and not context_may_match:
+            return False
         if comb == ">":
             return parent is not None and comp.matches(parent) and \
-                self._chain_matches(parent, i - 1, context)
+                self._chain_matches(parent, i - 1, context, context_may_match)
         while parent is not None:
-            if comp.matches(parent) and self._chain_matches(parent, i - 1, context):
+            if parent is context and not context_may_match:
+                return False
+            if comp.matches(parent) and self._chain_matches(parent, i - 1, context, context_may_match):
                 return True
             if parent is context:
                 return False
@@ -212,8 +221,7 @@ class Selector:
             try:
                 sel.parts.append(_part(p))
             except _Unsupported:
-                sel.parts.append(_Part(xpath=etree.XPath(
-                    _TRANSLATOR.selector_to_xpath(p, prefix="descendant::"))))
+                sel.parts.append(_Part(xpath=etree.XPath(_TRANSLATOR.selector_to_xpath(p))))
         return sel
 
     def select(self, context: Node, ids: dict[str, list[Node]], first: bool = False) -> list[Node]:
@@ -224,7 +232,8 @@ class Selector:
         scan_parts: list[_Part] = []
         for part in self.parts:
             if part.xpath is not None:
-                groups.append([el for el in part.xpath(context) if isinstance(el, etree._Element)])
+                groups.append([el for el in part.xpath(context)
+                               if isinstance(el, etree._Element) and el is not context])
             elif part.chain[0].id_ is not None:
                 groups.append(self._from_id(part, context, ids))
             else:
@@ -240,7 +249,8 @@ class Selector:
         return merged[:1] if first else merged
 
     @staticmethod
-    def _scan(parts: list[_Part], context: Node, first: bool = False) -> list[Node]:
+    def _scan(parts: list[_Part], context: Node, first: bool = False,
+              context_may_match: bool = True) -> list[Node]:
         tags = {p.right().tag for p in parts}
         candidates = context.iter() if None in tags else context.iter(*tags)
         by_tag: dict[str | None, list] = {}
@@ -260,7 +270,7 @@ class Selector:
             elif anywhere:
                 checks = checks + anywhere
             for match, part, single, memo in checks:
-                if match(el) and (single or part.ancestors_match(el, context, memo)):
+                if match(el) and (single or part.ancestors_match(el, context, memo, context_may_match)):
                     out.append(el)
                     break
             if first and out:
@@ -281,24 +291,21 @@ class Selector:
             if anchor is not context and not _inside(anchor, context):
                 continue
             rest = _Part(chain=part.chain[1:], combinators=part.combinators[1:])
-            if part.combinators[0] == ">":
-                hits = [c for c in anchor if isinstance(c.tag, str) and rest.right().matches(c)
-                        and len(rest.chain) == 1]
-                if len(rest.chain) > 1:
-                    hits = [el for el in Selector._scan([rest], anchor)
-                            if _child_chain_ok(el, anchor, rest)]
-            else:
-                hits = Selector._scan([rest], anchor)
-            out.extend(hits)
+            out.extend(_below(anchor, part.combinators[0], rest))
         return out if len(out) < 2 else document_order(list(dict.fromkeys(out)))
 
 
-def _child_chain_ok(el: Node, anchor: Node, rest: _Part) -> bool:
-    """For ``#id > A ... B``: the element matched for A must be a child of the anchor."""
-    node = el
-    while node is not None and node.getparent() is not anchor:
-        node = node.getparent()
-    return node is not None and rest.chain[0].matches(node)
+def _below(anchor: Node, combinator: str, part: _Part) -> list[Node]:
+    """Matches of ``part`` whose whole chain lies strictly below ``anchor``, its first
+    compound a child (``">"``) or a descendant (``" "``) of it: ``#id > A B`` from the
+    element carrying the id. In document order."""
+    if combinator == " ":
+        return Selector._scan([part], anchor, context_may_match=False)
+    heads = [c for c in anchor if isinstance(c.tag, str) and part.chain[0].matches(c)]
+    if len(part.chain) == 1:
+        return heads
+    rest = _Part(chain=part.chain[1:], combinators=part.combinators[1:])
+    return [el for head in heads for el in _below(head, part.combinators[0], rest)]
 
 
 def _inside(el: Node, context: Node) -> bool:
