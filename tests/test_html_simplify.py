@@ -57,6 +57,17 @@ def test_personal_input_values_are_dropped():
     assert 'value="coffee mug"' in html and 'value="Go"' in html
 
 
+def test_personal_textarea_text_and_select_choice_are_dropped():
+    raw = """<form><textarea autocomplete="shipping street-address">1 Main St</textarea>
+    <select autocomplete="cc-exp-month"><option>01</option><option selected>07</option></select>
+    <textarea aria-label="Gift note">Happy birthday</textarea>
+    <select aria-label="Quantity"><option>1</option><option selected>2</option></select></form>"""
+    page = simplify(raw)
+    assert "Main St" not in page.html and "Happy birthday" in page.html
+    assert page.html.count("selected") == 1  # the quantity's choice stays, the card's goes
+    assert len([e for e in page.elements if e.tag == "textarea"]) == 2  # the fields stay clickable
+
+
 def test_keep_href_strips_query_and_fragment():
     page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
     assert 'href="https://shop.example/p/1"' in page.html

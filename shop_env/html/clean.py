@@ -169,9 +169,20 @@ def finalize_attributes(root: Node, named: list[Node], seen: set[str],
 
 
 def _drop_personal_values(root: Node) -> None:
-    for el in root.iter("input"):
-        if el.get("value") is not None and _personal(el):
-            del el.attrib["value"]
+    """Clear what a shopper typed or chose in personal-data fields: an input's value, a
+    textarea's text (e.g. a street address), a select's chosen option."""
+    for el in root.iter("input", "textarea", "select"):
+        if not _personal(el):
+            continue
+        if el.tag == "input":
+            el.attrib.pop("value", None)
+        elif el.tag == "textarea":
+            el.text = None
+            for child in list(el):
+                el.remove(child)
+        else:
+            for option in el.iter("option"):
+                option.attrib.pop("selected", None)
 
 
 def _clean_hrefs(root: Node) -> None:
