@@ -123,3 +123,14 @@ def test_urls_that_run_out_raise_instead_of_dropping_pages(jobs, n_urls):
     pages = ["<a href='/1'>one</a>", "<a href='/2'>two</a>", "<a href='/3'>three</a>"]
     with pytest.raises(ValueError, match="ran out at page"):
         simplify_many(pages, urls=[f"https://example.com/{i}" for i in range(n_urls)], jobs=jobs)
+
+
+@pytest.mark.parametrize("same_folder", ["file", "dir"])
+def test_cli_refuses_to_overwrite_the_raw_pages(tmp_path, capsys, same_folder):
+    page = tmp_path / "a.html"
+    raw = "<div><a href=/x>x</a></div><script>var s = 1;</script>"
+    page.write_text(raw)
+    source = page if same_folder == "file" else tmp_path
+    assert main(["simplify", str(source), "--out", str(tmp_path)]) == 2
+    assert "would overwrite the raw page" in capsys.readouterr().err
+    assert page.read_text() == raw

@@ -126,6 +126,11 @@ def _run_many(args: argparse.Namespace) -> int:
         print(f"shop-r1 simplify: no *.html or *.htm pages in {' '.join(args.pages)}",
               file=sys.stderr)
         return 2
+    for src, rel in files:
+        if (args.out / rel).resolve() == src.resolve():
+            print(f"shop-r1 simplify: --out {args.out} would overwrite the raw page {src}; "
+                  "choose another output folder", file=sys.stderr)
+            return 2
     unreadable: list[Path] = []
     readable: list[tuple[Path, Path]] = []
 
