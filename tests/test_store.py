@@ -276,6 +276,32 @@ def test_overwrite_false_refuses(store_path: Path) -> None:
         StoreWriter(store_path, overwrite=False)
 
 
+@pytest.mark.parametrize("layout", ["flat", "split"])
+def test_writers_never_replace_a_folder_that_is_not_a_store(tmp_path: Path, sessions, layout) -> None:
+    """A mistyped output path must not delete the user's files; an older store is replaced."""
+    from shop_env.data.split_store import SplitStoreWriter
+    folder = tmp_path / "mine"
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / "notes.txt").write_text("keep me")
+    target = folder if layout == "split" else folder / "train"
+
+    def write(path: Path) -> None:
+        if layout == "split":
+            with SplitStoreWriter(path) as w:
+                w.write(sessions[0], "train")
+        else:
+            write_store(path, sessions[:1])
+    with pytest.raises(FileExistsError, match="does not hold a .*store.*left as it is"):
+        write(target)
+    assert (folder / "train" / "notes.txt").read_text() == "keep me"
+    assert [p.name for p in folder.iterdir()] == ["train"]  # no temporary folder left behind
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    write(fresh)  # an empty folder is fine
+    write(fresh)  # and so is an earlier store
+    assert len(open_store(fresh / "train" if layout == "split" else fresh)) == 1
+
+
 _WRITER = textwrap.dedent("""
     import sys, time
     from shop_env.actions import Action
@@ -379,7 +405,9 @@ def test_split_store_writer_writes_the_sample_layout_atomically(tmp_path: Path) 
     sessions = {sp: [Session(f"{sp}{i}", [Step("<a name='x'>x</a>", Action("click", "x"))], user_id=f"u{i}")
                      for i in range(n)] for sp, n in (("train", 3), ("test", 2))}
     out = tmp_path / "out"
-    (out / "old").mkdir(parents=True)  # a previous folder is replaced as a whole
+    with SplitStoreWriter(out, source="t") as w:
+        w.write(sessions["train"][0], "train")
+    (out / "old").mkdir()  # a previous split store is replaced as a whole
     with SplitStoreWriter(out, source="t") as w:
         for sp, ss in sessions.items():
             for s in ss:

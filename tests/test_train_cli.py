@@ -115,6 +115,12 @@ def test_bad_input_is_one_line_naming_it_and_nothing_written_is_lost(tmp_path, c
     fails(["train", "rl", "--model", "nope", "--out", str(out), *common], "'nope'", "not a model")
     fails(["train", "sft", "--preset", "gpu9", "--model", str(model), "--out", str(out), *common], "gpu9")
     fails(["train", "sft", "--model", str(model), "--out", str(out), "--set", "lr_typo=1", *common], "lr_typo")
+    for bad in ("lr=-1", "batch_size=0", "max_steps=abc"):
+        fails(["train", "sft", "--model", str(model), "--out", str(out), "--set", bad, *common],
+              bad.split("=")[0], "from --set")
+    fails(["train", "sft", "--model", str(model), "--out", str(out), *common, "--data", str(tmp_path / "none")],
+          str(tmp_path / "none"))
+    fails(["train", "rl", "--model", str(model), "--out", str(out), *common, "--split", "nope"], "nope")
     assert not out.exists()  # nothing written by a refused command
     assert main(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "1", *common]) == 0
     capsys.readouterr()
@@ -125,6 +131,15 @@ def test_bad_input_is_one_line_naming_it_and_nothing_written_is_lost(tmp_path, c
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # The same settings with more steps resume (allowed).
     assert main(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "2", *common]) == 0
+    capsys.readouterr()
+    (out / "run_config.json").write_text("{broken")
+    fails(["train", "sft", "--model", str(model), "--out", str(out), "--max-steps", "2", *common],
+          str(out / "run_config.json"), "not valid JSON")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    fails(["train", "tiny-model", str(mine), "--vocab-size", "600"], str(mine), "does not hold a model")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.slow

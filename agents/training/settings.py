@@ -146,6 +146,18 @@ def _preset(name: str | None, stage: str) -> dict[str, Any]:
     return PRESETS[name][stage]
 
 
+def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any], overrides: dict[str, Any]):
+    """``cls`` from the setting's stage, the preset and the overrides, in that order; a bad
+    value is reported against where it came from (the setting's file, or the override)."""
+    given = _overrides(cls, overrides)
+    try:
+        return config_from_dict(cls, {**stage, **preset, **given}, source=setting.source or setting.name)
+    except DataError as e:
+        if e.field in given:
+            raise ValueError(f"{e.field}={given[e.field]!r} (from --set or an override): {e.detail}") from None
+        raise
+
+
 def sft_config(setting: Setting, preset: str | None = None, **overrides: Any):
     """The :class:`agents.training.sft.SFTConfig` of ``setting``'s SFT stage, then ``preset``, then
     overrides (e.g. ``model``, ``out``; ``None`` values are ignored)."""
@@ -153,8 +165,7 @@ def sft_config(setting: Setting, preset: str | None = None, **overrides: Any):
 
     if setting.sft is None:
         raise ValueError(f"setting {setting.name!r} has no SFT stage")
-    return config_from_dict(SFTConfig, {**setting.sft, **_preset(preset, "sft"), **_overrides(SFTConfig, overrides)},
-                            source=setting.source or setting.name)
+    return _build(SFTConfig, setting, setting.sft, _preset(preset, "sft"), overrides)
 
 
 def grpo_config(setting: Setting, preset: str | None = None, **overrides: Any):
@@ -163,8 +174,7 @@ def grpo_config(setting: Setting, preset: str | None = None, **overrides: Any):
 
     if setting.rl is None:
         raise ValueError(f"setting {setting.name!r} has no RL stage")
-    cfg = config_from_dict(GRPOConfig, {**setting.rl, **_preset(preset, "rl"), **_overrides(GRPOConfig, overrides)},
-                           source=setting.source or setting.name)
+    cfg = _build(GRPOConfig, setting, setting.rl, _preset(preset, "rl"), overrides)
     try:
         reward_config(cfg.reward)
     except (ValueError, TypeError) as e:
@@ -190,7 +200,10 @@ def check_run_dir(out: str | os.PathLike, config: Any, kind: str) -> None:
     record = {"kind": kind, "config": config_to_dict(config)}
     path = out / "run_config.json"
     if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e}); remove it or pass another --out", path=path) from None
         if old.get("kind") != kind:
             raise ValueError(f"{out} holds a {old.get('kind')} run, not {kind}; pass another --out")
         a, b = old.get("config", {}), record["config"]

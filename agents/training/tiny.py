@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from shop_env.data.atomic import atomic_directory
+from shop_env.data.atomic import atomic_directory, check_replaceable
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -140,10 +140,13 @@ def build_tiny_model(out: str | os.PathLike, *, texts: Iterable[str] | None = No
     tokenizer. ``arch`` is ``"llama"`` or ``"qwen2"``. ``pad_vocab_to`` widens the embedding
     and output layers beyond the tokenizer (as real models do; for benchmarks). ``compact``
     (see :func:`train_tokenizer`) gives element names and the output format few tokens.
-    Written atomically (temp dir, then rename).
+    Written atomically (temp dir, then rename); an existing ``out`` is replaced only when
+    it is empty or holds a model (``config.json``).
     """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    check_replaceable(Path(out), "config.json", "a model")
 
     tokenizer = train_tokenizer(iter_sample_texts(data) if texts is None else texts, vocab_size, compact=compact)
     common = dict(vocab_size=max(len(tokenizer), pad_vocab_to or 0), hidden_size=hidden_size, num_hidden_layers=num_layers,

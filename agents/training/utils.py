@@ -20,6 +20,8 @@ import math
 import os
 import random
 import shutil
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -60,15 +62,69 @@ def coerce_lora(value: LoraSettings | dict | bool | None) -> LoraSettings | None
     raise TypeError(f"lora must be None, a bool, a dict or LoraSettings, got {type(value).__name__}")
 
 
+# Numeric config fields that must be > 0, or >= 0, when set (a field absent from a config is ignored).
+_POSITIVE = frozenset({"batch_size", "grad_accum", "max_length", "epochs", "num_generations", "prompts_per_step",
+                       "max_new_tokens", "micro_batch_size", "num_iterations", "generation_rows", "max_chars",
+                       "max_prompt_tokens", "limit_sessions", "limit_examples", "top_p"})
+_NON_NEGATIVE = frozenset({"lr", "max_steps", "warmup_ratio", "warmup_steps", "weight_decay", "max_grad_norm",
+                           "temperature", "clip_eps", "save_every", "save_total_limit", "alpha", "beta"})
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Does ``value`` fit ``hint``? Scalars are checked (an int is a float, a bool is no
+    int); containers and classes are left to the code that uses them."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_has_type(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def check_config_fields(config: Any) -> None:
+    """Raise ``ValueError`` naming the first field of dataclass ``config`` whose value has
+    the wrong type (``max_steps="abc"``) or range (``lr=-1``, ``batch_size=0``)."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if not _has_type(value, hints.get(f.name, Any)):
+            raise ValueError(f"{type(config).__name__}.{f.name}: expected {hints[f.name]}, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (f.name in _POSITIVE and not value > 0) or (f.name in _NON_NEGATIVE and not value >= 0):
+                bound = "> 0" if f.name in _POSITIVE else ">= 0"
+                raise ValueError(f"{type(config).__name__}.{f.name} must be {bound}, got {value!r}")
+
+
 def config_from_dict(cls, data: dict[str, Any], source: str = "config"):
-    """Build dataclass ``cls`` from ``data``; unknown keys raise naming ``source`` and the key."""
+    """Build dataclass ``cls`` from ``data``; unknown keys and values of the wrong type or
+    range raise a :class:`~shop_env.errors.DataError` naming ``source`` and the key."""
     from shop_env.errors import DataError
 
     names = {f.name for f in fields(cls)}
     for key in data:
         if key not in names:
             raise DataError(f"unknown {cls.__name__} option (known: {sorted(names)})", path=source, field=key)
-    return cls(**data)
+    config = cls(**data)
+    try:
+        check_config_fields(config)
+    except ValueError as e:
+        field_name = str(e).split(":")[0].split(" ")[0].split(".")[-1]
+        raise DataError(str(e), path=source, field=field_name) from None
+    return config
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -101,9 +101,14 @@ def _check_model(model: str) -> None:
 
 
 def _prepare(args: argparse.Namespace, config: Any, kind: str) -> None:
+    """Check the model and the data before ``--out`` records the run, so that a mistyped
+    path or split leaves nothing behind that would refuse the corrected command."""
     from agents.training.settings import check_run_dir
+    from shop_env.data.store import open_store
+    from shop_env.paths import sample_data_dir
 
     _check_model(config.model)
+    open_store(config.data or sample_data_dir(), split=config.split)
     check_run_dir(config.out, config, kind)
 
 

@@ -50,7 +50,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from shop_env.data.atomic import AtomicWriter, fallback_dir, remove_stale_siblings, swap_into_place
+from shop_env.data.atomic import (AtomicWriter, check_replaceable, fallback_dir, remove_stale_siblings,
+                                  swap_into_place)
 from shop_env.data.hashing import stable_hash, unit_interval
 from shop_env.data.model import Session
 from shop_env.errors import DataError
@@ -96,6 +97,7 @@ class StoreWriter(AtomicWriter):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists")
+        check_replaceable(self.path, MANIFEST, "a session store")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_siblings(self.path, MANIFEST)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-",
