@@ -185,6 +185,23 @@ def test_train_sft_checkpoints_and_resumes(easy, tmp_path):
     assert state["step"] == 4 and state["kind"] == "sft"
 
 
+def test_logged_learning_rate_is_the_one_each_update_used(easy, tmp_path, monkeypatch):
+    used = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        used.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    out = tmp_path / "lr"
+    train_sft(SFTConfig(model=str(easy[0]), data=str(easy[1]), split="all", out=str(out), lr=1e-3, max_steps=4,
+                        batch_size=1, grad_accum=1, lr_schedule="linear", warmup_ratio=0.5, save_every=0,
+                        progress=False, tensorboard=False, context="latest_step"))
+    logged = [json.loads(line)["train/lr"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(used) == 4 and len(set(used)) > 1  # warm-up then decay: the rates differ
+    assert logged == pytest.approx(used)
+
+
 def test_epochs_set_the_number_of_steps(easy, tmp_path):
     out = tmp_path / "e"
     train_sft(SFTConfig(model=str(easy[0]), data=str(easy[1]), split="all", out=str(out), epochs=0.25,

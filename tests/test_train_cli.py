@@ -162,3 +162,27 @@ def test_two_process_ddp_on_cpu(tmp_path):
     history = [json.loads(x) for x in (tmp_path / "rl" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2]  # one writer, not two
     assert (tmp_path / "rl" / "final" / "config.json").exists()
+
+
+def test_two_process_sft_where_the_processes_skip_different_examples(tmp_path):
+    """torchrun, 2 CPU processes, a max_length that skips some examples on one process and
+    not the other: every process must still run the same backwards (else DDP hangs)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.tiny_data import cached_easy_model
+
+    model, store = cached_easy_model()
+    exe = Path(sys.executable).parent
+    out = tmp_path / "sft"
+    cmd = [str(exe / "torchrun"), "--nproc_per_node", "2", str(exe / "shop-r1"), "train", "sft", "--model", str(model),
+           "--data", str(store), "--split", "all", "--out", str(out), "--max-steps", "3", "--context", "latest_step",
+           "--device", "cpu", "--lr", "1e-3", "--set", "batch_size=1", "--set", "grad_accum=2",
+           "--set", "max_length=490", "--set", "save_every=0", "--set", "progress=false", "--set", "tensorboard=false"]
+    subprocess.run(cmd, check=True, timeout=240, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    assert any(m["train/skipped"] > 0 for m in metrics)  # the case under test did occur
+    assert (out / "final" / "config.json").exists()

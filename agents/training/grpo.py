@@ -356,6 +356,7 @@ def train_grpo(config: GRPOConfig) -> Path:
         adv = group_advantages(rewards, G, scale, batch_std=_batch_std(rewards, runtime) if scale == "batch" else None)
         stats = update(model, ref, optimizer, params, chunks, batch.tokens, batch.mask, adv, beta=beta,
                        config=config, runtime=runtime, old_logps=old_logps)
+        lr = scheduler.get_last_lr()[0]  # the rate this step's update used
         scheduler.step()
         if vllm is not None:
             vllm.load_weights(runtime.unwrap(model))
@@ -366,7 +367,7 @@ def train_grpo(config: GRPOConfig) -> Path:
                    for k in ("reward", "env_total", "format", "type", "attribute", "value", "self_certainty")}
         scalars.update({f"rollout/{k}": runtime.mean(sum(r[k] for r in scored) / len(scored))
                         for k in ("exact_match", "type_match", "valid", "length", "truncated")})
-        scalars.update({"reward/std": float(rewards.std(unbiased=False)), "train/lr": scheduler.get_last_lr()[0],
+        scalars.update({"reward/std": float(rewards.std(unbiased=False)), "train/lr": lr,
                         **{f"train/{k}": runtime.mean(v) for k, v in stats.items()},
                         "perf/step_seconds": seconds, "perf/completion_tokens": n_completion,
                         "perf/completion_tokens_per_s": n_completion / max(seconds, 1e-9)})

@@ -254,6 +254,10 @@ def _mask_untrained(tokenizer, messages, example: SFTExample, labels: list[int],
             labels[first + i] = -100
 
 
+# A two-token row with nothing labelled: its loss is 0 and its gradient 0 (see train_sft's DDP note).
+_NO_LOSS_ROW: tuple[list[int], list[int]] = ([0, 0], [-100, -100])
+
+
 def collate(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a micro-batch into ``input_ids``, ``attention_mask`` and ``labels`` tensors."""
     width = max(len(ids) for ids, _ in rows)
@@ -353,14 +357,20 @@ def train_sft(config: SFTConfig) -> Path:
         skipped = len(idx) - len(rows)
         n_tokens = sum(sum(1 for t in lab[1:] if t != -100) for _, lab in rows)
         loss_sum = 0.0
-        for k in range(0, len(rows), config.batch_size):
-            batch = {key: v.to(runtime.device) for key, v in collate(rows[k:k + config.batch_size], pad_id).items()}
+        # Under DDP every backward is a collective, so every process runs as many
+        # micro-batches as the busiest one; a process that skipped more examples fills in
+        # with loss-free ones (zero gradient, the same all-reduces).
+        n_micro = runtime.max(-(-len(rows) // config.batch_size))
+        for k in range(n_micro):
+            chunk = rows[k * config.batch_size:(k + 1) * config.batch_size]
+            batch = {key: v.to(runtime.device) for key, v in collate(chunk or [_NO_LOSS_ROW], pad_id).items()}
             with runtime.autocast():
                 loss = sft_loss(model, batch, n_tokens)
             runtime.backward(loss)
             loss_sum += float(loss.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
-        if rows:  # a step whose every example was skipped leaves the weights alone
+        lr = scheduler.get_last_lr()[0]  # the rate this step's update uses
+        if n_micro:  # a step whose every example was skipped (on every process) leaves the weights alone
             optimizer.step()
             scheduler.step()
         else:  # the schedule still advances, so step numbers and learning rates stay aligned
@@ -369,7 +379,7 @@ def train_sft(config: SFTConfig) -> Path:
                 scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         scalars = {"train/loss": runtime.mean(loss_sum), "train/grad_norm": grad_norm,
-                   "train/lr": scheduler.get_last_lr()[0], "train/assistant_tokens": float(n_tokens), "train/skipped": float(skipped)}
+                   "train/lr": lr, "train/assistant_tokens": float(n_tokens), "train/skipped": float(skipped)}
         log.log(step, scalars)
         bar.update(1)
         bar.set_postfix(loss=f"{scalars['train/loss']:.4f}")

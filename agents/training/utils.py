@@ -223,6 +223,13 @@ class Runtime:
         t = torch.tensor([float(value)], device=self.device)
         return float(self.accelerator.reduce(t, reduction="mean"))
 
+    def max(self, value: int) -> int:
+        """Largest of an integer over processes (e.g. a count every process must agree on)."""
+        if self.accelerator is None:
+            return int(value)
+        t = torch.tensor([int(value)], device=self.device)
+        return int(self.accelerator.reduce(t, reduction="max").item())
+
     def barrier(self) -> None:
         if self.accelerator is not None:
             self.accelerator.wait_for_everyone()
