@@ -266,9 +266,13 @@ class LLMAgent:
         else:
             content, prev = [], 0
             for k in range(len(keep)):
-                cur = len(tok.decode(keep[:k + 1], skip_special_tokens=True))
+                prefix = tok.decode(keep[:k + 1], skip_special_tokens=True)
+                cur = len(prefix)
                 content.append((prev, cur))
-                prev = cur
+                # Until its last byte arrives, a multi-byte character shows as U+FFFD: the
+                # next token starts on it too, so every token of the character covers it.
+                pending = prefix.endswith("\ufffd") and text[cur - 1:cur] != "\ufffd"
+                prev = cur - 1 if pending else cur
         offsets, k, end = [], 0, 0
         for i in ids:
             if i in special:

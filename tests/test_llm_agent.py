@@ -92,14 +92,18 @@ def test_generation_fields_for_a_json_output(agent):
     assert g.self_certainty == pytest.approx(float(sc[0][torch.tensor(g.rationale_mask)].mean()))
 
 
-def test_offsets_fallback_matches_fast_path(agent, monkeypatch):
-    text = '{"rationale": "I like it", "action": {"type": "click", "name": "a.b"}}'
+@pytest.mark.parametrize("rationale", ["I like it", "I want a café", "买 a 咖啡 ok"])
+def test_offsets_fallback_matches_fast_path(agent, monkeypatch, rationale):
+    """Prefix decoding (used when a sampled tokenisation is not the canonical one) gives the
+    fast path's offsets, also for the byte tokens of multi-byte characters."""
+    text = '{"rationale": "%s", "action": {"type": "click", "name": "a.b"}}' % rationale
     ids = agent.tokenizer(text, add_special_tokens=False)["input_ids"] + [agent.tokenizer.eos_token_id]
     fast = agent.decode_with_offsets(ids)
     # Pretend re-encoding does not reproduce the ids: offsets then come from prefix decoding.
     monkeypatch.setattr(type(agent.tokenizer), "__call__", lambda self, *a, **k: {"input_ids": [-1]})
     assert agent.decode_with_offsets(ids) == fast
     assert fast[1][-1] == (len(text), len(text))  # the eos token: empty range at the end
+    assert all(e > s for s, e in fast[1][:-1])  # every content token covers some text
 
 
 def test_seeded_and_stops_at_eos(model_dir):
