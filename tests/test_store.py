@@ -130,6 +130,29 @@ def test_bad_step_record_is_a_located_data_error(store_path: Path) -> None:
         open_store(store_path)[4]
 
 
+@pytest.mark.parametrize("edit, field", [
+    (lambda rec: rec["steps"][0].update(page=None), "steps[0].page"),
+    (lambda rec: rec["steps"][0].update(metadata=12), "steps[0].metadata"),
+    (lambda rec: rec.update(metadata=12), "metadata"),
+    (lambda rec: rec.update(persona=3.5), "persona"),
+])
+def test_a_field_of_the_wrong_type_is_named_by_readers_and_by_validate(store_path: Path, edit, field) -> None:
+    from shop_env.data.validate import validate_store
+    path = store_path / DATA_FILE
+    lines = path.read_bytes().splitlines(keepends=True)
+    rec = json.loads(lines[4])
+    edit(rec)
+    new = json.dumps(rec, separators=(",", ":")).encode()
+    assert len(new) < len(lines[4])
+    lines[4] = new + b" " * (len(lines[4]) - len(new) - 1) + b"\n"  # pad to keep the index valid
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(DataError) as e:
+        open_store(store_path)[4]
+    assert (e.value.row, e.value.field) == (5, field)
+    report = validate_store(store_path, check_targets=False)
+    assert [(p.line, p.field) for p in report.problems if p.severity == "error"] == [(5, field)]
+
+
 def test_truncated_files_are_detected_at_open(store_path: Path) -> None:
     data = store_path / DATA_FILE
     data.write_bytes(data.read_bytes()[:-100])

@@ -11,6 +11,23 @@ from typing import Any, Mapping
 from shop_env.actions import Action
 
 
+class RecordError(ValueError):
+    """A session or step record with a field of the wrong type; ``field`` names it
+    (``"steps[2].page"``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+
+def _check_field(rec: Mapping[str, Any], key: str, types: tuple[type, ...], where: str = "") -> None:
+    value = rec.get(key)
+    if value is not None and not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in types)
+        raise RecordError(f"{where}{key}", f"must be {names} or null, got {type(value).__name__} {value!r:.60}")
+
+
 @dataclass(slots=True)
 class Step:
     """One recorded step: the page seen, then the action taken on it."""
@@ -35,7 +52,14 @@ class Step:
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> "Step":
-        """Inverse of :meth:`to_record`; raises ``KeyError``/``ValueError`` on bad records."""
+        """Inverse of :meth:`to_record`; raises ``KeyError``/``ValueError`` on bad records
+        (:class:`RecordError`, naming the field, for a field of the wrong type)."""
+        if not isinstance(rec.get("page"), str):
+            raise RecordError("page", f"must be a string (the page's HTML), got {type(rec.get('page')).__name__}")
+        _check_field(rec, "url", (str,))
+        _check_field(rec, "rationale", (str,))
+        _check_field(rec, "timestamp", (int, float, str))
+        _check_field(rec, "metadata", (dict,))
         return cls(
             page_html=rec["page"],
             action=Action.from_dict(rec["action"]),
@@ -77,10 +101,20 @@ class Session:
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> "Session":
-        """Inverse of :meth:`to_record`."""
+        """Inverse of :meth:`to_record`; raises as :meth:`Step.from_record` does, a
+        :class:`RecordError` naming ``steps[k].field`` for a bad step field."""
+        for key, types in (("user_id", (str, int)), ("persona", (str, dict)), ("source", (str,)),
+                           ("metadata", (dict,))):
+            _check_field(rec, key, types)
+        steps = []
+        for k, step in enumerate(rec["steps"]):
+            try:
+                steps.append(Step.from_record(step))
+            except RecordError as e:
+                raise RecordError(f"steps[{k}].{e.field}", e.detail) from None
         return cls(
             session_id=str(rec["session_id"]),
-            steps=[Step.from_record(s) for s in rec["steps"]],
+            steps=steps,
             user_id=rec.get("user_id"),
             persona=rec.get("persona"),
             source=rec.get("source") or "unknown",

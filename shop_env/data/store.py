@@ -53,7 +53,7 @@ import numpy as np
 from shop_env.data.atomic import (AtomicWriter, check_replaceable, fallback_dir, remove_stale_siblings,
                                   swap_into_place)
 from shop_env.data.hashing import stable_hash, unit_interval
-from shop_env.data.model import Session
+from shop_env.data.model import RecordError, Session
 from shop_env.errors import DataError
 
 FORMAT_NAME = "shop-r1-store"
@@ -311,6 +311,8 @@ class SessionStore(Sequence[Session]):
         rec = self.read_record(i)
         try:
             return Session.from_record(rec)
+        except RecordError as e:
+            raise DataError(e.detail, path=self.data_path, row=int(self._rows[i]) + 1, field=e.field) from None
         except (KeyError, ValueError, TypeError) as e:
             raise DataError(f"invalid session record: {e!r}", path=self.data_path,
                             row=int(self._rows[i]) + 1) from None

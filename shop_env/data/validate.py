@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from shop_env.actions import TERMINATE
-from shop_env.data.model import Step
+from shop_env.data.model import RecordError, Session, Step
 from shop_env.data.store import MANIFEST, SessionStore, stable_hash
 from shop_env.errors import DataError
 
@@ -52,6 +52,7 @@ class ValidationReport:
     n_errors: int = 0
     n_warnings: int = 0
     checked_targets: bool = False
+    unchecked_reason: str = "the store could not be opened"  # why targets were not checked
     max_problems: int = 1000
 
     @property
@@ -73,12 +74,13 @@ class ValidationReport:
         self.n_errors += other.n_errors
         self.n_warnings += other.n_warnings
         self.checked_targets = other.checked_targets
+        self.unchecked_reason = other.unchecked_reason
         self.problems.extend(other.problems[: max(0, self.max_problems - len(self.problems))])
 
     def summary(self) -> str:
         head = (f"{self.path}: {self.n_sessions} sessions, {self.n_steps} steps, {self.n_errors} errors, "
                 f"{self.n_warnings} warnings" + ("" if self.checked_targets else
-                                                  " (targets not checked: shop_env.html unavailable)"))
+                                                  f" (targets not checked: {self.unchecked_reason})"))
         lines = [head, *map(str, self.problems)]
         hidden = self.n_errors + self.n_warnings - len(self.problems)
         if hidden > 0:
@@ -111,6 +113,7 @@ def validate_store(path: str | os.PathLike, *, check_targets: bool = True, max_p
         return report
     named = _named_elements() if check_targets else None
     report.checked_targets = named is not None
+    report.unchecked_reason = "shop_env.html unavailable" if check_targets else "not asked for (--no-targets)"
     try:
         _check_store(store, report, named)
     finally:
@@ -148,6 +151,13 @@ def _check_store(store: SessionStore, report: ValidationReport, named: Callable[
                 report.add(Problem(data, line, "session_id", f"duplicate session id (first on line {first_line[sid]})"))
             else:
                 first_line[sid] = line
+        if sid is not None:
+            try:  # the session's own fields, as every reader will build them
+                Session.from_record({**rec, "steps": []})
+            except RecordError as e:
+                report.add(Problem(data, line, e.field, e.detail))
+            except (KeyError, ValueError, TypeError) as e:
+                report.add(Problem(data, line, None, f"invalid session record: {e!r}"))
         steps = rec["steps"]
         if len(steps) != int(index[i]["n_steps"]):
             report.add(Problem(data, line, "steps", f"index says {int(index[i]['n_steps'])} steps, line has {len(steps)}"))
@@ -162,6 +172,9 @@ def _check_step(rec: Any, where: str, data: str, line: int, report: ValidationRe
                 named: Callable[[str], Any] | None) -> None:
     try:
         step = Step.from_record(rec)
+    except RecordError as e:
+        report.add(Problem(data, line, f"{where}.{e.field}", e.detail))
+        return
     except (KeyError, ValueError, TypeError, AttributeError) as e:
         field_name = f"{where}.{e.args[0]}" if isinstance(e, KeyError) else where
         report.add(Problem(data, line, field_name, f"invalid step: {e!r}"))
