@@ -131,6 +131,16 @@ def test_flags_reach_the_request(store_dir, tmp_path, monkeypatch):
         assert (body["model"], body["temperature"], body["max_tokens"], body["seed"]) == ("scripted", 0.2, 32, 4)
 
 
+def test_unset_flags_are_not_sent(store_dir, tmp_path, monkeypatch):
+    """The README's promise: temperature, max_tokens and seed reach the server only when given."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with ChatServer(lambda r, n: Reply(completion("junk"))) as server:
+        assert main(eval_args(server, store_dir, tmp_path / "run", "--limit", "2")) == 0
+    assert server.calls
+    for call in server.calls:
+        assert not {"temperature", "max_tokens", "seed"} & set(call.body), call.body
+
+
 def test_key_never_written_or_printed(store_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, KEY)
     out = tmp_path / "run"

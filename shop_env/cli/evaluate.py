@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sampling temperature for llm: and custom policies with a temperature "
                         "(default: the policy's own, 0.6 for llm:)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N sessions (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random policy, resets and sampling")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the random policy, resets and sampling (default 0; sent to an openai: "
+                        "server only when given)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="sessions run side by side: observations per policy call (default: 8; openai: "
                         "twice --concurrency, at least 8, each request sent as soon as its step is ready)")
@@ -103,7 +105,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer
     settings = EvalSettings(split=args.split, context=args.context, temperature=args.temperature,
-                            limit=args.limit, seed=args.seed, batch_size=_batch_size(args, policy),
+                            limit=args.limit, seed=_seed(args), batch_size=_batch_size(args, policy),
                             resume=not args.restart, progress=not args.no_progress, name=args.policy,
                             env_kwargs=env_kwargs)
     from shop_env.policies.openai_chat import APICallError
@@ -128,8 +130,13 @@ def _policy(args: argparse.Namespace, data: Any, split: str) -> Any:
         if not args.policy.startswith("llm:"):
             raise PolicySpecError("--max-new-tokens applies to llm: and openai: policies only")
         kwargs["max_new_tokens"] = args.max_new_tokens
-    return resolve_policy(args.policy, PolicyContext(data=data, split=split, seed=args.seed,
+    return resolve_policy(args.policy, PolicyContext(data=data, split=split, seed=_seed(args),
                                                      temperature=args.temperature, kwargs=kwargs))
+
+
+def _seed(args: argparse.Namespace) -> int:
+    """``--seed``, 0 when not given (an openai: policy sends a seed only when it was given)."""
+    return 0 if args.seed is None else args.seed
 
 
 def _batch_size(args: argparse.Namespace, policy: Any) -> int:
@@ -148,7 +155,7 @@ def run_live_eval(args: argparse.Namespace) -> int:
     from shop_env.synth.policy import ShopperPolicy
 
     if args.policy == "shopper":
-        policy = ShopperPolicy(seed=args.seed)
+        policy = ShopperPolicy(seed=_seed(args))
     else:
         from shop_env.paths import sample_data_dir
 
@@ -159,7 +166,7 @@ def run_live_eval(args: argparse.Namespace) -> int:
     if args.max_tokens is not None and getattr(policy, "tokenizer", None) is not None:
         env_kwargs["tokenizer"] = policy.tokenizer
     report = evaluate_live(policy, args.episodes, split=args.live_split, max_steps=args.max_steps,
-                           context=args.context, seed=args.seed, batch_size=_batch_size(args, policy), out=args.out,
+                           context=args.context, seed=_seed(args), batch_size=_batch_size(args, policy), out=args.out,
                            progress=not args.no_progress, name=args.policy, env_kwargs=env_kwargs)
     print(report.to_markdown())
     print(f"wrote {args.out}/report.json, report.md, fidelity.png", file=sys.stderr)
