@@ -122,6 +122,15 @@ def test_policy_kwargs_must_be_a_json_object(store_path, tmp_path, capsys):
         assert "--policy-kwargs" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("policy, needle", [("rule", "cannot be built"), ("random", "cannot be built"),
+                                            ("majority", "takes no --policy-kwargs")])
+def test_builtin_policies_refuse_unknown_kwargs(store_path, tmp_path, capsys, policy, needle):
+    code, _, err = run_cli(["eval", "--policy", policy, "--data", store_path, "--split", "all", "--limit", "1",
+                            "--no-progress", "--policy-kwargs", '{"bogus": 1}', "--out", tmp_path / "o"], capsys)
+    assert_one_error_line(code, err, needle, "bogus")
+    assert not (tmp_path / "o" / "report.json").exists()
+
+
 def test_custom_policy_example_runs():
     import runpy
     result = runpy.run_path(str(EXAMPLE))["main"](["--limit", "3"])

@@ -61,6 +61,9 @@ def _rule(arg: str, ctx: PolicyContext) -> Any:
 
 def _majority(arg: str, ctx: PolicyContext) -> Any:
     from agents.baselines import MajorityTypePolicy
+    if ctx.kwargs:
+        raise PolicySpecError(f"policy 'majority' takes no --policy-kwargs (got {ctx.kwargs}): it is "
+                              "fitted on the training split")
     return MajorityTypePolicy.fit(_store(ctx, "majority", ctx.train_split))
 
 
@@ -142,7 +145,12 @@ def resolve_policy(spec: str, ctx: PolicyContext | None = None) -> Any:
     prefix, _, arg = spec.partition(":")
     builder = BUILDERS.get(prefix)
     if builder is not None:
-        return builder(arg, ctx)
+        try:
+            return builder(arg, ctx)
+        except TypeError as e:
+            if not ctx.kwargs:
+                raise
+            raise PolicySpecError(f"policy {spec!r} cannot be built with --policy-kwargs {ctx.kwargs}: {e}") from None
     if ":" not in spec:
         raise PolicySpecError(f"unknown policy {spec!r}; expected {POLICY_HELP}")
     return _custom(spec, ctx)
