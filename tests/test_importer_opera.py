@@ -98,6 +98,20 @@ def test_strict_raises_on_first_odd_row_and_writes_nothing(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["OPeRA_filtered"]  # spill and temp store removed
 
 
+def test_a_scroll_row_in_filtered_rows_is_odd_not_a_full_variant(tmp_path: Path) -> None:
+    """Rows with terminates and no full-variant columns are the filtered variant: a stray
+    scroll row there does not make the import 'full', and --strict refuses it."""
+    rows = [r for i, r in enumerate(opera_rows(), start=1) if i not in (5, 6, 7)]  # only the scroll is odd
+    assert [r["action_type"] for r in rows].count("scroll") == 1
+    src = write_table(rows, tmp_path / "rows.jsonl")
+    report = import_opera(src, tmp_path / "out")
+    assert report.variant == "filtered" and report.skipped == {"action_type_not_modelled": 1}
+    with pytest.raises(DataError) as e:
+        import_opera(src, tmp_path / "strict", strict=True)
+    assert e.value.field == "action_type" and e.value.row == 5
+    assert not (tmp_path / "strict").exists()
+
+
 def test_min_steps_drops_short_sessions_counted(tmp_path: Path) -> None:
     report = import_opera(write_opera_layout(tmp_path), tmp_path / "out", min_steps=2)
     assert report.skipped["session_too_short"] == 1 and report.balanced

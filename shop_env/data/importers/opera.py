@@ -158,7 +158,7 @@ def import_opera(src: str | os.PathLike | Iterable[Any] | Mapping[str, Any], out
                   description="Imported from OPeRA (NEU-HAI/OPeRA)")
     writer: Any = SplitStoreWriter(out, **kwargs) if split_mode else StoreWriter(out, **kwargs)
     split_users: dict[str, set[str]] = {"train": set(), "test": set()}
-    saw = {"terminate": False, "full": False}
+    saw = {"terminate": False, "full": False, "not_modelled": False}
     try:
         with writer:
             def emit(groups: Iterable[tuple[str, list[Item]]]) -> None:
@@ -185,7 +185,9 @@ def import_opera(src: str | os.PathLike | Iterable[Any] | Mapping[str, Any], out
                 try:
                     sid, key, record = _normalise(row, where, split, input_name_fallback, report, saw)
                 except _Skip as skip:
-                    if strict and skip.reason != "action_type_not_modelled":
+                    # The full variant's scroll / navigation rows are expected there, odd elsewhere.
+                    expected = skip.reason == "action_type_not_modelled" and (report.variant == "full" or saw["full"])
+                    if strict and not expected:
                         raise DataError(str(skip), path=where[0], row=where[1], field=skip.field) from None
                     report.skip(skip.reason, where)
                     continue
@@ -203,7 +205,8 @@ def import_opera(src: str | os.PathLike | Iterable[Any] | Mapping[str, Any], out
 def _finish_report(report: ImportReport, split_mode: bool, split_users: dict[str, set[str]],
                    saw: dict[str, bool]) -> None:
     if report.variant == "unknown":
-        report.variant = "full" if saw["full"] else "filtered" if saw["terminate"] else "unknown"
+        full = saw["full"] or (saw["not_modelled"] and not saw["terminate"])
+        report.variant = "full" if full else "filtered" if saw["terminate"] else "unknown"
     if report.variant == "full":
         report.notes.append(_FULL_NOTE)
     if split_mode:
@@ -288,7 +291,7 @@ def _normalise(row: Mapping[str, Any], where: tuple[str, int], split: str | None
     if atype is None:
         report.dropped_action_types[raw_type] = report.dropped_action_types.get(raw_type, 0) + 1
         if raw_type in NOT_MODELLED_TYPES:
-            saw["full"] = True
+            saw["not_modelled"] = True
             raise _Skip("action_type_not_modelled", "action_type",
                         f"action_type {raw_type!r} (full variant) is not one the task models")
         raise _Skip("unknown_action_type", "action_type",
