@@ -6,10 +6,10 @@ from the logits of its own forward pass over the sampled tokens
 update per batch that model is the policy that sampled, so the value equals what the HF
 sampling path records at sampling time (tested on the CPU through the HF path).
 
-The engine runs in the training process ("colocate"); after every optimizer step
-:meth:`VLLMGenerator.load_weights` pushes the policy's weights into it. This module is not
-exercised in CI (vLLM needs a GPU); its interface is, through a stand-in with the same
-methods.
+The engine runs in the training process ("colocate", vLLM's ``external_launcher`` executor,
+as TRL's colocate mode does); after every optimizer step :meth:`VLLMGenerator.load_weights`
+pushes the policy's weights into it. This module is not exercised in CI (vLLM needs a GPU)
+and has not been run on one; its interface is, through a stand-in with the same methods.
 """
 from __future__ import annotations
 
@@ -37,8 +37,15 @@ class VLLMGenerator:
         self._vllm = vllm
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.stop_ids, self.pad_id = list(stop_ids), pad_id
+        # "external_launcher" keeps the engine in this process (one engine per training
+        # process), which is what lets load_weights reach the model; it reads the
+        # torch.distributed variables, set here for a single-process run.
+        for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                           ("MASTER_PORT", str(_free_port()))):
+            os.environ.setdefault(key, value)
         self.llm = vllm.LLM(model=str(model_path), dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
-                            max_model_len=max_model_len, enable_prefix_caching=True)
+                            max_model_len=max_model_len, enable_prefix_caching=True,
+                            distributed_executor_backend="external_launcher")
 
     def sample(self, prompts: Sequence[torch.Tensor], num_samples: int, *, seed: int) -> SampleBatch:
         """``num_samples`` continuations per prompt, rows grouped by prompt (no self-certainty)."""
@@ -76,6 +83,13 @@ class VLLMGenerator:
         runner = self.llm.llm_engine.model_executor.driver_worker.model_runner.model
         runner.load_weights(((name, p.detach()) for name, p in model.named_parameters()))
         self.llm.reset_prefix_cache()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _chosen_logprob(step: dict, token: int) -> float:
