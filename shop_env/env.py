@@ -191,13 +191,6 @@ class PageElements(Sequence[Element]):
         return f"PageElements({self.items!r})"
 
 
-def load_tokenizer(tokenizer: Any) -> Any:
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-        return AutoTokenizer.from_pretrained(os.fspath(tokenizer))
-    return tokenizer
-
-
 def as_output_text(action: Any) -> str:
     """The output text ``step`` scores for ``action`` (see the module docstring)."""
     if isinstance(action, str):
@@ -238,7 +231,7 @@ class PromptEnv(gym.Env[str, str]):
         self.with_elements = bool(elements)
         self.reward_config = reward_config or RewardConfig()
         self._builder = PromptBuilder(context=context, max_chars=max_chars, max_tokens=max_tokens,
-                                      tokenizer=load_tokenizer(tokenizer), include_persona=include_persona)
+                                      tokenizer=tokenizer, include_persona=include_persona)
         self.observation_space = UnicodeText(OBS_MAX_LENGTH)
         self.action_space = UnicodeText(ACTION_MAX_LENGTH)
 

@@ -30,6 +30,7 @@ one-shot form.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -270,12 +271,21 @@ def _target_kept(session: Session, k: int, cur_html: str, cut: bool) -> bool:
     return not gold.name or f'name="{gold.name}"' in cur_html
 
 
+def load_tokenizer(tokenizer: Any) -> Any:
+    """A Hugging Face tokenizer as given, or loaded from a local path (``str``/``PathLike``)."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+        return AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+    return tokenizer
+
+
 class PromptBuilder:
     """Builds prompts for the steps of sessions, caching per-session page blocks and sizes.
 
     Reusing one builder for consecutive steps of the same :class:`Session` object makes
     each step cost O(pages so far) plus one string join (plus, with ``max_tokens`` and a
     tokenizer, one tokenizer call on the final text; page sizes are counted once per session).
+    ``tokenizer`` is a Hugging Face tokenizer or a local path to load one from.
     """
 
     def __init__(self, *, context: str = "whole_session", max_chars: int | None = None,
@@ -284,7 +294,7 @@ class PromptBuilder:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         self.context = context
         self.include_persona = bool(include_persona)
-        self.budget = _Budget(max_chars, max_tokens, tokenizer)
+        self.budget = _Budget(max_chars, max_tokens, load_tokenizer(tokenizer))
         self._session: Session | None = None
         self._blocks: list[tuple[str, str, str]] = []  # (page block, omitted block, action line)
         self._header = ""

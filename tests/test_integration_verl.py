@@ -106,6 +106,21 @@ def test_export_round_trip(store, tmp_path):
                                row["extra_info"])["exact_match"] == 1.0
 
 
+def test_export_with_a_tokenizer_path_equals_the_environments_prompts(tmp_path):
+    """A token budget with the tokenizer given as a path, as the environment accepts it."""
+    from shop_env.env import ShopSessionEnv
+    from shop_env.paths import sample_data_dir
+    from tests.tiny_data import cached_easy_model
+    model_dir = str(cached_easy_model()[0])
+    rows = list(V.verl_records(sample_data_dir(), "test", max_tokens=300, tokenizer=model_dir, limit=6))
+    env = ShopSessionEnv(sample_data_dir(), split="test", max_tokens=300, tokenizer=model_dir)
+    for row in rows:
+        _, info = env.reset(options={"session_id": row["extra_info"]["session_id"],
+                                     "step": row["extra_info"]["step_index"]})
+        assert row["prompt"] == info["messages"]
+    assert len({r["extra_info"]["session_id"] for r in rows}) > 1
+
+
 def test_export_limit_and_empty(store, tmp_path):
     rows = pq.read_table(V.export_verl_parquet(store, tmp_path / "a.parquet", split="all", limit=2)).to_pylist()
     assert [r["extra_info"]["index"] for r in rows] == [0, 1]
