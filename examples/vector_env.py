@@ -12,17 +12,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from agents.baselines import RandomPolicy
-from shop_env.env import make_vector_env
+from shop_env.env import make_vector_env, unbatch_infos
 from shop_env.paths import sample_data_dir
-
-
-def per_env_infos(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """Split a vector env's info (a dict of per-env arrays, with ``_key`` masks) into one dict per env."""
-    return [{k: v[i] for k, v in info.items() if not k.startswith("_") and not isinstance(v, dict)
-             and info.get(f"_{k}", [True] * n)[i]} for i in range(n)]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -40,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         total = episodes = 0.0
         t = time.perf_counter()
         for _ in range(a.steps):
-            outputs = policy.act(list(obs), per_env_infos(info, a.envs))
+            outputs = policy.act(list(obs), unbatch_infos(info, a.envs))
             obs, reward, terminated, truncated, info = vec.step(outputs)
             total += float(reward.sum())
             episodes += float(terminated.sum())

@@ -97,7 +97,7 @@ from shop_env.prompts import CONTEXT_MODES, PromptBuilder
 from shop_env.reward import RewardBreakdown, RewardConfig, score_output
 
 __all__ = ["ShopSessionEnv", "UnicodeText", "PageElements", "REPLAY_MODES", "OBS_MAX_LENGTH", "ACTION_MAX_LENGTH",
-           "make_vector_env"]
+           "make_vector_env", "unbatch_infos"]
 
 REPLAY_MODES: tuple[str, ...] = ("teacher_forcing", "until_mismatch")
 OBS_MAX_LENGTH = 1 << 26
@@ -416,3 +416,26 @@ def make_vector_env(num_envs: int, *, asynchronous: bool = True,
     if asynchronous:
         return gym.vector.AsyncVectorEnv(fns, shared_memory=False, autoreset_mode=autoreset_mode)
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset_mode)
+
+
+def unbatch_infos(info: Mapping[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """One info dict per environment from a vector env's batched ``info``, for a
+    :class:`~shop_env.policy.Policy`'s ``act(observations, infos)``.
+
+    Gymnasium batches each key into an array with a ``_key`` mask of the environments that
+    set it, and a dict value (``persona``, ``final_info``) into a dict batched the same way,
+    recursively; this undoes both, so each environment gets what it would return alone.
+    """
+    return [_info_of(info, i) for i in range(num_envs)]
+
+
+def _info_of(info: Mapping[str, Any], i: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key.startswith("_"):
+            continue
+        mask = info.get(f"_{key}")
+        if mask is not None and not mask[i]:
+            continue
+        out[key] = _info_of(value, i) if isinstance(value, Mapping) else value[i]
+    return out

@@ -259,6 +259,37 @@ def test_sync_and_async_vector_envs_agree(store_path):
     assert r_async == r_sync  # same per-env seeds -> same sessions, same rewards
 
 
+def test_unbatch_infos_gives_each_env_the_info_it_returns_alone():
+    """Nested dicts (the persona) included, through an episode end (final_info)."""
+    from shop_env.env import unbatch_infos
+    from shop_env.paths import sample_data_dir
+    kwargs = dict(data_path=sample_data_dir(), split="test", context="latest_step", elements=False)
+    vec = make_vector_env(2, asynchronous=False, **kwargs)
+    singles = [ShopSessionEnv(**kwargs) for _ in range(2)]
+    ended = 0
+    try:
+        _, info = vec.reset(seed=[5, 6])
+        alone = [env.reset(seed=s)[1] for env, s in zip(singles, (5, 6))]
+        for step in range(6):
+            per_env = unbatch_infos(info, 2)
+            for got, want in zip(per_env, alone):
+                assert set(got) - {"final_info", "final_obs"} == set(want) and got["persona"] == want["persona"]
+                assert (got["session_id"], got["step_index"]) == (want["session_id"], want["step_index"])
+            outputs = ['{"rationale": "", "action": {"type": "terminate"}}'] * 2
+            _, _, terminated, _, info = vec.step(outputs)
+            alone = []
+            for i, env in enumerate(singles):
+                _, _, done, _, single_info = env.step(outputs[i])
+                if done:
+                    ended += 1
+                    assert unbatch_infos(info, 2)[i]["final_info"]["session_id"] == single_info["session_id"]
+                    single_info = env.reset()[1]
+                alone.append(single_info)
+        assert any(p["persona"] for p in per_env) and ended > 0
+    finally:
+        vec.close()
+
+
 def test_elements_off_gives_empty_lists_and_same_scores(store_path):
     on, off = ShopSessionEnv(store_path, split="all"), ShopSessionEnv(store_path, split="all", elements=False)
     (o1, i1), (o2, i2) = on.reset(seed=4), off.reset(seed=4)
