@@ -121,8 +121,9 @@ class ShopLiveEnv(PromptEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start an episode on the home page. ``options``: ``{"split": str, "index": int}`` to
         choose the generator session, ``{"persona": Persona | dict}`` to set the persona."""
-        if seed is None and self._first_seed is not None:
-            seed, self._first_seed = self._first_seed, None
+        if seed is None:
+            seed = self._first_seed
+        self._first_seed = None  # the constructor's seed applies to the first reset only
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - _OPTIONS

@@ -59,6 +59,11 @@ def test_same_seed_same_episode_and_gold_other_seed_differs():
     assert run(5)[0][2] != run(6)[0][2]
     env = gym.make("ShopR1Live-v0", seed=5).unwrapped  # the constructor seed seeds the first reset
     assert env.reset()[0] == run(5)[0][0]
+    # ... and only the first: after an explicit seed, later resets continue the stream
+    seeded, plain = ShopLiveEnv(seed=5), ShopLiveEnv()
+    ids = [[env.reset(seed=5)[1]["session_id"]] + [env.reset()[1]["session_id"] for _ in range(2)]
+           for env in (seeded, plain)]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3
 
 
 def test_gold_follows_the_policys_history_and_reward_is_table1_against_it():
@@ -71,8 +76,8 @@ def test_gold_follows_the_policys_history_and_reward_is_table1_against_it():
     obs, reward, term, trunc, info = env.step(out)
     assert reward == score_output(out, gold0).reward.total and info["gold"] == gold0.to_dict()
     assert info["page_type"] == "cart" and info["executed"] and not term
-    # on the (empty) cart page the shopper decides from where the policy took it
-    assert info["gold_action"]["type"] in (CLICK, TERMINATE)
+    # on the (empty) cart page the shopper decides from where the policy took it: back to searching
+    assert (info["gold_action"]["type"], info["gold_action"]["name"]) == (TYPE_AND_SUBMIT, "nav_bar.search_input")
     assert info["history"] == (detour,)
     assert "[Action 1] click nav_bar.cart_button" in obs
     # the same actions give the same gold (seeded draws), whatever happened in other episodes

@@ -13,7 +13,7 @@ from shop_env.env import ShopSessionEnv
 from shop_env.live import ShopLiveEnv, live_store
 from shop_env.paths import sample_data_dir
 from shop_env.synth import session_setup
-from shop_env.synth.pages import View
+from shop_env.synth.pages import CartLine, View
 from shop_env.synth.search import Filters
 from shop_env.synth.shopper import Shopper
 from shop_env.synth.store import PURCHASE, TERMINATED, PageState, Store
@@ -73,8 +73,9 @@ def test_search_filters_sort_pagination_change_the_page(store, who):
     assert {p.pid for p in page2.result.products}.isdisjoint(p.pid for p in res.result.products)
     assert _go(store, page2, Action(CLICK, "pagination.previous")).view.page == 1
     # a price that is not a number: nothing happens, and the message says so
-    move = store.transition(res, Action(TYPE_AND_SUBMIT, "refinements.price.max_price", "cheap"))
-    assert not move.changed and "not a price" in move.message
+    for text in ("cheap", "nan", "inf", "1e999", "-20"):
+        move = store.transition(res, Action(TYPE_AND_SUBMIT, "refinements.price.max_price", text))
+        assert not move.changed and "not a price" in move.message, text
 
 
 def test_product_options_reviews_cart_checkout_purchase(store, who):
@@ -191,3 +192,52 @@ def test_shopper_memory_follows_what_was_done_not_what_it_chose(store):
     # deciding twice from the same state and generator state gives the same choice
     a, b = random.Random(7), random.Random(7)
     assert shopper.decide(state, a) == shopper.decide(state, b)
+
+
+def test_repeated_tiles_and_cart_lines_have_working_buttons(store, who):
+    """A product shown twice gets '_2' buttons; they act like the first copy's."""
+    p = store.catalog.products[0]
+    cart = _page(store, who, View("cart", cart=[CartLine(p.pid), CartLine(p.pid), CartLine(store.catalog.products[1].pid)]))
+    deletes = [n for n in _names(cart) if n.startswith("shopping_cart.") and n.rsplit(".", 1)[-1].startswith("delete")]
+    assert any(n.endswith(".delete_2") for n in deletes)
+    for name in deletes:
+        move = store.transition(cart, Action(CLICK, name))
+        assert move.changed and len(move.view.cart) == 2, name
+    found = 0
+    env = ShopLiveEnv(max_steps=25)
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        for _ in range(25):
+            state = info["page_state"]
+            for name in _names(state):
+                if state.view.kind == "search" and name.endswith(".add_to_cart_2"):
+                    found += 1
+                    assert store.transition(state, Action(CLICK, name)).changed, name
+            _, _, terminated, truncated, info = env.step(info["gold_action"])
+            if terminated or truncated:
+                break
+    assert found > 0
+
+
+def test_the_shoppers_own_action_always_does_something():
+    """Wherever a policy leads (here: random clicks half of the time), the reference shopper's
+    next action changes the page or ends the session, e.g. not 'proceed to checkout' on an
+    empty cart reached through the nav bar."""
+    rng = random.Random(0)
+    env = ShopLiveEnv(max_steps=12)
+    empty_carts = 0
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
+        for _ in range(12):
+            state, gold = info["page_state"], Action.from_dict(info["gold_action"])
+            if gold.type != TERMINATE:
+                move = env.store.transition(state, gold)
+                assert move.changed or move.outcome is not None, (seed, gold, move.message)
+            empty_carts += state.view.kind == "cart" and not state.view.cart
+            action = Action(CLICK, rng.choice(_names(state))) if rng.random() < 0.5 else gold
+            if action.type == CLICK and rng.random() < 0.2:
+                action = Action(CLICK, "nav_bar.cart_button")
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+    assert empty_carts > 0  # the case under test did occur

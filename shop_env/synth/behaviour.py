@@ -303,6 +303,8 @@ def on_product(view: View, p: Product, who: Persona, mem: Memory, rng: random.Ra
 
 
 def on_cart(view: View, who: Persona, mem: Memory, rng: random.Random, total: float) -> Decision:
+    if not view.cart:  # reached through the nav bar with nothing in it: back to searching
+        return _new_query(view, who, mem, rng, "My cart is empty, so there is nothing to check out.")
     go = {"buy": 0.9, "research": 0.35, "browse": 0.25}[who.intent]
     if rng.random() < go:
         return Decision(CLICK, rng.choice((f"My cart subtotal is ${total:.2f}, which works for me, so I'll proceed to checkout.",

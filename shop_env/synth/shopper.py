@@ -18,7 +18,7 @@ from shop_env.html import Element
 from shop_env.synth import behaviour as B
 from shop_env.synth.pages import View
 from shop_env.synth.persona import Persona
-from shop_env.synth.store import PageState, Store
+from shop_env.synth.store import PageState, Store, last_segment_is
 
 MAX_STEPS = 30
 # mean seconds spent on a page before acting, by page type
@@ -33,14 +33,6 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split())[:200] == " ".join(b.split())[:200]
 
 
-def _last_segment_is(name: str, suffix: str) -> bool:
-    last = name.rsplit(".", 1)[-1]
-    if last == suffix:
-        return True
-    rest = last[len(suffix) + 1:]
-    return last.startswith(suffix + "_") and rest.isdigit()
-
-
 def resolve(elements: list[Element], target: B.Target) -> str:
     """The name of the element ``target`` describes, among ``elements`` of the simplified page."""
     if target.suffix == "product_image":  # the image link sits in the same tile as the title
@@ -53,7 +45,7 @@ def resolve(elements: list[Element], target: B.Target) -> str:
     for e in elements:
         if e.kind != target.kind or not e.name.startswith(target.prefix):
             continue
-        if target.suffix is not None and not _last_segment_is(e.name, target.suffix):
+        if target.suffix is not None and not last_segment_is(e.name, target.suffix):
             continue
         if target.text is not None and not _same_text(e.text, target.text):
             continue

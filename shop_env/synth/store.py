@@ -17,6 +17,7 @@ same generator state gives the same page.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,6 +45,16 @@ def slug(text: str) -> str:
     """The simplifier-style slug of a label (``"Band Color"`` -> ``band_color``)."""
     return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
+
+
+def last_segment_is(name: str, suffix: str) -> bool:
+    """Does ``name`` end in ``.suffix``, or ``.suffix_N`` (the naming of a repeated element,
+    e.g. the second tile of one product)?"""
+    last = name.rsplit(".", 1)[-1]
+    if last == suffix:
+        return True
+    rest = last[len(suffix) + 1:]
+    return last.startswith(suffix + "_") and rest.isdigit()
 
 @dataclass
 class PageState:
@@ -173,6 +184,8 @@ class Store:
             try:
                 amount = float(text.replace("$", "").replace(",", ""))
             except ValueError:
+                amount = math.nan
+            if not (math.isfinite(amount) and amount >= 0):
                 return Transition(False, f"{text!r} is not a price; page unchanged")
             f = replace(v.filters, **{last: amount})
             return Transition(True, f"set the {last.replace('_', ' ')} to {amount:g}",
@@ -206,7 +219,7 @@ class Store:
                                        cart=v.cart))
         if section == "categories" and text in cat.categories:
             return Transition(True, f"browsed the {text} department", View("search", category=text, cart=v.cart))
-        if last == "add_to_cart" and v.kind != "product":  # the button on a results tile
+        if last_segment_is(last, "add_to_cart") and v.kind != "product":  # the button on a results tile
             title = state.element(name.rsplit(".", 1)[0] + ".product_title")
             p = self._product_of(state, title.name, title.text) if title is not None else None
             if p is not None:
@@ -290,7 +303,7 @@ class Store:
             if not v.cart:
                 return Transition(False, "the cart is empty; page unchanged")
             return Transition(True, "proceeded to checkout", View("checkout", cart=v.cart))
-        if name.startswith("shopping_cart.") and name.rsplit(".", 1)[-1] == "delete":
+        if name.startswith("shopping_cart.") and last_segment_is(name, "delete"):
             title = state.element(name.rsplit(".", 1)[0] + ".product_title")
             p = self._product_of(state, title.name, title.text) if title is not None else None
             if p is not None:
