@@ -16,7 +16,11 @@ interval (sessions resampled with replacement on both sides):
 Counts are capped (:data:`COUNT_CAP`, lengths at :data:`LENGTH_CAP`) so each histogram has a
 fixed support. ``fidelity_distance`` is the mean of the six distances. JS on finite samples
 is biased upward, so two samples of the *same* behaviour give small positive distances;
-compare policies evaluated on the same number of episodes.
+compare policies evaluated on the same number of episodes. The interval is the spread of
+the resampled distance (2.5th to 97.5th percentile), which carries the same upward bias and
+so can lie wholly above a near-zero ``distance`` (a sample against itself: 0.0, interval
+above 0): read it as how much the distance moves with the sampled sessions, not as a
+confidence interval for the population distance.
 """
 from __future__ import annotations
 
