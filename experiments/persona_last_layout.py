@@ -20,6 +20,7 @@ from pathlib import Path
 import shop_env.prompts as prompts
 
 _load, _user = prompts.PromptBuilder._load, prompts.PromptBuilder._user
+VARIANT = "persona_last_layout"  # recorded in OUT/settings.json: a plain reproduce refuses this OUT
 
 
 def _load_persona_last(self, session) -> None:
@@ -38,11 +39,11 @@ def _user_persona_last(self, k, plan) -> str:
 
 def main() -> None:
     import argparse
-    from dataclasses import asdict
 
     import torch
 
-    from agents.training.reproduce import FULL, _check_out, _Run, _train_and_evaluate_seed, run_reproduce, settings_with
+    from agents.training.reproduce import (FULL, _check_out, _Run, _train_and_evaluate_seed, run_record, run_reproduce,
+                                           settings_with)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
@@ -54,10 +55,10 @@ def main() -> None:
     changes = dict(kv.split("=", 1) for kv in args.changes)
     settings = settings_with(FULL, **{k: type(getattr(FULL, k))(v) for k, v in changes.items()})
     if args.seed is None:
-        run_reproduce(args.out, seeds=1, settings=settings, eval_on="val", jobs=1)
+        run_reproduce(args.out, seeds=1, settings=settings, eval_on="val", jobs=1, variant=VARIANT)
         return
     out = Path(args.out)
-    _check_out(out, {"settings": asdict(settings), "eval_on": "val"})
+    _check_out(out, run_record(settings, "val", VARIANT))
     _Run(out, settings, "val", print).data()
     _train_and_evaluate_seed(out, settings, "val", args.seed, print, threads=1)
 

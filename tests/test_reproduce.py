@@ -67,6 +67,11 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["reproduce", "--out", str(out), "--quick", "--set", "rl_scale_rewards=per_group"]) == 2
     assert "scale_rewards must be one of" in capsys.readouterr().err
     assert not out.exists()
+    for bad, needle in (("context=latest", "context must be one of"), ("sft_steps=abc", "sft_steps"),
+                        ("max_chars=0", "max_chars must be > 0")):
+        assert main(["reproduce", "--out", str(out), "--quick", "--set", bad]) == 2
+        assert needle in capsys.readouterr().err, bad
+        assert not out.exists()  # so the corrected command is not refused
     out.mkdir()
     (out / "settings.json").write_text(json.dumps({"settings": {**QUICK.__dict__, "sft_steps": 99}, "eval_on": "test"}))
     assert main(["reproduce", "--out", str(out), "--quick"]) == 2
@@ -88,6 +93,19 @@ def test_a_run_recorded_before_a_settings_field_existed_is_still_accepted(tmp_pa
         _check_out(tmp_path, {"settings": {**asdict(DEMO), "search_sft_steps": 5}, "eval_on": "test"})
     with pytest.raises(ValueError, match=r"eval_on: 'test' -> 'val'"):
         _check_out(tmp_path, {"settings": asdict(DEMO), "eval_on": "val"})
+
+
+def test_a_variant_never_shares_an_out_with_the_plain_run(tmp_path):
+    """An experiment's patched run (e.g. experiments/persona_last_layout.py) and a plain
+    reproduce with the same sizes refuse each other's OUT."""
+    from agents.training.reproduce import DEMO, _check_out, run_record
+
+    _check_out(tmp_path, run_record(DEMO, "val", "persona_last_layout"))
+    with pytest.raises(ValueError, match=r"variant: 'persona_last_layout' -> None"):
+        _check_out(tmp_path, run_record(DEMO, "val"))
+    _check_out(tmp_path / "plain", run_record(DEMO, "val"))
+    with pytest.raises(ValueError, match=r"variant: None -> 'persona_last_layout'"):
+        _check_out(tmp_path / "plain", run_record(DEMO, "val", "persona_last_layout"))
 
 
 def test_seeds_in_parallel_processes_give_the_same_table(tmp_path):

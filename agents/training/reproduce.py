@@ -327,6 +327,14 @@ def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def run_record(settings: ReproduceSettings, eval_on: str, variant: str | None = None) -> dict[str, Any]:
+    """What ``OUT/settings.json`` records of a run (see :func:`run_reproduce`)."""
+    record: dict[str, Any] = {"settings": asdict(settings), "eval_on": eval_on}
+    if variant is not None:
+        record["variant"] = variant
+    return record
+
+
 def _check_out(out: Path, record: dict[str, Any]) -> None:
     """Refuse an ``out`` whose recorded settings differ from ``record``, naming the keys that differ.
 
@@ -375,17 +383,33 @@ def _print(message: str) -> None:
     print(message, flush=True)
 
 
+def check_settings(settings: ReproduceSettings) -> None:
+    """Raise ``ValueError`` naming a setting of the wrong type, range or choice, before a run
+    records anything in its output folder."""
+    from agents.training.grpo_update import scale_mode
+    from agents.training.sft import check_cut_targets
+    from agents.training.utils import check_config_fields
+    from shop_env.prompts import CONTEXT_MODES
+
+    check_config_fields(settings)
+    if settings.context not in CONTEXT_MODES:
+        raise ValueError(f"context must be one of {CONTEXT_MODES}, got {settings.context!r}")
+    scale_mode(settings.rl_scale_rewards)
+    check_cut_targets(settings.sft_cut_targets, "sft_cut_targets")
+
+
 def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSettings = FULL, eval_on: str = "test",
-                  say: Callable[[str], None] = print, jobs: int = 1) -> dict[str, dict[str, dict[str, float]]]:
+                  say: Callable[[str], None] = print, jobs: int = 1,
+                  variant: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Train and evaluate every row over ``seeds`` seeds; write ``OUT/table2.json``; return the table.
 
     ``jobs > 1`` trains that many seeds at once, each in its own process with one torch
     thread (the seeds are independent, so the table is the same as with ``jobs=1``); their
-    progress lines are printed, not passed to ``say``.
+    progress lines are printed, not passed to ``say``. ``variant`` names a change that the
+    settings do not show (e.g. an experiment's patched prompt layout); it is recorded with
+    them, so that runs of different variants never share an ``OUT``.
     """
     from agents.baselines import RuleBasedPolicy
-    from agents.training.grpo_update import scale_mode
-    from agents.training.sft import check_cut_targets
     from shop_env.evaluation.plots import TABLE2_PNG, plot_table2, plots_wanted
     from shop_env.evaluation.results import write_text_atomic
     from transformers.utils import logging as hf_logging
@@ -396,10 +420,9 @@ def run_reproduce(out: str | Path, *, seeds: int = 3, settings: ReproduceSetting
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    scale_mode(settings.rl_scale_rewards)  # bad values fail now, not after the SFT
-    check_cut_targets(settings.sft_cut_targets, "sft_cut_targets")
+    check_settings(settings)  # bad values fail now, before OUT records them
     out = Path(out)
-    _check_out(out, {"settings": asdict(settings), "eval_on": eval_on})
+    _check_out(out, run_record(settings, eval_on, variant))
     hf_logging.disable_progress_bar()
     run = _Run(out, settings, eval_on, say)
     run.data()
