@@ -2,7 +2,8 @@
 
 Same tiny random-init model, same prompts (the easy toy store, latest-step context), same
 group size, prompts per step, completion length, temperature (0.6), learning rate and KL
-beta (0.001, so both keep a frozen reference model). TRL is driven through
+beta (0.001, so both keep a frozen reference model), and no gradient checkpointing on
+either side (TRL's ``GRPOConfig`` turns it on by default). TRL is driven through
 :func:`shop_env.integrations.trl.make_grpo_trainer` (the Shop-R1 reward as TRL reward
 functions). Timing skips the first (warm-up) step on both sides: TRL's is measured with a
 callback from the start to the end of each optimizer step, which includes generation,
@@ -51,7 +52,8 @@ def run_trl(model_dir: Path, store_dir: Path, out_dir: Path, args: argparse.Name
     trainer = make_grpo_trainer(str(model_dir), ds, output_dir=out_dir, num_generations=args.num_generations,
                                 prompts_per_step=args.prompts_per_step, max_completion_length=args.max_new_tokens,
                                 max_steps=args.steps + 1, learning_rate=1e-5, temperature=0.6, beta=0.001, seed=0,
-                                use_cpu=True, callbacks=[timer])
+                                use_cpu=True, callbacks=[timer],
+                                gradient_checkpointing=False)  # TRL's default is on; ours is off here
     trainer.remove_callback(PrinterCallback)  # no per-step log dicts on stdout
     trainer.train()
     total = time.perf_counter() - t
