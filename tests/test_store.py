@@ -207,15 +207,23 @@ def test_split_stable_when_sessions_are_added(tmp_path: Path) -> None:
     assert t_small == {i for i in t_big if int(i.split("-")[1]) < 30}
 
 
-def test_auto_split_uses_users_only_when_all_sessions_have_one(tmp_path: Path) -> None:
-    with_users = open_store(write_store(tmp_path / "u", make_sessions(40)))
-    auto = {s.session_id for s in with_users.split("test", seed=5)}
-    assert auto == {s.session_id for s in with_users.split("test", seed=5, by="user")}
-    mixed = make_sessions(40)
-    mixed[0].user_id = None
-    no_users = open_store(write_store(tmp_path / "m", mixed))
-    auto = {s.session_id for s in no_users.split("test", seed=5)}
-    assert auto == {s.session_id for s in no_users.split("test", seed=5, by="session")}
+def test_user_split_is_stable_when_sessions_without_a_user_are_added(tmp_path: Path) -> None:
+    sessions = make_sessions(60)
+    with_users = open_store(write_store(tmp_path / "u", sessions))
+    before = {s.session_id for s in with_users.split("test", seed=5)}
+    assert before == {s.session_id for s in with_users.split("test", seed=5, by="user")}
+    extra = [Session(f"anon-{i}", [Step("<a name='x'>x</a>", Action("click", "x"))]) for i in range(40)]
+    mixed = open_store(write_store(tmp_path / "m", sessions + extra))
+    test, train = mixed.split("test", seed=5), mixed.split("train", seed=5)
+    assert {s.session_id for s in test} - {e.session_id for e in extra} == before  # nobody moved
+    users = lambda view: {s.user_id for s in view if s.user_id}  # noqa: E731
+    assert not users(test) & users(train)  # no user on both sides
+    anon_test = {s.session_id for s in test if s.user_id is None}
+    assert 0 < len(anon_test) < len(extra)  # user-less sessions are spread by their own ids
+    # the importer's split_by="user" places sessions the same way (shop_env.data.importers.opera)
+    from shop_env.data.importers.opera import _user_split
+    assert {s.session_id for s in sessions + extra if _user_split(s, 0.2, 5) == "test"} == \
+        {s.session_id for s in test}
 
 
 def test_pickle_round_trip_of_a_split_view(store_path: Path) -> None:

@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
                     help="share of a single store's sessions in the hash split's test side")
     st.add_argument("--seed", type=int, default=0, help="seed of the hash split (and of --sample)")
     st.add_argument("--by", choices=("auto", "user", "session"), default="auto",
-                    help="hash split unit: users (all sessions of a user on one side), sessions, or "
-                         "auto (users when every session has a user id)")
+                    help="hash split unit: users (all sessions of a user on one side; a session "
+                         "without a user id by itself), sessions, or auto (= user)")
     st.add_argument("--sample", type=int, help="estimate mix and page sizes from this many sessions")
     st.add_argument("--json", action="store_true", help="print JSON instead of text")
     st.set_defaults(func=_cmd_stats)

@@ -357,9 +357,10 @@ class SessionStore(Sequence[Session]):
     def split(self, name: str, *, test_fraction: float = 0.2, seed: int = 0, by: str = "auto") -> "SessionStore":
         """A deterministic train/test view.
 
-        ``by="user"`` keeps all sessions of a user on one side; ``"session"`` splits
-        sessions independently; ``"auto"`` uses users when every session has a user id.
-        The assignment depends only on (seed, id), so it is stable when sessions are added.
+        ``by="user"`` (or ``"auto"``, the default) keeps all sessions of a user on one side
+        and places a session without a user id by its own id; ``"session"`` splits sessions
+        independently. A session's side depends only on (seed, its user or session id), so
+        it is stable when sessions are added, with or without user ids.
         """
         if name == "all":
             return self
@@ -368,11 +369,12 @@ class SessionStore(Sequence[Session]):
         if not 0.0 <= test_fraction <= 1.0:
             raise ValueError("test_fraction must be in [0, 1]")
         idx = self._index[self._rows]
-        if by == "auto":
-            by = "user" if len(idx) and bool(np.all(idx["user_hash"] != 0)) else "session"
-        if by not in ("user", "session"):
+        if by not in ("auto", "user", "session"):
             raise ValueError("by must be 'auto', 'user' or 'session'")
-        keys = idx["user_hash"] if by == "user" else idx["session_hash"]
+        if by == "session":
+            keys = idx["session_hash"]
+        else:  # a user hash of 0 means no user id: that session is its own unit
+            keys = np.where(idx["user_hash"] != 0, idx["user_hash"], idx["session_hash"])
         u = unit_interval(keys, seed)
         mask = u < test_fraction if name == "test" else u >= test_fraction
         return SessionStore(self.path, _rows=self._rows[mask])
