@@ -153,6 +153,21 @@ def test_a_field_of_the_wrong_type_is_named_by_readers_and_by_validate(store_pat
     assert [(p.line, p.field) for p in report.problems if p.severity == "error"] == [(5, field)]
 
 
+def test_an_open_store_never_mixes_its_index_with_a_replacement_file(tmp_path: Path) -> None:
+    def sessions(*ids: str) -> list[Session]:
+        return [Session(i, [Step(f"<a name='x'>{i * 30}</a>", Action("click", "x"))]) for i in ids]
+    path = tmp_path / "s"
+    write_store(path, sessions("A", "B"))
+    unread, read = open_store(path), open_store(path)
+    assert [s.session_id for s in read] == ["A", "B"]
+    read.close()
+    write_store(path, sessions("B", "A", "C"))  # an atomic rewrite of the folder
+    assert [s.session_id for s in unread] == ["A", "B"]  # the file it opened with its index
+    with pytest.raises(DataError, match="replaced since it was opened"):
+        read[0]  # reopening after close() finds another file: refused, not misread
+    assert [s.session_id for s in open_store(path)] == ["B", "A", "C"]
+
+
 def test_truncated_files_are_detected_at_open(store_path: Path) -> None:
     data = store_path / DATA_FILE
     data.write_bytes(data.read_bytes()[:-100])

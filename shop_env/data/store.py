@@ -237,8 +237,11 @@ class SessionStore(Sequence[Session]):
                                 path=self.data_path, row=len(self._index))
         self._rows = np.arange(len(self._index), dtype=np.int64) if _rows is None else _rows
         self._step_cum: np.ndarray | None = None
-        self._file = None
         self._lock = threading.Lock()
+        # The data file is opened with the index, so that both come from the same store
+        # even if the folder is replaced later (a reopen after close() checks that).
+        self._file = open(self.data_path, "rb") if self.data_path.exists() else None
+        self._data_id = _file_id(os.fstat(self._file.fileno())) if self._file is not None else None
 
     # -- basic access -----------------------------------------------------------------
     @property
@@ -256,7 +259,12 @@ class SessionStore(Sequence[Session]):
         if self._file is None:
             with self._lock:
                 if self._file is None:
-                    self._file = open(self.data_path, "rb")
+                    file = open(self.data_path, "rb")
+                    if self._data_id is not None and _file_id(os.fstat(file.fileno())) != self._data_id:
+                        file.close()
+                        raise DataError("the store was replaced since it was opened (its index no longer "
+                                        "matches this file); open it again", path=self.data_path)
+                    self._file = file
         return self._file
 
     def _read_at(self, offset: int, length: int) -> bytes:
@@ -406,6 +414,10 @@ class SessionStore(Sequence[Session]):
 
     def __repr__(self) -> str:
         return f"SessionStore({str(self.path)!r}, sessions={len(self)})"
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
 
 
 def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any) -> SessionStore:
