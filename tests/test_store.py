@@ -168,6 +168,13 @@ def test_an_open_store_never_mixes_its_index_with_a_replacement_file(tmp_path: P
     assert [s.session_id for s in open_store(path)] == ["B", "A", "C"]
 
 
+def test_a_numeric_user_id_reads_as_text_and_round_trips(tmp_path: Path) -> None:
+    session = Session.from_record({"session_id": "s1", "user_id": 7,
+                                   "steps": [{"page": "<p>x</p>", "action": {"type": "terminate"}}]})
+    assert session.user_id == "7"
+    assert open_store(write_store(tmp_path / "s", [session]))[0].user_id == "7"
+
+
 def test_truncated_files_are_detected_at_open(store_path: Path) -> None:
     data = store_path / DATA_FILE
     data.write_bytes(data.read_bytes()[:-100])

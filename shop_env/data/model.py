@@ -115,7 +115,7 @@ class Session:
         return cls(
             session_id=str(rec["session_id"]),
             steps=steps,
-            user_id=rec.get("user_id"),
+            user_id=None if rec.get("user_id") is None else str(rec["user_id"]),  # a numeric id reads as text
             persona=rec.get("persona"),
             source=rec.get("source") or "unknown",
             metadata=dict(rec.get("metadata") or {}),
