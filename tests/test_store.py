@@ -413,6 +413,15 @@ def test_kill_between_the_two_renames_falls_back_to_previous_store(store_path: P
     assert _siblings(store_path) == ["store"] and len(open_store(store_path)) == 3
 
 
+def test_a_split_folder_left_aside_by_a_killed_writer_is_read(tmp_path: Path, sessions) -> None:
+    from shop_env.data.split_store import SplitStoreWriter
+    with SplitStoreWriter(tmp_path / "split") as w:
+        w.write(sessions[0], "train")
+        w.write(sessions[1], "test")
+    os.replace(tmp_path / "split", tmp_path / ".split.old-999999")  # killed between the two renames
+    assert [s.session_id for s in open_store(tmp_path / "split", split="test")] == [sessions[1].session_id]
+
+
 def test_store_is_readable_by_others(store_path: Path) -> None:
     assert (store_path.stat().st_mode & 0o755) == 0o755
 

@@ -430,6 +430,8 @@ def open_store(path: str | os.PathLike, split: str = "all", **split_kwargs: Any)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     p = Path(path)
+    if split in ("train", "test"):  # a split folder left aside by a writer killed between its renames
+        p = fallback_dir(p, f"{split}/{MANIFEST}") or p
     if split in ("train", "test") and (p / split / MANIFEST).exists():
         return SessionStore(p / split)
     if split == "all" and not (p / MANIFEST).exists() and (p / "train" / MANIFEST).exists():
