@@ -43,6 +43,8 @@ def test_nul_bytes_are_removed_and_text_kept():
     (b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">' +
      "Привет".encode("koi8-r"), "Привет"),
     (b'<meta charset="no-such-codec">' + "Café".encode("latin-1"), "Café"),
+    (b'<meta charset="iso-8859-1">' + "Men’s shoes €5 – été".encode("cp1252"), "Men’s shoes €5 – été"),  # as browsers
+    (b'<meta charset="us-ascii">' + "Men’s".encode("cp1252"), "Men’s"),
     ("\ufeffBOM page".encode("utf-8"), "BOM page"),
     ("utf16 page".encode("utf-16"), "utf16 page"),
 ])

@@ -63,6 +63,8 @@ def _decode_declared(data: bytes) -> str:
             enc = codecs.lookup(m.group(1).decode("ascii")).name
         except (LookupError, UnicodeDecodeError):
             enc = "cp1252"
+        if enc in ("iso8859-1", "ascii"):  # browsers read these labels as windows-1252 (WHATWG)
+            enc = "cp1252"
         if not enc.startswith(("utf-8", "utf-16", "utf-32", "cp1252")):
             try:  # an 8-bit page that claims UTF-8/16/32 is lying: cp1252 below
                 return data.decode(enc)
