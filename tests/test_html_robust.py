@@ -225,3 +225,12 @@ def test_raw_text_elements_survive_re_simplifying(tag):
         assert "<pre>a &amp;amp; &lt;b&gt;x&lt;/b&gt;" in page.html
     else:  # never shown by a current browser
         assert tag not in page.html and "<p>after</p>" in page.html
+
+
+def test_a_comment_holding_a_tag_does_not_end_or_extend_an_element():
+    """Recorded pages may keep comments; a same-tag start tag inside one is not nesting."""
+    page = ('<html><body><div name="d1" role="button">x<!-- <div> -->y</div>'
+            '<div name="d2" role="button">z<!-- </div> -->w</div></body></html>')
+    fast = named_elements(page, any_tag=True)
+    assert [(e.name, e.text) for e in fast] == [("d1", "xy"), ("d2", "zw")]
+    assert fast == _dom_named_elements(page)

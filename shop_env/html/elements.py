@@ -79,6 +79,11 @@ _ALT = re.compile(r"""<img\b(?:[^>"']|"[^"]*"|'[^']*')*?\salt\s*=\s*(?:"([^"]*)"
 _NAME_ATTR = re.compile(r"(?:^|\s)name\s*=", re.I)
 
 
+def _boundary(m: re.Match[str]) -> str:
+    """A tag separates words; a comment is not there at all (as in the DOM's text)."""
+    return "" if m.group(0).startswith("<!--") else " "
+
+
 def _attrs(src: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in _ATTR.finditer(src):
@@ -112,15 +117,24 @@ def _open_close(tag: str) -> re.Pattern[str]:
 
 def _inner(page: str, tag: str, start: int) -> str:
     """Markup between a start tag ending at ``start`` and its matching end tag (nested
-    elements of the same tag are counted); unclosed: a bounded stretch."""
-    depth = 1
-    for m in _open_close(tag).finditer(page, start):
+    elements of the same tag are counted, tags inside comments are not); unclosed: a
+    bounded stretch."""
+    depth, pos, pattern = 1, start, _open_close(tag)
+    while (m := pattern.search(page, pos)) is not None:
+        comment = page.find("<!--", pos, m.start())
+        if comment != -1:  # skip the comment, then look again
+            end = page.find("-->", comment + 4)
+            if end == -1:
+                break
+            pos = end + 3
+            continue
         if m.group(1):
             depth -= 1
             if depth == 0:
                 return page[start:m.start()]
         else:
             depth += 1
+        pos = m.end()
     return page[start:start + 4 * TEXT_MAX]
 
 
@@ -157,7 +171,7 @@ def named_elements(simplified_html: str, *, any_tag: bool = False) -> list[Eleme
             text = attrs.get("value") or attrs.get("placeholder") or attrs.get("aria-label") or ""
         else:
             inner = "" if tag in _VOID or m.group(0).endswith("/>") else _inner(page, tag, m.end())
-            text = _html.unescape(_MARKUP.sub(" ", inner)) if "<" in inner or "&" in inner else inner
+            text = _html.unescape(_MARKUP.sub(_boundary, inner)) if "<" in inner or "&" in inner else inner
             text = collapse(text) or attrs.get("aria-label") or attrs.get("value") or \
                 attrs.get("placeholder") or attrs.get("alt") or attrs.get("title") or \
                 _inner_alt(inner)
