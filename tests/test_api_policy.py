@@ -223,6 +223,58 @@ def test_retry_after_header_forms():
     assert retry_after_seconds({}) is None
 
 
+def test_retry_after_asctime_date_is_gmt_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert retry_after_seconds({"Retry-After": "Wed Oct 21 07:28:10 2015"},
+                                   now=1445412480.0) == pytest.approx(10.0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_retry_after_wait_never_exceeds_its_cap():
+    backoff, rng = Backoff(max_retry_after_s=120.0), random.Random(0)
+    waits = [backoff.delay(1, 500.0, rng) for _ in range(50)] + [backoff.delay(1, 10.0, rng) for _ in range(50)]
+    assert max(waits) <= 120.0 and all(10.0 <= w <= 11.0 for w in waits[50:])
+
+
+def test_the_key_is_masked_before_an_error_message_is_shortened():
+    for pad in (200, 235, 260, 290):  # the key near the 300-character cut
+        message = "x" * pad + " Incorrect API key provided: " + KEY
+        with ChatServer(lambda r, n: Reply({"error": {"message": message}}, status=401)) as server:
+            with pytest.raises(APICallError) as e:
+                one_request(make_policy(server))
+        assert KEY[:8] not in str(e.value), pad
+
+
+def test_tokens_of_retried_malformed_answers_are_counted():
+    def reply(request, n):
+        if n == 0:  # billed, but no usable choice: retried
+            return Reply({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 500}})
+        return Reply(completion("ok", prompt_tokens=1000, completion_tokens=20))
+    with ChatServer(reply) as server:
+        policy = make_policy(server, sleep=lambda s: None)
+        assert one_request(policy) == "ok"
+    stats = policy.last_call_stats()[0]
+    assert (stats["attempts"], stats["prompt_tokens"], stats["completion_tokens"]) == (2, 2000, 520)
+    assert policy.stats()["prompt_tokens"] == 2000
+
+
+def test_waiting_on_cancelled_requests_returns():
+    """concurrent.futures.wait must see cancelled requests as done (else a caller hangs)."""
+    from concurrent.futures import wait
+    gate = threading.Event()
+    with ChatServer(lambda r, n: Reply(completion("ok"), delay_s=0.0 if gate.wait(10) else 0.0)) as server:
+        policy = make_policy(server, concurrency=1)
+        futures = [policy.submit(f"q{i}", {}) for i in range(4)]
+        policy.cancel()
+        gate.set()
+        done, not_done = wait(futures, timeout=10)
+    assert not not_done and all(f.cancelled() for f in futures[1:])
+
+
 def test_import_shop_env_loads_neither_policies_nor_openai():
     code = ("import sys, shop_env; bad = [m for m in sys.modules if m.startswith(('shop_env.policies', 'openai'))];"
             "assert not bad, bad")

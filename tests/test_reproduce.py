@@ -170,6 +170,16 @@ def test_table2_figure_draws_each_value_with_its_interval():
             assert [seg[0][1], seg[1][1]] == pytest.approx([100 * cell["ci_low"], 100 * cell["ci_high"]])
 
 
+def test_table2_figure_takes_a_value_outside_its_interval():
+    """A pooled value may sit just outside its resampled interval: no whisker on that side."""
+    from shop_env.evaluation.plots import table2_figure
+
+    cell = {"value": 0.30, "ci_low": 0.31, "ci_high": 0.45}
+    ax = table2_figure({"sft": {"exact": cell, "type_accuracy": cell, "type_macro_f1": cell}}).axes[0]
+    (lo_hi,) = [c for c in ax.containers if hasattr(c, "errorbar")][0].errorbar.lines[2]
+    assert [p[1] for p in lo_hi.get_segments()[0]] == pytest.approx([30.0, 45.0])
+
+
 def test_format_by_gold_type_prints_every_row_and_type():
     from agents.training.reproduce import exact_by_gold_type, format_by_gold_type
 

@@ -117,7 +117,9 @@ def table2_figure(table: Mapping[str, Mapping[str, Mapping[str, float]]], title:
     for j, (key, label) in enumerate(TABLE2_METRICS):
         cells = [table[r][key] for r in rows]
         vals = [100 * c["value"] for c in cells]
-        err = [[100 * (c["value"] - c["ci_low"]) for c in cells], [100 * (c["ci_high"] - c["value"]) for c in cells]]
+        # a value outside its interval (possible for a pooled value) draws no bar on that side
+        err = [[100 * max(0.0, c["value"] - c["ci_low"]) for c in cells],
+               [100 * max(0.0, c["ci_high"] - c["value"]) for c in cells]]
         xs = [i + (j - (len(TABLE2_METRICS) - 1) / 2) * width for i in range(len(rows))]
         bars = ax.bar(xs, vals, width, yerr=err, capsize=2, label=label, error_kw={"elinewidth": 0.8})
         ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=2)

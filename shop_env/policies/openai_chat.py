@@ -59,7 +59,12 @@ class _Abort:
 
 
 class MalformedResponse(Exception):
-    """A 200 answer without a usable chat completion in it (retried like a server error)."""
+    """A 200 answer without a usable chat completion in it (retried like a server error).
+    ``usage`` holds the token counts it reported anyway (the server bills them)."""
+
+    def __init__(self, message: str, usage: dict[str, int | None] | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage or {}
 
 
 def resolve_base_url(base_url: str | None) -> str:
@@ -92,8 +97,9 @@ class OpenAIChatPolicy:
     """Batched policy over a chat-completions endpoint, ``concurrency`` requests in flight.
 
     ``temperature``, ``max_tokens`` (the completion limit) and ``seed`` are sent only when
-    set (``seed`` works where the server supports it). ``timeout_s`` bounds each HTTP
-    request; ``backoff`` sets retries and waits. ``api_key`` overrides the key read from
+    set (``seed`` works where the server supports it). ``timeout_s`` bounds connecting and
+    each wait for data (the HTTP client's timeout), not a whole answer: a server that keeps
+    sending can take longer; ``backoff`` sets retries and waits. ``api_key`` overrides the key read from
     ``$api_key_env``. ``sleep`` replaces the wait between retries (tests).
 
     It is a :class:`~shop_env.policy.StreamingPolicy`: besides the batched :meth:`act`,
@@ -206,6 +212,7 @@ class OpenAIChatPolicy:
             todo, self._todo = self._todo, deque()
         for _, future, _ in todo:
             future.cancel()
+            future.set_running_or_notify_cancel()  # wakes wait()/as_completed() on it: no worker will
 
     def _work(self) -> None:
         while True:
@@ -272,6 +279,7 @@ class OpenAIChatPolicy:
     def _call(self, messages: list[dict[str, str]], abort: _Abort) -> Completion:
         start = time.perf_counter()
         attempt = 0
+        billed: list[dict[str, int | None]] = []  # usage of malformed answers that were retried
         while True:
             attempt += 1
             if abort.is_set():
@@ -282,12 +290,14 @@ class OpenAIChatPolicy:
                 response = self._client.post("/chat/completions", cast_to=object,
                                              body={"model": self.model, "messages": messages, **self._params()})
                 text, usage = read_completion(response)
-                return Completion(text, {"attempts": attempt, **usage,
+                return Completion(text, {"attempts": attempt, **_add_usage([*billed, usage]),
                                       "latency_s": round(time.perf_counter() - start, 6)})
             except Exception as e:  # noqa: BLE001 - classified below; anything else re-raised
                 retryable, retry_after, why = self._classify(e)
                 if retryable is None:
                     raise
+                if isinstance(e, MalformedResponse):
+                    billed.append(e.usage)
                 if not retryable or attempt > self.backoff.max_retries or abort.is_set():
                     tries = f"after {attempt} attempts" if attempt > 1 else "(not retried)"
                     raise APICallError(self._mask(f"{self.name} at {self.endpoint}: request failed "
@@ -305,13 +315,13 @@ class OpenAIChatPolicy:
         if isinstance(e, o.APITimeoutError):
             return True, None, f"timed out after {self.timeout_s:g} s"
         if isinstance(e, o.APIConnectionError):
-            return True, None, f"connection error: {_one_line(str(e.__cause__ or e))}"
+            return True, None, f"connection error: {_one_line(self._mask(str(e.__cause__ or e)))}"
         if isinstance(e, o.APIStatusError):
             headers = getattr(e.response, "headers", None)
             return (is_retryable_status(e.status_code), retry_after_seconds(headers),
-                    f"HTTP {e.status_code}: {_one_line(str(e.message))}")
+                    f"HTTP {e.status_code}: {_one_line(self._mask(str(e.message)))}")
         if isinstance(e, (MalformedResponse, json.JSONDecodeError, o.APIResponseValidationError)):
-            return True, None, f"malformed response: {_one_line(str(e))}"
+            return True, None, f"malformed response: {_one_line(self._mask(str(e)))}"
         return None, None, ""
 
 
@@ -327,17 +337,26 @@ def chat_messages(observation: str, info: dict[str, Any] | None) -> list[dict[st
 def read_completion(response: Any) -> tuple[str, dict[str, int | None]]:
     """``(text, usage)`` of a chat-completions JSON body; a missing ``content`` is ``""``
     (scored as junk); a body without a message is :class:`MalformedResponse`."""
+    raw_usage = response.get("usage") if isinstance(response, dict) else None
+    raw_usage = raw_usage if isinstance(raw_usage, dict) else {}
+    usage = {key: _count(raw_usage.get(key)) for key in ("prompt_tokens", "completion_tokens")}
     choices = response.get("choices") if isinstance(response, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise MalformedResponse(f"no choices in the response body ({type(response).__name__})")
+        raise MalformedResponse(f"no choices in the response body ({type(response).__name__})", usage)
     message = choices[0].get("message")
     if not isinstance(message, dict):
-        raise MalformedResponse("no message in the first choice")
+        raise MalformedResponse("no message in the first choice", usage)
     content = message.get("content")
-    usage = response.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
-    return ("" if content is None else str(content),
-            {key: _count(usage.get(key)) for key in ("prompt_tokens", "completion_tokens")})
+    return ("" if content is None else str(content)), usage
+
+
+def _add_usage(usages: list[dict[str, int | None]]) -> dict[str, int | None]:
+    """Token counts summed over attempts; ``None`` where no attempt reported one."""
+    out: dict[str, int | None] = {}
+    for key in ("prompt_tokens", "completion_tokens"):
+        counts = [u[key] for u in usages if u.get(key) is not None]
+        out[key] = sum(counts) if counts else None
+    return out
 
 
 def _count(value: Any) -> int | None:
@@ -373,7 +392,8 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                         "keys are never accepted on the command line")
     g.add_argument("--concurrency", type=int, default=4,
                    help="requests in flight (default: 4); --batch-size defaults to twice this")
-    g.add_argument("--request-timeout", type=float, default=60.0, help="seconds per HTTP request (default: 60)")
+    g.add_argument("--request-timeout", type=float, default=60.0,
+                   help="seconds allowed to connect and for each wait for data (default: 60)")
     g.add_argument("--max-retries", type=int, default=5,
                    help="retries per request on 429/5xx/timeouts/connection errors (default: 5)")
 

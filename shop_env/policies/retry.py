@@ -2,6 +2,7 @@
 or the server's ``Retry-After`` when it sends one."""
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 import time
@@ -41,6 +42,8 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # the asctime form carries no zone; HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -51,8 +54,7 @@ class Backoff:
     The wait before retry ``n`` (1-based) is drawn from ``[d/2, d]`` with
     ``d = min(max_s, base_s * 2**(n-1))`` ("equal jitter": waits grow, yet clients that
     failed together do not retry together). A server's ``Retry-After`` replaces it: the
-    wait is then at least what the server asked (plus up to 10%), capped at
-    ``max_retry_after_s``.
+    wait is then what the server asked plus up to 10%, capped at ``max_retry_after_s``.
     """
 
     max_retries: int = 5
@@ -69,7 +71,6 @@ class Backoff:
     def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
         if retry_after is not None:
-            wait = min(retry_after, self.max_retry_after_s)
-            return wait * (1.0 + 0.1 * rng.random())
+            return min(retry_after * (1.0 + 0.1 * rng.random()), self.max_retry_after_s)
         d = min(self.max_s, self.base_s * 2.0 ** (retry - 1))
         return d / 2.0 + rng.random() * d / 2.0
