@@ -83,6 +83,18 @@ def test_deep_nesting_10000_levels_keeps_content_after_it():
     assert simplify(page.html).html == page.html
 
 
+@pytest.mark.parametrize("depth", [300, 3000])
+def test_deep_nesting_never_turns_hidden_or_script_content_into_text(depth):
+    inner = ('<script>var csrf="SECRET-TOKEN";track()</script><style>.x{color:red}</style>'
+             '<div hidden>hidden promo</div><div style="display:none">ghost</div><template><p>tpl</p></template>'
+             '<p>visible</p><a href="/x">link</a>')
+    page = simplify("<html><body>" + "<div>" * depth + inner + "</div>" * depth + "</body></html>")
+    text = _text(page.html)
+    assert "visible" in text and page.names() == ["link"]
+    for secret in ("SECRET-TOKEN", "color:red", "hidden promo", "ghost", "tpl"):
+        assert secret not in page.html, secret
+
+
 def test_unbalanced_deep_nesting_is_flattened_without_recursion():
     raw = "<span><b>" * 6000 + "x" + "</i>" * 10
     assert "x" in _text(simplify(raw).html)

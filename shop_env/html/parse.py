@@ -104,26 +104,37 @@ _CTRL_SINGLE = tuple(bytes([c]) for c in _CTRL_BYTES)
 _CTRL_TABLE = {c: None for c in [*range(0, 9), 11, *range(14, 32), 0xFFFE, 0xFFFF]}
 _CTRL_TABLE[12] = " "
 _KEEP_DEEP = frozenset({"a", "button", "select", "option", "textarea", "label"})
+_RAW_TEXT_ELEMENT = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+_HIDING_ATTRS = re.compile(r"\bhidden\b|display\s*:\s*none|visibility\s*:\s*hidden|aria-hidden", re.I)
 
 
 def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool = True) -> str:
     """Drop start/end tags nested deeper than ``max_depth`` (text is kept). Linear time.
 
-    With ``keep_controls``, interactive tags (a, button, select...) survive at any depth,
-    so deeply buried controls still get names."""
+    Scripts, styles and templates go first, content and all, and a tag that hides its
+    content (``hidden``, ``display:none``, ``aria-hidden``) is kept at any depth, so that
+    flattening never turns what the page hides into page text. With ``keep_controls``,
+    interactive tags (a, button, select...) survive at any depth, so deeply buried
+    controls still get names."""
+    text = _RAW_TEXT_ELEMENT.sub("", text)
     out: list[str] = []
     depth = 0
     last = 0
+    hiding: set[int] = set()  # depths of kept hiding tags, whose end tags are kept too
     for m in _TAG.finditer(text):
         closing, tag = m.group(1), m.group(2).lower()
         if tag in _VOID or m.group(3).endswith("/"):
             continue
         if closing:
-            keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP)
+            keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP) or depth in hiding
+            hiding.discard(depth)
             depth = max(depth - 1, 0)
         else:
             depth += 1
             keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP)
+            if not keep and _HIDING_ATTRS.search(m.group(3)):
+                keep = True
+                hiding.add(depth)
         if not keep:
             out.append(text[last:m.start()])
             last = m.end()
