@@ -68,6 +68,38 @@ def test_personal_textarea_text_and_select_choice_are_dropped():
     assert len([e for e in page.elements if e.tag == "textarea"]) == 2  # the fields stay clickable
 
 
+def test_a_wrapping_label_names_its_field_without_the_fields_content():
+    """What a shopper typed (or the options offered) never reaches the name, so names stay
+    put and a personal textarea's text does not survive in them."""
+    def names(note: str, options: int) -> list[str]:
+        opts = "".join(f"<option>{i}</option>" for i in range(1, options + 1))
+        raw = (f'<form id="f"><label>Address <textarea autocomplete="street-address">12 Elm Street</textarea></label>'
+               f'<label>Qty: <select>{opts}</select></label><label>Note <textarea>{note}</textarea></label></form>')
+        return simplify(raw).names()
+    assert names("Hello", 3) == names("Hello world", 5) == ["f.address", "f.qty", "f.note"]
+    assert "Elm" not in simplify('<label>Address <textarea autocomplete="street-address">12 Elm Street</textarea>'
+                                 '</label>').html
+
+
+def test_personal_values_by_field_name_autocomplete_and_shape():
+    raw = """<form id="co"><input type="text" name="email" value="jane.doe@example.com">
+    <input name="city" autocomplete="shipping address-level2" value="Boston">
+    <input type="text" id="firstName" value="Jane"><input type="text" name="note" value="write to jo@mail.example.org">
+    <select name="state" autocomplete="address-level1"><option>CA<option selected>MA</select>
+    <input type="text" name="q" value="wireless headphones"><input type="submit" name="headphones.delete" value="Delete">
+    </form>"""
+    html = simplify(raw).html
+    for secret in ("jane.doe@", "Boston", 'value="Jane"', "jo@mail", "selected"):
+        assert secret not in html, secret
+    assert 'value="wireless headphones"' in html and 'value="Delete"' in html
+
+
+def test_an_icon_button_is_named_after_its_svg_title():
+    page = simplify('<button><svg viewBox="0 0 9 9"><title>Close</title><path d="M0 0"/></svg></button>'
+                    '<button><svg><title>Next image</title></svg></button>')
+    assert page.names() == ["close", "next_image"]
+
+
 def test_keep_href_strips_query_and_fragment():
     page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
     assert 'href="https://shop.example/p/1"' in page.html

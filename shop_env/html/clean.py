@@ -90,6 +90,10 @@ def strip_svg(root: Node) -> None:
     """Drop svg/math internals; keep the outer element only if it carries a label."""
     marked = False
     for el in list(root.iter("svg", "math")):
+        if not (el.get("aria-label") or el.get("title")):
+            title = next((t for t in el if t.tag == "title" and (t.text or "").strip()), None)
+            if title is not None:  # an icon's accessible name: its <title> child
+                el.set("aria-label", " ".join(title.text.split()))
         if el.get("aria-label") or el.get("title") or el.get("role"):
             for child in list(el):
                 el.remove(child)
@@ -116,16 +120,36 @@ def _clean_href(href: str) -> str:
 # dropped. Decided by type, or by the autocomplete token browsers use for autofill.
 PERSONAL_TYPES = frozenset({"password", "email", "tel"})
 PERSONAL_AUTOCOMPLETE = ("name", "given-name", "additional-name", "family-name", "nickname",
-                         "email", "tel", "street-address", "address-line", "postal-code",
-                         "cc-", "bday", "username", "new-password", "current-password",
+                         "email", "tel", "street-address", "address-line", "address-level", "postal-code",
+                         "country", "cc-", "bday", "username", "new-password", "current-password",
                          "one-time-code", "organization", "sex")
+# A text field named or identified like a personal one (name="email", id="shipping-city",
+# "firstName"): words of its name/id that start so, or are so; and a value that is an
+# email address wherever it was typed.
+_PERSONAL_WORD_STARTS = ("email", "phone", "mobile", "street", "address", "postal", "postcode", "zipcode",
+                         "firstname", "lastname", "fullname", "surname")
+_PERSONAL_WORDS = frozenset({"zip", "city", "tel"})
+_TEXT_TYPES = frozenset({"", "text", "search", "email", "tel", "number", "url"})
+_EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+def _personal_field_name(text: str) -> bool:
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()) if w]
+    joined = ["".join(pair) for pair in zip(words, words[1:])]  # "first_name" -> "firstname"
+    return any(w.startswith(_PERSONAL_WORD_STARTS) or w in _PERSONAL_WORDS for w in words + joined)
 
 
 def _personal(el: Node) -> bool:
-    if (el.get("type") or "").strip().lower() in PERSONAL_TYPES:
+    kind = (el.get("type") or "").strip().lower()
+    if kind in PERSONAL_TYPES:
         return True
     tokens = (el.get("autocomplete") or "").lower().split()
-    return any(t.startswith(PERSONAL_AUTOCOMPLETE) for t in tokens)
+    if any(t.startswith(PERSONAL_AUTOCOMPLETE) for t in tokens):
+        return True
+    if el.tag != "input" or kind in _TEXT_TYPES:
+        if any(_personal_field_name(el.get(key) or "") for key in ("name", "id")):
+            return True
+    return bool(_EMAIL_VALUE.search(el.get("value") or ""))
 
 
 _PLAIN_ATTR_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.:]*\Z")

@@ -23,10 +23,13 @@ that already exists in the same container.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import unicodedata
 from typing import Iterable, Iterator
+
+import lxml.etree as etree
 
 from shop_env.html.parse import Node, text_of
 
@@ -72,7 +75,22 @@ def _field_label(el: Node, labels: dict[str, Node]) -> str | None:
                 break
             if depth >= 3:
                 break
-    return text_of(label, MAX_WORDS) if label is not None else None
+    return _label_text(label) if label is not None else None
+
+
+# Elements whose text is a field's content, not its label (what was typed, the options).
+_FIELD_CONTENT = ("textarea", "select", "option", "optgroup", "datalist")
+
+
+def _label_text(label: Node) -> str:
+    """A label's own words: a field inside it contributes nothing, so its content (an
+    address typed in, the options offered) never reaches the name."""
+    if not any(True for _ in label.iter(*_FIELD_CONTENT)):
+        return text_of(label, MAX_WORDS)
+    own = copy.deepcopy(label)
+    own.tail = None
+    etree.strip_elements(own, *_FIELD_CONTENT, with_tail=False)
+    return text_of(own, MAX_WORDS)
 
 
 def _slug_sources(el: Node, labels: dict[str, Node]) -> Iterator[str | None]:
@@ -92,6 +110,8 @@ def _slug_sources(el: Node, labels: dict[str, Node]) -> Iterator[str | None]:
         yield text_of(el, MAX_WORDS)
         for img in el.iter("img"):
             yield img.get("alt")
+        for icon in el.iter("svg"):  # an icon button: the svg's label (strip_svg keeps it)
+            yield icon.get("aria-label")
     yield get("title")
     yield get("placeholder")
     if tag != "input":
