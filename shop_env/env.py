@@ -200,7 +200,10 @@ def as_output_text(action: Any) -> str:
     if isinstance(action, Mapping):
         doc = dict(action)
         if set(doc) != {"rationale", "action"}:
-            doc = {"rationale": "", "action": doc}
+            try:  # an action dict is scored as its canonical form (e.g. "text": None dropped)
+                return format_model_output("", Action.from_dict(doc))
+            except (KeyError, TypeError, ValueError):
+                doc = {"rationale": "", "action": doc}  # scored as given: format reward 0
         try:
             return json.dumps(doc, ensure_ascii=False)
         except (TypeError, ValueError) as e:

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--strict", action="store_true",
                      help="fail on the first odd row, and on a target that is not on its page")
     imp.add_argument("--min-steps", type=int, default=1, help="drop sessions with fewer steps (counted)")
-    imp.add_argument("--input-name-fallback", help="name for input rows without semantic_id (else skipped)")
+    imp.add_argument("--input-name-fallback", help="name for input rows without semantic_id (default: none, such rows are skipped)")
     imp.add_argument("--assume-grouped", action="store_true",
                      help="rows are contiguous per session: one pass, no spill to disk")
     imp.add_argument("--page-codec", choices=("none", "zlib"), default="none",
@@ -49,14 +49,15 @@ def register(subparsers: Any) -> None:
     st = sub.add_parser("stats", help="sessions, steps, action-type mix, page-size percentiles")
     st.add_argument("path", metavar="PATH", nargs="?", help="store (default: the embedded sample)")
     st.add_argument("--split", choices=("train", "test", "all"),
-                    help="one split (a split folder's sub-store, or a seeded hash split of a single store)")
+                    help="one split (a split folder's sub-store, or a seeded hash split of a single store; "
+                         "default: every split)")
     st.add_argument("--test-fraction", type=float, default=0.2,
                     help="share of a single store's sessions in the hash split's test side")
     st.add_argument("--seed", type=int, default=0, help="seed of the hash split (and of --sample)")
     st.add_argument("--by", choices=("auto", "user", "session"), default="auto",
                     help="hash split unit: users (all sessions of a user on one side; a session "
                          "without a user id by itself), sessions, or auto (= user)")
-    st.add_argument("--sample", type=int, help="estimate mix and page sizes from this many sessions")
+    st.add_argument("--sample", type=int, help="estimate mix and page sizes from this many sessions (default: all of them)")
     st.add_argument("--json", action="store_true", help="print JSON instead of text")
     st.set_defaults(func=_cmd_stats)
 

@@ -21,7 +21,7 @@ policies: random | majority | rule | replay | llm:PATH_OR_NAME | MODULE:CLASS | 
   openai:M       model M behind an OpenAI-compatible API (OpenAI, `vllm serve`, SGLang, Ollama);
                  key from $OPENAI_API_KEY or --api-key-env; --max-new-tokens is its max_tokens
   MODULE:CLASS   your own policy class, e.g. my_agents:PersonaAgent (module in . or on PYTHONPATH)
-  FILE.py:CLASS  your own policy class loaded from a file, e.g. examples/custom_policy.py:KeywordPolicy
+  FILE.py:CLASS  your own policy class loaded from a file, e.g. examples/custom_policy.py:PersonaShopper
                  (built with --policy-kwargs as keyword arguments; needs
                  act(observations, infos) -> list[str], see shop_env.policy.Policy)
 

@@ -27,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="write the simplified pages under DIR (required for more than one page)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes with --out (default: one per CPU)")
-    p.add_argument("--url", default=None, help="the page's address (picks url-scoped recipe rules)")
+    p.add_argument("--url", default=None, help="the page's address (picks url-scoped recipe rules; default: none)")
     p.add_argument("--recipe", default=None,
-                   help="built-in recipe name (e.g. amazon) or path to a recipe JSON file")
+                   help="built-in recipe name (e.g. amazon) or path to a recipe JSON file (default: picked "
+                        "from the url's domain)")
     p.add_argument("--no-auto-recipe", action="store_true",
                    help="do not pick a recipe from the url's domain")
     p.add_argument("--keep-href", action="store_true", help="keep link paths (dropped by default)")

@@ -54,10 +54,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="session store dir (default: the embedded synthetic sample)")
     p.add_argument("--split", default=None, help="train | test | all (default train)")
     p.add_argument("--out", required=True, help="output dir (checkpoints, metrics.jsonl, tb/, final/)")
-    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="optimizer steps (default: the setting's: 500 for RL, SFT from its epochs)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the setting's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the setting's)")
-    p.add_argument("--device", default=None, help="auto (CUDA when present) | cpu | cuda:N")
+    p.add_argument("--device", default=None, help="auto (CUDA when present) | cpu | cuda:N (default: auto)")
     p.add_argument("--context", choices=CONTEXT_MODES, default=None,
                    help="prompt context (default: the setting's)")
     p.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights")
@@ -164,7 +165,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sft.set_defaults(func=_friendly(_run_sft))
     rl = sub.add_parser("rl", help="GRPO with the Shop-R1 reward (or an ablation)")
     _common(rl)
-    rl.add_argument("--num-generations", type=int, default=None, help="samples per prompt (default 8)")
+    rl.add_argument("--num-generations", type=int, default=None,
+                    help="samples per prompt (default: the setting's; 8 in the paper settings, 4 with --preset cpu)")
     rl.set_defaults(func=_friendly(_run_rl))
     tiny = sub.add_parser("tiny-model", help="build a tiny random-init model + locally trained tokenizer")
     tiny.add_argument("out", help="folder for the model and tokenizer")
