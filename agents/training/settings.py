@@ -186,12 +186,14 @@ def _set(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-def check_run_dir(out: str | os.PathLike, config: Any, kind: str) -> None:
+def check_run_dir(out: str | os.PathLike, config: Any, kind: str, *, record: bool = True) -> None:
     """Refuse an ``out`` that holds a run of another kind or with other settings; else record this one.
 
     ``out/run_config.json`` keeps the first run's config; a rerun may change only what
     resuming allows (steps, logging, device). Raises ``ValueError`` naming ``out`` and the
-    differing fields; writes nothing then.
+    differing fields; writes nothing then. ``record=False`` (the other processes of a
+    multi-process run, which start alongside the one that records) only compares with a
+    run already recorded.
     """
     from agents.training.utils import config_to_dict
     from shop_env.evaluation.results import write_text_atomic
@@ -211,6 +213,8 @@ def check_run_dir(out: str | os.PathLike, config: Any, kind: str) -> None:
         if diff:
             raise ValueError(f"{out} holds a {kind} run with other settings ({', '.join(diff)}); "
                              f"pass another --out, or the same settings to resume")
+        return
+    if not record:
         return
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty and holds no {kind} run; pass another --out")

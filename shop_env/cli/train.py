@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,8 @@ def _prepare(args: argparse.Namespace, config: Any, kind: str) -> None:
 
     _check_model(config.model)
     open_store(config.data or sample_data_dir(), split=config.split)
-    check_run_dir(config.out, config, kind)
+    # under torchrun every process gets here at once: the first records the run
+    check_run_dir(config.out, config, kind, record=os.environ.get("RANK", "0") == "0")
 
 
 def _run_sft(args: argparse.Namespace) -> int:
