@@ -158,6 +158,16 @@ def test_existing_names_kept_and_new_ones_added():
                             "nav_bar.cart", "help"]
 
 
+def test_a_raw_page_saved_without_scripts_is_not_taken_for_a_simplified_one():
+    """Amazon's own dotted form-field names (submit.delete.C2b3) are not element names."""
+    original = open("tests/fixtures/html/amazon_cart.html").read()
+    raw = re.sub(r"<script>.*?</script>", "", original, flags=re.S)
+    with_scripts = simplify(original, url="https://www.amazon.com/cart")
+    page = simplify(raw, url="https://www.amazon.com/cart")
+    assert not page.prenamed and page.recipe == "amazon"
+    assert page.names() == with_scripts.names()
+
+
 def test_raw_form_field_names_are_not_kept_as_names():
     raw = ('<html><head><script>x()</script></head><body><form name="f"><input name="q" '
            'placeholder="Search products"><input type="submit" name="btn.go" value="Go"></form></body></html>')

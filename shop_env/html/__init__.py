@@ -44,8 +44,8 @@ Decisions (documented here, tested in tests/test_html_*.py):
   that off.
 * Already simplified input (OPeRA's simplified_html, or our own output): no scripts/styles
   and names present, with a dotted name, a name on a non-form element, or only whitelisted
-  attributes on the page. Its names are kept verbatim (duplicates included), recipes are not
-  applied, and only unnamed interactive elements get new names, so
+  attributes on the page. Its names are kept (a repeated one gets ``_2``, ``_3``...), recipes
+  are not applied, and only unnamed interactive elements get new names, so
   ``simplify(simplify(x).html).html == simplify(x).html``.
 * Raw-text elements: ``xmp`` and ``plaintext`` become ``pre`` (the parser reads their text
   raw but the serializer escapes it, so they could not survive a second pass);

@@ -164,18 +164,23 @@ def _serialize_stable(root: Node, max_rounds: int = 3) -> tuple[str, Node]:
     return html, again
 
 
+_SLUG_PATH = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+\Z")
+
+
 def _is_prenamed(named: list[Node], attr_names: set[str], had_script: bool) -> bool:
     """Is this page already simplified (its ``name`` attributes are element names to keep)?
 
-    Yes when it has no scripts/styles, carries names, and either a name is dotted, or a
-    name sits on an element that never takes a form-field name, or every attribute on the
-    page is one the simplifier keeps (true of any simplify() output, so re-running keeps
-    names verbatim). A raw page without scripts, styles, classes, ids or links is
-    indistinguishable from a simplified one and is treated as such.
+    Yes when it has no scripts/styles, carries names, and either a name is a dotted path of
+    slugs (``nav_bar.search_input``; a raw form's ``submit.add-to-cart`` or
+    ``submit.delete.C2b3`` is not), or a name sits on an element that never takes a
+    form-field name, or every attribute on the page is one the simplifier keeps (true of any
+    simplify() output, so re-running keeps names verbatim). A raw page without scripts,
+    styles, classes, ids or links is indistinguishable from a simplified one and is treated
+    as such.
     """
     if had_script or not named:
         return False
-    if any("." in (el.get("name") or "") or el.tag not in FORM_FIELD_TAGS for el in named):
+    if any(_SLUG_PATH.match(el.get("name") or "") or el.tag not in FORM_FIELD_TAGS for el in named):
         return True
     return all(clean.is_kept_attribute(a) or a == "href" for a in attr_names)
 
