@@ -100,6 +100,13 @@ def test_an_icon_button_is_named_after_its_svg_title():
     assert page.names() == ["close", "next_image"]
 
 
+def test_image_map_links_are_named_after_their_alt():
+    page = simplify('<img src=a.png usemap="#m" alt="Sizes"><map name="m"><area href="/s" alt="Small" '
+                    'coords="0,0,9,9"><area href="/l" alt="Large" coords="9,9,19,19"></map>')
+    assert [(e.name, e.kind, e.text) for e in page.elements] == [("small", "click", "Small"),
+                                                                ("large", "click", "Large")]
+
+
 def test_keep_href_strips_query_and_fragment():
     page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
     assert 'href="https://shop.example/p/1"' in page.html

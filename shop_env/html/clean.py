@@ -18,7 +18,7 @@ from shop_env.html.parse import Node
 # Elements removed with their content (their tail text is kept).
 JUNK_TAGS = ("script", "style", "noscript", "template", "iframe", "frame", "frameset",
              "object", "embed", "canvas", "link", "meta", "base", "audio", "video", "source",
-             "track", "map", "noembed", "noframes")
+             "track", "noembed", "noframes")
 # Elements whose text the parser reads raw but the serializer escapes: re-parsing their
 # output would escape it again on every round. They show their text as it is: <pre>.
 RAW_TEXT_TAGS = ("xmp", "plaintext")

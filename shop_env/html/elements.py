@@ -23,7 +23,7 @@ CLICK_ROLES = frozenset({"button", "link", "checkbox", "radio", "tab", "option",
 INPUT_ROLES = frozenset({"textbox", "searchbox", "combobox"})
 SELECT_ROLES = frozenset({"listbox"})
 INTERACTIVE_ROLES = CLICK_ROLES | INPUT_ROLES | SELECT_ROLES
-INTERACTIVE_TAGS = frozenset({"a", "button", "input", "select", "textarea"})
+INTERACTIVE_TAGS = frozenset({"a", "area", "button", "input", "select", "textarea"})
 # input types that are clicked, not typed into
 CLICK_INPUT_TYPES = frozenset({"button", "submit", "reset", "image", "checkbox", "radio",
                                "file", "color", "range"})
@@ -59,7 +59,7 @@ def element_kind(tag: str, type_: str | None = None, role: str | None = None) ->
         return "input"
     if role in SELECT_ROLES:
         return "select"
-    if tag in ("a", "button") or role in CLICK_ROLES:
+    if tag in ("a", "area", "button") or role in CLICK_ROLES:
         return "click"
     return None
 

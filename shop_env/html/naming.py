@@ -106,6 +106,8 @@ def _slug_sources(el: Node, labels: dict[str, Node]) -> Iterator[str | None]:
             yield get("value")
         elif kind == "image":
             yield get("alt")
+    elif tag == "area":  # a link of an image map: its alt is its label
+        yield get("alt")
     elif tag not in ("textarea", "select"):
         yield text_of(el, MAX_WORDS)
         for img in el.iter("img"):
