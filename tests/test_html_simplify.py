@@ -107,6 +107,18 @@ def test_image_map_links_are_named_after_their_alt():
                                                                 ("large", "click", "Large")]
 
 
+def test_a_control_labelled_by_a_hidden_span_keeps_that_label():
+    """Amazon's a-button: the visible text is in an aria-hidden span the input points at."""
+    raw = ('<html><head><script>x=1</script></head><body><div id="olp">'
+           '<span class="a-button"><input type="submit" aria-labelledby="l5 l6">'
+           '<span aria-hidden="true" id="l5">See All</span><span aria-hidden="true" id="l6">Buying Options</span></span>'
+           '<input type="submit" aria-labelledby="missing"></div></body></html>')
+    page = simplify(raw)
+    assert page.names() == ["see_all_buying_options", "input"]
+    assert 'aria-label="See All Buying Options"' in page.html and "aria-labelledby" not in page.html
+    assert simplify(page.html).html == page.html
+
+
 def test_keep_href_strips_query_and_fragment():
     page = simplify('<a href="https://shop.example/p/1?utm_source=x&sid=9#top">L</a>', keep_href=True)
     assert 'href="https://shop.example/p/1"' in page.html

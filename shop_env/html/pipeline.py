@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import lxml.etree as etree
 
 from shop_env.html import clean
-from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, element_kind, \
+from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, collapse, element_kind, \
     elements_from_tree
 from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
-from shop_env.html.parse import Node, parse_html
+from shop_env.html.parse import Node, parse_html, text_of
 from shop_env.html.recipes import Recipe, apply_recipe, load_recipe, recipe_for_url
 
 # Elements whose ``name`` attribute is a form-field name on raw pages.
@@ -136,6 +136,27 @@ def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
 
 
 _SKIP_INSIDE = frozenset({"svg", "math"})
+LABEL_WORDS = 40  # words read from the elements an aria-labelledby points at
+
+
+def _labels_from_references(root: Node, interactive: list[Node]) -> None:
+    """A control labelled by other elements (``aria-labelledby="id ..."``, which is dropped
+    with the ids) gets their text as its ``aria-label``. Amazon's buttons show their
+    text in an ``aria-hidden`` span this way: hidden from screen readers, not from the eye."""
+    wanted = {el: refs for el in interactive
+              if not el.get("aria-label") and (refs := (el.get("aria-labelledby") or "").split())}
+    if not wanted:
+        return
+    ids = {ident for refs in wanted.values() for ident in refs}
+    by_id: dict[str, Node] = {}
+    for el in root.iter():
+        ident = el.get("id") if isinstance(el.tag, str) else None
+        if ident in ids and ident not in by_id:
+            by_id[ident] = el
+    for el, refs in wanted.items():
+        text = collapse(" ".join(text_of(by_id[r], LABEL_WORDS) for r in refs if r in by_id))
+        if text:
+            el.set("aria-label", text)
 
 
 def _attached(el: Node, root: Node) -> bool:
@@ -222,6 +243,7 @@ def _simplify(raw_html: str | bytes | None, url: str | None, recipe: str | dict 
     had_script = next(root.iter("script", "style"), None) is not None
     clean.remove_junk(root)
     scan = _scan(root, compiled.hidden_classes if compiled is not None else frozenset())
+    _labels_from_references(root, scan.interactive)  # before the hidden label texts go
     clean.drop_elements(scan.hidden)
     clean.strip_svg(root)  # before naming: svg text must not feed slugs
     if root.find("body") is None:
