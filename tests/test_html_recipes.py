@@ -259,3 +259,19 @@ def test_dropped_elements_do_not_take_names():
     # the Amazon recipe drops what Amazon hides with its aok-hidden / a-hidden classes
     amazon = raw.replace('class="popover"', 'class="a-section aok-hidden"')
     assert simplify(amazon, url="https://www.amazon.com/s?k=mug").names() == ["main.add_to_cart"]
+
+
+def test_a_brand_checkbox_is_named_after_its_link_so_names_survive_a_new_brand():
+    raw = open("tests/fixtures/html/amazon_search.html").read()
+    anchor = '<li id="p_123/256097">'
+    assert anchor in raw
+    extra = ('<li id="p_123/999"><span class="a-list-item"><a class="a-link-normal s-navigation-item" '
+             'href="/s?k=coffee+mug&amp;rh=p_123%3A999"><div class="a-checkbox a-checkbox-fancy"><label>'
+             '<input type="checkbox" name="" value=""><i class="a-icon a-icon-checkbox"></i></label></div>'
+             '<span class="a-size-base a-color-base">Zebra Mugs</span></a></span></li>')
+    url = "https://www.amazon.com/s?k=coffee+mug"
+    before = [n for n in simplify(raw, url=url).names() if n.startswith("refinements.brands")]
+    after = [n for n in simplify(raw.replace(anchor, extra + anchor), url=url).names()
+             if n.startswith("refinements.brands")]
+    assert "refinements.brands.amazon_basics.checkbox" in before
+    assert [n for n in after if "zebra" not in n] == before
