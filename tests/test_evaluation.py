@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -182,6 +183,18 @@ def test_report_scores_with_the_reward_threshold(sample_test):
 def test_evaluate_refuses_until_mismatch_replay(store_path):
     with pytest.raises(ValueError, match="teacher forcing"):
         evaluate(lambda obs: "{}", open_store(store_path), limit=1, env_kwargs={"replay": "until_mismatch"})
+
+
+def test_distribution_distances_are_the_same_float_in_every_process():
+    """Summed in a fixed order: set iteration order (PYTHONHASHSEED) must not move the last bit."""
+    code = ("from shop_env.evaluation.session_metrics import js_divergence as js, total_variation as tv\n"
+            "p = {'click': 0.1, 'type_and_submit': 0.2, 'terminate': 0.3, 'invalid': 0.4, 'x': 1e-9}\n"
+            "q = {'click': 0.35, 'type_and_submit': 0.05, 'terminate': 0.45, 'y': 0.15}\n"
+            "print(repr(js(p, q)), repr(tv(p, q)))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in range(8)}
+    assert len(outs) == 1, outs
 
 
 class CountingPolicy:

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="outputs/demo", help="folder for models, reports and plots")
     p.add_argument("--data", default=None, help="store folder with train/ and test/ (default: embedded sample)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (tiny sizes)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the policies, training and evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the baseline policies and the evaluation (the tiny model trains with seed 0, "
+                        "make reproduce's first seed)")
     p.add_argument("--skip-training", action="store_true", help="baselines only")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest for the tiny model on a small, busy machine)")

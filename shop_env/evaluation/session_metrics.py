@@ -142,16 +142,16 @@ def type_distribution(labels: Iterable[str | None]) -> dict[str, float]:
 
 def total_variation(p: Mapping[str, float], q: Mapping[str, float]) -> float:
     """Total variation distance 0.5 * sum |p - q| over the union of keys."""
-    keys = set(p) | set(q)
-    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys)
+    keys = sorted(set(p) | set(q))  # a fixed summation order: the same float in every process
+    return 0.5 * math.fsum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys)
 
 
 def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
     """Jensen-Shannon divergence in bits (0 = identical, 1 = disjoint supports)."""
-    keys = set(p) | set(q)
+    keys = sorted(set(p) | set(q))  # a fixed summation order: the same float in every process
 
     def kl(a: Mapping[str, float], m: Mapping[str, float]) -> float:
-        return sum(a.get(k, 0.0) * math.log2(a.get(k, 0.0) / m[k]) for k in keys if a.get(k, 0.0) > 0)
+        return math.fsum(a.get(k, 0.0) * math.log2(a.get(k, 0.0) / m[k]) for k in keys if a.get(k, 0.0) > 0)
 
     m = {k: 0.5 * (p.get(k, 0.0) + q.get(k, 0.0)) for k in keys}
     return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
