@@ -116,7 +116,13 @@ class Rollout:
 
 
 class LLMAgent:
-    """A Hugging Face causal LM + tokenizer as a batched, seeded shop-r1 policy."""
+    """A Hugging Face causal LM + tokenizer as a batched, seeded shop-r1 policy.
+
+    Sampling (``temperature > 0``) draws from one generator seeded with ``seed``: the same
+    calls give the same outputs, but an output also depends on the batch it was sampled in
+    and on the calls before it, so an evaluation run with another batch size, or resumed
+    part-way, samples differently. Greedy decoding (``temperature=0``) depends on neither.
+    """
 
     def __init__(self, model, tokenizer, *, temperature: float = 0.6, top_p: float = 1.0,
                  max_new_tokens: int = 256, seed: int = 0, max_prompt_tokens: int | None = None,

@@ -176,7 +176,11 @@ def test_act_uses_info_messages(agent):
 
 def test_build_is_deterministic_and_reloads(tmp_path):
     texts = ["<html><a name='x.y'>hi</a></html>", '{"rationale": "I go.", "action": {"type": "terminate"}}'] * 5
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
     a = build_tiny_model(tmp_path / "a", texts=texts, vocab_size=400, seed=1)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's global RNG is untouched
     b = build_tiny_model(tmp_path / "b", texts=texts, vocab_size=400, seed=1)
     assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
     ma, mb = LLMAgent.from_pretrained(str(a), device="cpu").model, LLMAgent.from_pretrained(str(b), device="cpu").model

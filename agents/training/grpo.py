@@ -300,7 +300,11 @@ def _score(gens, golds, rcfg, alpha: float):
 
 
 def train_grpo(config: GRPOConfig) -> Path:
-    """Run GRPO; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
+    """Run GRPO; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer).
+
+    Seeds Python's, NumPy's and torch's global generators with ``config.seed`` first (as
+    Hugging Face's ``Trainer`` does: dropout draws from them); the caller's state is not kept.
+    """
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
 

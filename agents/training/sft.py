@@ -315,7 +315,11 @@ def _builder(config: SFTConfig, tokenizer) -> PromptBuilder:
 
 
 def train_sft(config: SFTConfig) -> Path:
-    """Run SFT; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer)."""
+    """Run SFT; return ``OUT/final`` (a ``from_pretrained``-loadable model + tokenizer).
+
+    Seeds Python's, NumPy's and torch's global generators with ``config.seed`` first (as
+    Hugging Face's ``Trainer`` does: dropout draws from them); the caller's state is not kept.
+    """
     from shop_env.data.store import open_store
     from shop_env.paths import sample_data_dir
 

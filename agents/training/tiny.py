@@ -160,8 +160,9 @@ def build_tiny_model(out: str | os.PathLike, *, texts: Iterable[str] | None = No
         config = Qwen2Config(**common)
     else:
         raise ValueError(f"arch must be 'llama' or 'qwen2', got {arch!r}")
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    with torch.random.fork_rng(devices=[]):  # the caller's global torch RNG is left as it was
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out = Path(out)
