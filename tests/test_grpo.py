@@ -426,3 +426,17 @@ def test_qwen2_sampling_and_loss_build_no_square_masks_and_match_one_prompt_at_a
         logp, _, _ = completion_forward(model, chunk, together.tokens, 1.0)
         logp.sum().backward()
     assert sdpa_masks and all(m is None for m in sdpa_masks)  # the loss forward: SDPA's causal kernel, no mask
+
+
+def test_vllm_backend_refuses_lora_but_takes_lora_false(tmp_path):
+    """lora=False means no LoRA (as everywhere else); only a real adapter is refused."""
+    from types import SimpleNamespace
+
+    from shop_env.errors import MissingExtraError
+
+    cfg = dict(model="m", out=str(tmp_path), generation_backend="vllm")
+    agent = SimpleNamespace(stop_ids=[2], pad_id=0)
+    with pytest.raises(ValueError, match="needs full fine-tuning"):
+        grpo._vllm_generator(GRPOConfig(lora=True, **cfg), agent=agent, ckpt=None)
+    with pytest.raises(MissingExtraError):  # past the check: vLLM itself is not installed here
+        grpo._vllm_generator(GRPOConfig(lora=False, **cfg), agent=agent, ckpt=None)

@@ -202,6 +202,32 @@ def test_logged_learning_rate_is_the_one_each_update_used(easy, tmp_path, monkey
     assert logged == pytest.approx(used)
 
 
+def test_a_finished_run_without_periodic_checkpoints_can_be_extended(easy, tmp_path):
+    """save_every=0 still checkpoints at the end, so more --max-steps continue the run."""
+    cfg = dict(model=str(easy[0]), data=str(easy[1]), split="all", out=str(tmp_path / "x"), lr=1e-3,
+               batch_size=1, grad_accum=1, save_every=0, progress=False, tensorboard=False, context="latest_step")
+    train_sft(SFTConfig(max_steps=2, **cfg))
+    first = (tmp_path / "x" / "metrics.jsonl").read_text().splitlines()
+    train_sft(SFTConfig(max_steps=3, **cfg))
+    lines = (tmp_path / "x" / "metrics.jsonl").read_text().splitlines()
+    assert lines[:2] == first and [json.loads(x)["step"] for x in lines] == [1, 2, 3]
+
+
+def test_no_resume_replaces_an_earlier_runs_checkpoints(easy, tmp_path):
+    cfg = dict(model=str(easy[0]), data=str(easy[1]), split="all", out=str(tmp_path / "y"), lr=1e-3,
+               batch_size=1, grad_accum=1, save_every=1, save_total_limit=2, progress=False, tensorboard=False,
+               context="latest_step")
+    train_sft(SFTConfig(max_steps=4, **cfg))
+    train_sft(SFTConfig(max_steps=2, resume=False, **cfg))
+    out = tmp_path / "y"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-000001", "checkpoint-000002"]
+    assert (out / "latest").read_text() == "checkpoint-000002"
+    fresh = (out / "metrics.jsonl").read_text().splitlines()
+    train_sft(SFTConfig(max_steps=3, **cfg))  # resumes the no-resume run at step 3
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert lines[:2] == fresh and [json.loads(x)["step"] for x in lines] == [1, 2, 3]
+
+
 def test_epochs_set_the_number_of_steps(easy, tmp_path):
     out = tmp_path / "e"
     train_sft(SFTConfig(model=str(easy[0]), data=str(easy[1]), split="all", out=str(out), epochs=0.25,
@@ -229,3 +255,15 @@ def test_loss_on_target_logits_equals_full_logit_reference(easy, tok):
     torch.testing.assert_close(loss, ref, atol=1e-5, rtol=1e-5)
     for g, p in zip(ours, model.parameters()):
         torch.testing.assert_close(g, p.grad, atol=1e-6, rtol=1e-4)
+
+
+def test_full_fine_tuning_in_bfloat16_warns_that_small_updates_are_lost(easy):
+    import warnings
+
+    from agents.training.utils import Runtime, load_for_training
+    with pytest.warns(UserWarning, match="no float32 copy"):
+        model, _ = load_for_training(easy[0], Runtime("cpu"), dtype="bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_for_training(easy[0], Runtime("cpu"))  # float32 weights: nothing to say

@@ -115,7 +115,8 @@ def test_bad_input_is_one_line_naming_it_and_nothing_written_is_lost(tmp_path, c
     fails(["train", "rl", "--model", "nope", "--out", str(out), *common], "'nope'", "not a model")
     fails(["train", "sft", "--preset", "gpu9", "--model", str(model), "--out", str(out), *common], "gpu9")
     fails(["train", "sft", "--model", str(model), "--out", str(out), "--set", "lr_typo=1", *common], "lr_typo")
-    for bad in ("lr=-1", "batch_size=0", "max_steps=abc"):
+    for bad in ("lr=-1", "batch_size=0", "max_steps=abc", "dtype=bf16", "lr_schedule=cosin", 'lora={"rank": 4}',
+                "cut_targets=mask", "context=latest"):
         fails(["train", "sft", "--model", str(model), "--out", str(out), "--set", bad, *common],
               bad.split("=")[0], "from --set")
     fails(["train", "sft", "--model", str(model), "--out", str(out), *common, "--data", str(tmp_path / "none")],
@@ -186,3 +187,18 @@ def test_two_process_sft_where_the_processes_skip_different_examples(tmp_path):
     assert [m["step"] for m in metrics] == [1, 2, 3]
     assert any(m["train/skipped"] > 0 for m in metrics)  # the case under test did occur
     assert (out / "final" / "config.json").exists()
+
+
+def test_set_null_clears_a_preset_value_and_other_ranks_record_nothing(tmp_path):
+    from agents.training.settings import check_run_dir, grpo_config, load_setting, sft_config
+
+    sft = sft_config(load_setting("shop_r1"), "cpu", model="m", max_chars=None, sets={"max_chars": None})
+    assert sft.max_chars is None  # a keyword None means "not given"; a --set null clears the preset's 6000
+    assert sft_config(load_setting("shop_r1"), "cpu", model="m", max_chars=None).max_chars == 6000
+    rl = grpo_config(load_setting("shop_r1"), None, model="m", sets={"max_prompt_tokens": None})
+    assert rl.max_prompt_tokens is None
+    check_run_dir(tmp_path / "rank1", sft, "sft", record=False)
+    assert not (tmp_path / "rank1").exists()
+    check_run_dir(tmp_path / "rank0", sft, "sft")
+    check_run_dir(tmp_path / "rank0", sft, "sft", record=False)  # compares with the recorded run: same
+    assert [p.name for p in (tmp_path / "rank0").iterdir()] == ["run_config.json"]

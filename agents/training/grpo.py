@@ -43,7 +43,7 @@ from agents.llm import LLMAgent, Rollout
 from agents.training.grpo_update import (forward_self_certainty, group_advantages, k3_kl, policy_loss, scale_mode,
                                          row_chunks, update)
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, derived_seed, indices_for,
-                                latest_checkpoint, load_for_training, load_frozen, lr_lambda, restore_trainer,
+                                load_for_training, load_frozen, lr_lambda, restore_trainer, start_checkpoints,
                                 finish_training, maybe_checkpoint, seed_everything)
 from shop_env.reward import RewardConfig
 
@@ -322,7 +322,7 @@ def train_grpo(config: GRPOConfig) -> Path:
     examples = rl_examples(store, config)
 
     lora = coerce_lora(config.lora)
-    ckpt = latest_checkpoint(out) if config.resume else None
+    ckpt = start_checkpoints(runtime, out, config.resume)
     load_kw = dict(gradient_checkpointing=config.gradient_checkpointing, dtype=config.dtype)
     if ckpt is not None and lora is not None:
         model, tokenizer = load_for_training(config.model, runtime, adapter_dir=ckpt / "model", **load_kw)
@@ -416,7 +416,7 @@ def _rollout(agent: LLMAgent, vllm, model, prompts, step_seed: int, config: GRPO
 def _vllm_generator(config: GRPOConfig, agent: LLMAgent, ckpt: Path | None):
     from agents.vllm_generation import VLLMGenerator
 
-    if config.lora is not None:
+    if coerce_lora(config.lora) is not None:
         raise ValueError("generation_backend='vllm' needs full fine-tuning (lora=None)")
     engine = VLLMGenerator(ckpt / "model" if ckpt else config.model, temperature=config.temperature,
                            top_p=config.top_p, max_new_tokens=config.max_new_tokens, stop_ids=agent.stop_ids,

@@ -126,16 +126,21 @@ def load_setting(name_or_path: str | os.PathLike) -> Setting:
     return setting
 
 
-def _overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-    """``overrides`` without ``None`` values; an unknown key raises naming it (not the setting file)."""
+def _known(cls, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as they are; an unknown key raises naming it (not the setting file)."""
     from dataclasses import fields
 
     known = {f.name for f in fields(cls)}
-    for key in overrides:
+    for key in values:
         if key not in known:
             raise ValueError(f"unknown {cls.__name__} option {key!r} (from --set or an override); "
                              f"known: {', '.join(sorted(known))}")
-    return _set(overrides)
+    return dict(values)
+
+
+def _overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` without ``None`` values (an option not given); unknown keys raise."""
+    return _set(_known(cls, overrides))
 
 
 def _preset(name: str | None, stage: str) -> dict[str, Any]:
@@ -146,35 +151,79 @@ def _preset(name: str | None, stage: str) -> dict[str, Any]:
     return PRESETS[name][stage]
 
 
-def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any], overrides: dict[str, Any]):
-    """``cls`` from the setting's stage, the preset and the overrides, in that order; a bad
-    value is reported against where it came from (the setting's file, or the override)."""
-    given = _overrides(cls, overrides)
+def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any], overrides: dict[str, Any],
+           sets: dict[str, Any] | None = None):
+    """``cls`` from the setting's stage, the preset, the overrides (``None`` ignored) and
+    ``sets`` (``None`` kept: ``--set max_chars=null`` clears a preset's budget), in that
+    order; a bad value is reported against where it came from (the setting's file, or the
+    override)."""
+    given = {**_overrides(cls, overrides), **_known(cls, sets or {})}
+    source = setting.source or setting.name
     try:
-        return config_from_dict(cls, {**stage, **preset, **given}, source=setting.source or setting.name)
+        config = config_from_dict(cls, {**stage, **preset, **given}, source=source)
+        try:
+            check_choices(config)
+        except (TypeError, ValueError) as e:
+            field_name = str(e).split(" ", 1)[0].split(":")[0]
+            raise DataError(str(e), path=source, field=field_name) from None
+        return config
     except DataError as e:
         if e.field in given:
             raise ValueError(f"{e.field}={given[e.field]!r} (from --set or an override): {e.detail}") from None
         raise
 
 
-def sft_config(setting: Setting, preset: str | None = None, **overrides: Any):
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def check_choices(config: Any) -> None:
+    """Raise ``ValueError`` (message starting with the field's name) for a training config
+    value that is not one of its choices, before a run records anything."""
+    from agents.training.grpo_update import scale_mode
+    from agents.training.sft import check_cut_targets
+    from agents.training.utils import coerce_lora, lr_lambda
+    from shop_env.prompts import CONTEXT_MODES
+
+    if config.dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {config.dtype!r}")
+    if config.context not in CONTEXT_MODES:
+        raise ValueError(f"context must be one of {list(CONTEXT_MODES)}, got {config.context!r}")
+    lr_lambda(config.lr_schedule, 0, 1)
+    try:
+        coerce_lora(config.lora)
+    except TypeError as e:
+        raise ValueError(f"lora {e}") from None
+    if hasattr(config, "cut_targets"):
+        check_cut_targets(config.cut_targets)
+    if hasattr(config, "scale_rewards"):
+        scale_mode(config.scale_rewards)
+    if getattr(config, "generation_backend", "hf") not in ("hf", "vllm"):
+        raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
+    if getattr(config, "loss_type", "sequence_mean") not in ("sequence_mean", "token_mean"):
+        raise ValueError(f"loss_type must be sequence_mean or token_mean, got {config.loss_type!r}")
+
+
+def sft_config(setting: Setting, preset: str | None = None, *, sets: dict[str, Any] | None = None,
+               **overrides: Any):
     """The :class:`agents.training.sft.SFTConfig` of ``setting``'s SFT stage, then ``preset``, then
-    overrides (e.g. ``model``, ``out``; ``None`` values are ignored)."""
+    overrides (e.g. ``model``, ``out``; ``None`` values are ignored), then ``sets`` (the
+    ``--set`` values, ``None`` included)."""
     from agents.training.sft import SFTConfig
 
     if setting.sft is None:
         raise ValueError(f"setting {setting.name!r} has no SFT stage")
-    return _build(SFTConfig, setting, setting.sft, _preset(preset, "sft"), overrides)
+    return _build(SFTConfig, setting, setting.sft, _preset(preset, "sft"), overrides, sets)
 
 
-def grpo_config(setting: Setting, preset: str | None = None, **overrides: Any):
-    """The :class:`agents.training.grpo.GRPOConfig` of ``setting``'s RL stage, then ``preset``, then overrides."""
+def grpo_config(setting: Setting, preset: str | None = None, *, sets: dict[str, Any] | None = None,
+                **overrides: Any):
+    """The :class:`agents.training.grpo.GRPOConfig` of ``setting``'s RL stage, then ``preset``, then
+    overrides, then ``sets`` (as :func:`sft_config`)."""
     from agents.training.grpo import GRPOConfig, reward_config
 
     if setting.rl is None:
         raise ValueError(f"setting {setting.name!r} has no RL stage")
-    cfg = _build(GRPOConfig, setting, setting.rl, _preset(preset, "rl"), overrides)
+    cfg = _build(GRPOConfig, setting, setting.rl, _preset(preset, "rl"), overrides, sets)
     try:
         reward_config(cfg.reward)
     except (ValueError, TypeError) as e:
@@ -199,7 +248,7 @@ def check_run_dir(out: str | os.PathLike, config: Any, kind: str, *, record: boo
     from shop_env.evaluation.results import write_text_atomic
 
     out = Path(out)
-    record = {"kind": kind, "config": config_to_dict(config)}
+    entry = {"kind": kind, "config": config_to_dict(config)}
     path = out / "run_config.json"
     if path.exists():
         try:
@@ -208,7 +257,7 @@ def check_run_dir(out: str | os.PathLike, config: Any, kind: str, *, record: boo
             raise DataError(f"not valid JSON ({e}); remove it or pass another --out", path=path) from None
         if old.get("kind") != kind:
             raise ValueError(f"{out} holds a {old.get('kind')} run, not {kind}; pass another --out")
-        a, b = old.get("config", {}), record["config"]
+        a, b = old.get("config", {}), entry["config"]
         diff = sorted(k for k in set(a) | set(b) if k not in _RESUMABLE and a.get(k) != b.get(k))
         if diff:
             raise ValueError(f"{out} holds a {kind} run with other settings ({', '.join(diff)}); "
@@ -219,4 +268,4 @@ def check_run_dir(out: str | os.PathLike, config: Any, kind: str, *, record: boo
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty and holds no {kind} run; pass another --out")
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True))
+    write_text_atomic(path, json.dumps(entry, indent=2, sort_keys=True))

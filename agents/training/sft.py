@@ -42,7 +42,7 @@ from shop_env.actions import ACTION_TYPES, format_model_output
 from shop_env.data.model import Session
 from shop_env.prompts import PromptBuilder
 from agents.training.utils import (LoraSpec, MetricLog, Runtime, coerce_lora, indices_for,
-                                latest_checkpoint, load_for_training, lr_lambda, restore_trainer,
+                                load_for_training, lr_lambda, restore_trainer, start_checkpoints,
                                 finish_training, maybe_checkpoint, seed_everything)
 
 __all__ = ["SFTConfig", "SFTExample", "CUT_TARGETS", "check_cut_targets", "build_sft_examples", "sft_example_at",
@@ -334,7 +334,7 @@ def train_sft(config: SFTConfig) -> Path:
     per_step = config.batch_size * config.grad_accum * runtime.world_size
     total = config.max_steps or max(1, math.ceil(n_examples * config.epochs / per_step))
 
-    ckpt = latest_checkpoint(out) if config.resume else None
+    ckpt = start_checkpoints(runtime, out, config.resume)
     if ckpt is not None and lora is not None:
         model, tokenizer = load_for_training(config.model, runtime, adapter_dir=ckpt / "model",
                                              gradient_checkpointing=config.gradient_checkpointing, dtype=config.dtype)

@@ -22,6 +22,7 @@ import random
 import shutil
 import types
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -246,6 +247,10 @@ def load_for_training(path: str | os.PathLike, runtime: Runtime, *, lora: LoraSe
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = torch.float32 if dtype == "auto" else getattr(torch, dtype)
+    if torch_dtype != torch.float32 and lora is None and adapter_dir is None:
+        warnings.warn(f"dtype={dtype}: the weights themselves are trained in {dtype}, with no float32 copy, so "
+                      "updates smaller than its resolution are lost (at lr 1e-7 almost all of them); "
+                      "dtype='auto' keeps float32 weights and computes in bfloat16 on a GPU", stacklevel=2)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(runtime.device)
     if gradient_checkpointing:
@@ -304,8 +309,9 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
 
 def maybe_checkpoint(runtime, config, kind: str, out: Path, step: int, last_step: int,
                      model, tokenizer, optimizer, scheduler) -> None:
-    """Checkpoint every ``config.save_every`` steps and at ``last_step`` (rank 0), then sync."""
-    if runtime.is_main and config.save_every and (step % config.save_every == 0 or step == last_step):
+    """Checkpoint every ``config.save_every`` steps (0: never before the end) and always at
+    ``last_step``, so a finished run can be extended (rank 0), then sync."""
+    if runtime.is_main and ((config.save_every and step % config.save_every == 0) or step == last_step):
         save_checkpoint(out, step, runtime.unwrap(model), tokenizer, optimizer, scheduler,
                         {"config": config_to_dict(config), "kind": kind}, keep=config.save_total_limit)
     runtime.barrier()
@@ -319,6 +325,20 @@ def finish_training(runtime, out: Path, model, tokenizer, bar, log) -> Path:
         save_final(out, runtime.unwrap(model), tokenizer)
     runtime.barrier()
     return out / "final"
+
+def start_checkpoints(runtime, out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (``resume``), else ``None`` after removing an earlier
+    run's checkpoints (rank 0), which would otherwise outlive this run's and be resumed."""
+    if resume:
+        return latest_checkpoint(out)
+    if runtime.is_main:
+        for old in Path(out).glob("checkpoint-*"):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        (Path(out) / LATEST).unlink(missing_ok=True)
+    runtime.barrier()
+    return None
+
 
 def latest_checkpoint(out: Path) -> Path | None:
     """The checkpoint ``out/latest`` names, if it exists."""

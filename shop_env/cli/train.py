@@ -78,7 +78,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["gradient_checkpointing"] = True
     if args.no_resume:
         o["resume"] = False
-    o.update(_parse_sets(args.set))
     return o
 
 
@@ -119,7 +118,7 @@ def _run_sft(args: argparse.Namespace) -> int:
     from agents.training.settings import load_setting, sft_config
     from agents.training.sft import train_sft
 
-    config = sft_config(load_setting(args.config), args.preset, **_overrides(args))
+    config = sft_config(load_setting(args.config), args.preset, sets=_parse_sets(args.set), **_overrides(args))
     _prepare(args, config, "sft")
     print(f"SFT finished: {train_sft(config)}")
     return 0
@@ -132,7 +131,7 @@ def _run_rl(args: argparse.Namespace) -> int:
     o = _overrides(args)
     if args.num_generations is not None:
         o["num_generations"] = args.num_generations
-    config = grpo_config(load_setting(args.config), args.preset, **o)
+    config = grpo_config(load_setting(args.config), args.preset, sets=_parse_sets(args.set), **o)
     _prepare(args, config, "grpo")
     print(f"GRPO finished: {train_grpo(config)}")
     return 0
