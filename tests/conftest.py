@@ -29,3 +29,18 @@ def sdpa_masks(monkeypatch):
 
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     return shapes
+
+
+@pytest.fixture
+def optimizer_lrs(monkeypatch) -> list[float]:
+    """The learning rate of every ``AdamW.step`` call from here on, in order."""
+    import torch
+
+    used: list[float] = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        used.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    return used
