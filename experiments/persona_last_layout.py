@@ -42,8 +42,8 @@ def main() -> None:
 
     import torch
 
-    from agents.training.reproduce import (FULL, _check_out, _Run, _train_and_evaluate_seed, run_record, run_reproduce,
-                                           settings_with)
+    from agents.training.reproduce import (FULL, _check_out, _Run, _train_and_evaluate_seed, check_settings,
+                                           run_record, run_reproduce, settings_with)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
@@ -58,6 +58,7 @@ def main() -> None:
         run_reproduce(args.out, seeds=1, settings=settings, eval_on="val", jobs=1, variant=VARIANT)
         return
     out = Path(args.out)
+    check_settings(settings)
     _check_out(out, run_record(settings, "val", VARIANT))
     _Run(out, settings, "val", print).data()
     _train_and_evaluate_seed(out, settings, "val", args.seed, print, threads=1)

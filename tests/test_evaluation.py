@@ -149,6 +149,12 @@ def test_resume_refuses_another_reward_or_env_factory(store_path, tmp_path):
     with pytest.raises(ValueError, match="other settings.*env_factory"):
         evaluate(RandomPolicy(seed=0), store, out=out, limit=1, env_kwargs={"reward_config": RewardConfig()},
                  env_factory=default_env_factory)
+    from functools import partial
+    small = tmp_path / "small"
+    evaluate(RandomPolicy(seed=0), store, out=small, limit=1, env_factory=partial(default_env_factory, max_chars=100))
+    with pytest.raises(ValueError, match="other settings.*env_factory"):
+        evaluate(RandomPolicy(seed=0), store, out=small, limit=1,
+                 env_factory=partial(default_env_factory, max_chars=9000))
 
 
 def test_report_scores_with_the_reward_threshold(sample_test):

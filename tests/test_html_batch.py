@@ -125,6 +125,15 @@ def test_urls_that_run_out_raise_instead_of_dropping_pages(jobs, n_urls):
         simplify_many(pages, urls=[f"https://example.com/{i}" for i in range(n_urls)], jobs=jobs)
 
 
+def test_cli_refuses_an_out_where_one_page_would_overwrite_another_raw_page(tmp_path, capsys):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "foo.html").write_text("<a href=/a>Alpha</a>")
+    (tmp_path / "d" / "sub" / "foo.html").write_text("<a href=/b>Beta raw page</a>")
+    assert main(["simplify", str(tmp_path / "d"), "--out", str(tmp_path / "d" / "sub"), "--jobs", "1"]) == 2
+    assert "would overwrite the raw page" in capsys.readouterr().err
+    assert (tmp_path / "d" / "sub" / "foo.html").read_text() == "<a href=/b>Beta raw page</a>"
+
+
 @pytest.mark.parametrize("same_folder", ["file", "dir"])
 def test_cli_refuses_to_overwrite_the_raw_pages(tmp_path, capsys, same_folder):
     page = tmp_path / "a.html"

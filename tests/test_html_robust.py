@@ -95,6 +95,13 @@ def test_deep_nesting_never_turns_hidden_or_script_content_into_text(depth):
         assert secret not in page.html, secret
 
 
+def test_deep_nesting_of_a_class_that_hides_nothing_keeps_the_page():
+    page = simplify('<html><body><a href="/">home link</a>' + '<div class="overflow-hidden">' * 3000 +
+                    '<a href="/p">deep product</a>' + "</div>" * 3000 + '<p>footer text</p><a href="/c">cart</a>'
+                    '</body></html>')
+    assert page.names() == ["home_link", "deep_product", "cart"] and "footer text" in page.html
+
+
 def test_unbalanced_deep_nesting_is_flattened_without_recursion():
     raw = "<span><b>" * 6000 + "x" + "</i>" * 10
     assert "x" in _text(simplify(raw).html)

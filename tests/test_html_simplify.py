@@ -117,6 +117,12 @@ def test_a_control_labelled_by_a_hidden_span_keeps_that_label():
     assert page.names() == ["see_all_buying_options", "input"]
     assert 'aria-label="See All Buying Options"' in page.html and "aria-labelledby" not in page.html
     assert simplify(page.html).html == page.html
+    # a control that also points at itself (a standard pattern) takes no content from itself
+    fields = ('<form id="f"><span id="al">Shipping address</span><textarea id="addr" aria-labelledby="al addr">'
+              '42 Elm Street</textarea><span id="ql">Qty</span><select id="qty" aria-labelledby="ql qty">'
+              '<option>1</option><option>2</option></select></form>')
+    page = simplify(fields)
+    assert page.names() == ["f.shipping_address", "f.qty"] and "Elm" not in page.html
 
 
 def test_keep_href_strips_query_and_fragment():

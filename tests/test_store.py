@@ -352,6 +352,13 @@ def test_writers_never_replace_a_folder_that_is_not_a_store(tmp_path: Path, sess
     fresh.mkdir()
     write(fresh)  # an empty folder is fine
     write(fresh)  # and so is an earlier store
+    other = tmp_path / "other"  # ... of the other layout too (e.g. an import re-run with another --split-by)
+    if layout == "split":
+        write_store(other, sessions[:1])
+    else:
+        with SplitStoreWriter(other) as w:
+            w.write(sessions[0], "train")
+    write(other)
     assert len(open_store(fresh / "train" if layout == "split" else fresh)) == 1
 
 

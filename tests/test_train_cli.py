@@ -202,3 +202,11 @@ def test_set_null_clears_a_preset_value_and_other_ranks_record_nothing(tmp_path)
     check_run_dir(tmp_path / "rank0", sft, "sft")
     check_run_dir(tmp_path / "rank0", sft, "sft", record=False)  # compares with the recorded run: same
     assert [p.name for p in (tmp_path / "rank0").iterdir()] == ["run_config.json"]
+
+
+def test_any_torch_dtype_name_is_a_valid_dtype_setting():
+    from agents.training.settings import load_setting, sft_config
+
+    assert sft_config(load_setting("shop_r1"), model="m", dtype="float64").dtype == "float64"
+    with pytest.raises(ValueError, match="torch dtype name"):
+        sft_config(load_setting("shop_r1"), model="m", dtype="bf16")

@@ -169,7 +169,8 @@ class GRPOConfig:
             Training weights' dtype (`auto` = float32; or a torch dtype name). The reference model
             uses the same dtype, so the KL is exactly 0 at the first step.
         save_every (`int`, *optional*, defaults to `50`):
-            Checkpoint every this many steps (and at the end); 0 = only `final/`.
+            Checkpoint every this many steps and always at the last one (so that more
+            steps continue the run); 0 = only at the last one.
         save_total_limit (`int`, *optional*, defaults to `2`):
             Checkpoints kept.
         resume (`bool`, *optional*, defaults to `True`):

@@ -173,9 +173,6 @@ def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any],
         raise
 
 
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
 def check_choices(config: Any) -> None:
     """Raise ``ValueError`` (message starting with the field's name) for a training config
     value that is not one of its choices, before a run records anything."""
@@ -184,8 +181,10 @@ def check_choices(config: Any) -> None:
     from agents.training.utils import coerce_lora, lr_lambda
     from shop_env.prompts import CONTEXT_MODES
 
-    if config.dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {config.dtype!r}")
+    import torch
+
+    if config.dtype != "auto" and not isinstance(getattr(torch, str(config.dtype), None), torch.dtype):
+        raise ValueError(f"dtype must be 'auto' or a torch dtype name (float32, bfloat16, ...), got {config.dtype!r}")
     if config.context not in CONTEXT_MODES:
         raise ValueError(f"context must be one of {list(CONTEXT_MODES)}, got {config.context!r}")
     lr_lambda(config.lr_schedule, 0, 1)

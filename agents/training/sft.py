@@ -120,7 +120,8 @@ class SFTConfig:
         seed (`int`, *optional*, defaults to `0`):
             Seed of the data order and initialisation of any new weights.
         save_every (`int`, *optional*, defaults to `0`):
-            Checkpoint every this many optimizer steps; 0 = only at the end.
+            Checkpoint every this many optimizer steps and always at the last one (so that
+            more steps continue the run); 0 = only at the last one.
         save_total_limit (`int`, *optional*, defaults to `2`):
             Checkpoints kept.
         device (`str`, *optional*, defaults to `"auto"`):

@@ -127,9 +127,11 @@ def _run_many(args: argparse.Namespace) -> int:
         print(f"shop-r1 simplify: no *.html or *.htm pages in {' '.join(args.pages)}",
               file=sys.stderr)
         return 2
-    for src, rel in files:
-        if (args.out / rel).resolve() == src.resolve():
-            print(f"shop-r1 simplify: --out {args.out} would overwrite the raw page {src}; "
+    sources = {src.resolve(): src for src, _ in files}
+    for _, rel in files:
+        raw = sources.get((args.out / rel).resolve())
+        if raw is not None:
+            print(f"shop-r1 simplify: --out {args.out} would overwrite the raw page {raw}; "
                   "choose another output folder", file=sys.stderr)
             return 2
     unreadable: list[Path] = []

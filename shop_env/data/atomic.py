@@ -98,18 +98,19 @@ class AtomicWriter(abc.ABC):
             self.abort()
 
 
-def check_replaceable(path: Path, marker: str, what: str) -> None:
+def check_replaceable(path: Path, markers: str | tuple[str, ...], what: str) -> None:
     """Refuse to write ``what`` over ``path`` unless ``path`` is absent, an empty folder, or
-    holds ``marker`` (an earlier output of the same kind), so that a mistyped output path
-    never deletes a user's own files. Raises ``FileExistsError`` naming the path."""
+    holds one of ``markers`` (an earlier output of that kind), so that a mistyped output
+    path never deletes a user's own files. Raises ``FileExistsError`` naming the path."""
     path = Path(path)
+    markers = (markers,) if isinstance(markers, str) else markers
     if not path.exists() and not path.is_symlink():
         return
-    if path.is_dir() and ((path / marker).exists() or not any(path.iterdir())):
+    if path.is_dir() and (any((path / m).exists() for m in markers) or not any(path.iterdir())):
         return
     kind = "a folder" if path.is_dir() else "a file"
-    raise FileExistsError(f"{path} is {kind} that does not hold {what} (no {marker}); nothing was "
-                          "written and it was left as it is: choose a new or empty output folder")
+    raise FileExistsError(f"{path} is {kind} that does not hold {what} (no {' or '.join(markers)}); nothing "
+                          "was written and it was left as it is: choose a new or empty output folder")
 
 
 def swap_into_place(tmp: Path, path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from shop_env.data.atomic import AtomicWriter, check_replaceable, remove_stale_siblings, swap_into_place
 from shop_env.data.model import Session
-from shop_env.data.store import MANIFEST, StoreWriter
+from shop_env.data.store import MANIFEST, STORE_MARKERS, StoreWriter
 
 
 class SplitStoreWriter(AtomicWriter):
@@ -27,7 +27,7 @@ class SplitStoreWriter(AtomicWriter):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._marker = f"{splits[0]}/{MANIFEST}"
-        check_replaceable(self.path, self._marker, "a split store")
+        check_replaceable(self.path, STORE_MARKERS, "a session store")
         remove_stale_siblings(self.path, self._marker)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-", dir=self.path.parent))
         os.chmod(self._tmp, 0o755)

@@ -59,6 +59,8 @@ from shop_env.errors import DataError
 FORMAT_NAME = "shop-r1-store"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# What marks a folder as a store a writer may replace: a single store or a split folder.
+STORE_MARKERS = (MANIFEST, f"train/{MANIFEST}", f"test/{MANIFEST}")
 DATA_FILE = "sessions.jsonl"
 INDEX_FILE = "index.bin"
 PAGE_CODECS = ("none", "zlib")
@@ -97,7 +99,7 @@ class StoreWriter(AtomicWriter):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists")
-        check_replaceable(self.path, MANIFEST, "a session store")
+        check_replaceable(self.path, STORE_MARKERS, "a session store")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_siblings(self.path, MANIFEST)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -179,6 +180,9 @@ def _describe(value: Any) -> Any:
         return {str(k): _describe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_describe(v) for v in value]
+    if isinstance(value, functools.partial):
+        return {"partial": _describe(value.func), "args": _describe(value.args),
+                "keywords": _describe(value.keywords)}
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
     return str(getattr(value, "name_or_path", None) or type(value).__name__)

@@ -75,14 +75,14 @@ def _field_label(el: Node, labels: dict[str, Node]) -> str | None:
                 break
             if depth >= 3:
                 break
-    return _label_text(label) if label is not None else None
+    return label_text(label) if label is not None else None
 
 
 # Elements whose text is a field's content, not its label (what was typed, the options).
 _FIELD_CONTENT = ("textarea", "select", "option", "optgroup", "datalist")
 
 
-def _label_text(label: Node) -> str:
+def label_text(label: Node) -> str:
     """A label's own words: a field inside it contributes nothing, so its content (an
     address typed in, the options offered) never reaches the name."""
     if not any(True for _ in label.iter(*_FIELD_CONTENT)):

@@ -105,17 +105,21 @@ _CTRL_TABLE = {c: None for c in [*range(0, 9), 11, *range(14, 32), 0xFFFE, 0xFFF
 _CTRL_TABLE[12] = " "
 _KEEP_DEEP = frozenset({"a", "button", "select", "option", "textarea", "label"})
 _RAW_TEXT_ELEMENT = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-_HIDING_ATTRS = re.compile(r"\bhidden\b|display\s*:\s*none|visibility\s*:\s*hidden|aria-hidden", re.I)
+# The hidden attribute, aria-hidden="true" and inline display:none / visibility:hidden (not a
+# class such as "overflow-hidden", which hides nothing by itself).
+_HIDING_ATTRS = re.compile(r"(?:^|\s)hidden(?=[\s=/]|$)|aria-hidden\s*=\s*[\"']?true|display\s*:\s*none|"
+                           r"visibility\s*:\s*hidden", re.I)
 
 
 def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool = True) -> str:
     """Drop start/end tags nested deeper than ``max_depth`` (text is kept). Linear time.
 
-    Scripts, styles and templates go first, content and all, and a tag that hides its
-    content (``hidden``, ``display:none``, ``aria-hidden``) is kept at any depth, so that
-    flattening never turns what the page hides into page text. With ``keep_controls``,
-    interactive tags (a, button, select...) survive at any depth, so deeply buried
-    controls still get names."""
+    Scripts, styles and templates go first, content and all. With ``keep_controls``,
+    interactive tags (a, button, select...) and tags that hide their content (``hidden``,
+    ``aria-hidden="true"``, inline ``display:none``) survive at any depth, so that deeply
+    buried controls still get names and flattening does not turn what the page hides into
+    page text; without it (the last resort for pages deep in those tags themselves) only
+    the depth counts."""
     text = _RAW_TEXT_ELEMENT.sub("", text)
     out: list[str] = []
     depth = 0
@@ -132,7 +136,7 @@ def flatten_deep(text: str, max_depth: int = FLATTEN_DEPTH, keep_controls: bool 
         else:
             depth += 1
             keep = depth <= max_depth or (keep_controls and tag in _KEEP_DEEP)
-            if not keep and _HIDING_ATTRS.search(m.group(3)):
+            if not keep and keep_controls and _HIDING_ATTRS.search(m.group(3)):
                 keep = True
                 hiding.add(depth)
         if not keep:

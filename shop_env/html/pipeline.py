@@ -10,8 +10,8 @@ import lxml.etree as etree
 from shop_env.html import clean
 from shop_env.html.elements import INTERACTIVE_ROLES, INTERACTIVE_TAGS, Element, collapse, element_kind, \
     elements_from_tree
-from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names
-from shop_env.html.parse import Node, parse_html, text_of
+from shop_env.html.naming import ORIG_NAME_ATTR, NameSet, generic_names, label_text
+from shop_env.html.parse import Node, parse_html
 from shop_env.html.recipes import Recipe, apply_recipe, load_recipe, recipe_for_url
 
 # Elements whose ``name`` attribute is a form-field name on raw pages.
@@ -136,7 +136,7 @@ def _scan(root: Node, hidden_classes: frozenset[str] = frozenset()) -> _Scan:
 
 
 _SKIP_INSIDE = frozenset({"svg", "math"})
-LABEL_WORDS = 40  # words read from the elements an aria-labelledby points at
+_FIELD_TAGS = frozenset({"input", "textarea", "select", "option"})
 
 
 def _labels_from_references(root: Node, interactive: list[Node]) -> None:
@@ -154,7 +154,10 @@ def _labels_from_references(root: Node, interactive: list[Node]) -> None:
         if ident in ids and ident not in by_id:
             by_id[ident] = el
     for el, refs in wanted.items():
-        text = collapse(" ".join(text_of(by_id[r], LABEL_WORDS) for r in refs if r in by_id))
+        # the words of the referenced labels; never a field's content (the control itself, or
+        # a field a label wraps: what was typed, the options)
+        sources = [by_id[r] for r in refs if r in by_id and r != el.get("id")]
+        text = collapse(" ".join(label_text(src) for src in sources if src.tag not in _FIELD_TAGS))
         if text:
             el.set("aria-label", text)
 
