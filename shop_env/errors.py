@@ -23,6 +23,17 @@ class DataError(ValueError):
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
 
 
+class FieldError(ValueError):
+    """A value of a named field is wrong (before anyone knows which file it came from):
+    ``field`` names it, ``detail`` says why, so a caller can report it as a
+    :class:`DataError` with the file added."""
+
+    def __init__(self, field: str, detail: str, message: str | None = None) -> None:
+        super().__init__(detail if message is None else message)
+        self.field = field
+        self.detail = detail
+
+
 class MissingExtraError(ImportError):
     """An optional dependency is missing; the message names the pip command that installs it."""
 

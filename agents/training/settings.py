@@ -48,10 +48,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agents.training.utils import config_from_dict
-from shop_env.errors import DataError
+from shop_env.errors import DataError, FieldError
 
 __all__ = ["PRESETS", "Setting", "check_run_dir", "configs_dir", "list_settings", "load_setting", "sft_config",
            "grpo_config"]
@@ -163,9 +163,8 @@ def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any],
         config = config_from_dict(cls, {**stage, **preset, **given}, source=source)
         try:
             check_choices(config)
-        except (TypeError, ValueError) as e:
-            field_name = str(e).split(" ", 1)[0].split(":")[0]
-            raise DataError(str(e), path=source, field=field_name) from None
+        except FieldError as e:
+            raise DataError(e.detail, path=source, field=e.field) from None
         return config
     except DataError as e:
         if e.field in given:
@@ -174,32 +173,41 @@ def _build(cls, setting: Setting, stage: dict[str, Any], preset: dict[str, Any],
 
 
 def check_choices(config: Any) -> None:
-    """Raise ``ValueError`` (message starting with the field's name) for a training config
-    value that is not one of its choices, before a run records anything."""
+    """Raise :class:`~shop_env.errors.FieldError` for a training config value that is not one
+    of its choices, before a run records anything."""
+    import torch
+
     from agents.training.grpo_update import scale_mode
     from agents.training.sft import check_cut_targets
     from agents.training.utils import coerce_lora, lr_lambda
     from shop_env.prompts import CONTEXT_MODES
 
-    import torch
+    def choice(field: str, ok: bool, why: str) -> None:
+        if not ok:
+            raise FieldError(field, why)
 
-    if config.dtype != "auto" and not isinstance(getattr(torch, str(config.dtype), None), torch.dtype):
-        raise ValueError(f"dtype must be 'auto' or a torch dtype name (float32, bfloat16, ...), got {config.dtype!r}")
-    if config.context not in CONTEXT_MODES:
-        raise ValueError(f"context must be one of {list(CONTEXT_MODES)}, got {config.context!r}")
-    lr_lambda(config.lr_schedule, 0, 1)
-    try:
-        coerce_lora(config.lora)
-    except TypeError as e:
-        raise ValueError(f"lora {e}") from None
+    def by(field: str, check: Callable[[], Any], prefix: str = "") -> None:
+        try:
+            check()
+        except (TypeError, ValueError) as e:
+            raise FieldError(field, f"{prefix}{e}") from None
+
+    choice("dtype", config.dtype == "auto" or isinstance(getattr(torch, str(config.dtype), None), torch.dtype),
+           f"dtype must be 'auto' or a torch dtype name (float32, bfloat16, ...), got {config.dtype!r}")
+    choice("context", config.context in CONTEXT_MODES,
+           f"context must be one of {list(CONTEXT_MODES)}, got {config.context!r}")
+    by("lr_schedule", lambda: lr_lambda(config.lr_schedule, 0, 1))
+    by("lora", lambda: coerce_lora(config.lora), "lora ")
     if hasattr(config, "cut_targets"):
-        check_cut_targets(config.cut_targets)
+        by("cut_targets", lambda: check_cut_targets(config.cut_targets))
     if hasattr(config, "scale_rewards"):
-        scale_mode(config.scale_rewards)
-    if getattr(config, "generation_backend", "hf") not in ("hf", "vllm"):
-        raise ValueError(f"generation_backend must be 'hf' or 'vllm', got {config.generation_backend!r}")
-    if getattr(config, "loss_type", "sequence_mean") not in ("sequence_mean", "token_mean"):
-        raise ValueError(f"loss_type must be sequence_mean or token_mean, got {config.loss_type!r}")
+        by("scale_rewards", lambda: scale_mode(config.scale_rewards))
+    backend = getattr(config, "generation_backend", "hf")
+    choice("generation_backend", backend in ("hf", "vllm"),
+           f"generation_backend must be 'hf' or 'vllm', got {backend!r}")
+    loss_type = getattr(config, "loss_type", "sequence_mean")
+    choice("loss_type", loss_type in ("sequence_mean", "token_mean"),
+           f"loss_type must be sequence_mean or token_mean, got {loss_type!r}")
 
 
 def sft_config(setting: Setting, preset: str | None = None, *, sets: dict[str, Any] | None = None,

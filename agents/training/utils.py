@@ -97,23 +97,25 @@ def _has_type(value: Any, hint: Any) -> bool:
 
 
 def check_config_fields(config: Any) -> None:
-    """Raise ``ValueError`` naming the first field of dataclass ``config`` whose value has
-    the wrong type (``max_steps="abc"``) or range (``lr=-1``, ``batch_size=0``)."""
+    """Raise :class:`~shop_env.errors.FieldError` naming the first field of dataclass ``config``
+    whose value has the wrong type (``max_steps="abc"``) or range (``lr=-1``, ``batch_size=0``)."""
+    from shop_env.errors import FieldError
+
     hints = typing.get_type_hints(type(config))
     for f in fields(config):
         value = getattr(config, f.name)
         if not _has_type(value, hints.get(f.name, Any)):
-            raise ValueError(f"{type(config).__name__}.{f.name}: expected {hints[f.name]}, got {value!r}")
+            raise FieldError(f.name, f"{type(config).__name__}.{f.name}: expected {hints[f.name]}, got {value!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if (f.name in _POSITIVE and not value > 0) or (f.name in _NON_NEGATIVE and not value >= 0):
                 bound = "> 0" if f.name in _POSITIVE else ">= 0"
-                raise ValueError(f"{type(config).__name__}.{f.name} must be {bound}, got {value!r}")
+                raise FieldError(f.name, f"{type(config).__name__}.{f.name} must be {bound}, got {value!r}")
 
 
 def config_from_dict(cls, data: dict[str, Any], source: str = "config"):
     """Build dataclass ``cls`` from ``data``; unknown keys and values of the wrong type or
     range raise a :class:`~shop_env.errors.DataError` naming ``source`` and the key."""
-    from shop_env.errors import DataError
+    from shop_env.errors import DataError, FieldError
 
     names = {f.name for f in fields(cls)}
     for key in data:
@@ -122,9 +124,8 @@ def config_from_dict(cls, data: dict[str, Any], source: str = "config"):
     config = cls(**data)
     try:
         check_config_fields(config)
-    except ValueError as e:
-        field_name = str(e).split(":")[0].split(" ")[0].split(".")[-1]
-        raise DataError(str(e), path=source, field=field_name) from None
+    except FieldError as e:
+        raise DataError(e.detail, path=source, field=e.field) from None
     return config
 
 

@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from shop_env.actions import Action
+from shop_env.errors import FieldError
 
 
-class RecordError(ValueError):
+class RecordError(FieldError):
     """A session or step record with a field of the wrong type; ``field`` names it
     (``"steps[2].page"``)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.detail = message
+        super().__init__(field, message, f"{field}: {message}")
 
 
 def _check_field(rec: Mapping[str, Any], key: str, types: tuple[type, ...], where: str = "") -> None:
